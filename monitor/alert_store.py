@@ -1,0 +1,23 @@
+"""Alert state persisted in Redis (a hash per deployment) so restarts neither re-fire nor forget."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from monitor.alerts import STATE_DECODER, STATE_ENCODER, KeyState
+
+
+class AlertStore:
+    def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
+        self._redis = redis
+        self._key = f"{prefix}:alerts:state"
+
+    async def load(self) -> dict[str, KeyState]:
+        raw: dict[bytes, bytes] = await self._redis.hgetall(self._key)
+        return {k.decode(): STATE_DECODER.decode(v) for k, v in raw.items()}
+
+    async def save(self, changed: dict[str, KeyState]) -> None:
+        if changed:
+            await self._redis.hset(
+                self._key, mapping={k: STATE_ENCODER.encode(v) for k, v in changed.items()}
+            )

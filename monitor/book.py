@@ -1,0 +1,168 @@
+"""Per-book state from the priced market, vectorized over every leg of every book at once.
+
+``PortfolioIndex`` flattens the portfolio into leg arrays once (per portfolio and instrument set);
+``compute`` then reduces leg values and dollar Greeks to structures (condors, layers) and books
+with ``np.bincount``: no Python loop per leg in the hot path.
+
+Dollar Greeks per leg (x 100 multiplier x signed quantity):
+- ``delta_1pct_usd``: P&L for a 1% move of the leg's underlying (delta_F x F x 1%),
+- ``gamma_1pct_usd``: change of ``delta_1pct_usd`` for a further 1% move,
+- ``vega_usd``: per 1 vol point, ``theta_usd``: per calendar day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.model import CONTRACT_MULTIPLIER, Portfolio
+from monitor.pricing.valuation import Valuation
+
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioIndex:
+    book_names: list[str]
+    struct_names: list[str]
+    struct_kind: list[str]
+    struct_book: NDArray[np.int64]
+    leg_symbol: list[str]
+    leg_row: NDArray[np.int64]
+    leg_qty: F64
+    leg_entry: F64
+    leg_struct: NDArray[np.int64]
+    leg_is_spx: NDArray[np.bool_]
+    cash_usd: F64
+
+    @classmethod
+    def build(cls, portfolio: Portfolio, rows: dict[str, int]) -> PortfolioIndex:
+        """Flatten ``portfolio``; ``rows`` maps every leg symbol to its market row."""
+        struct_names: list[str] = []
+        struct_kind: list[str] = []
+        struct_book: list[int] = []
+        legs: list[tuple[str, int, float, int]] = []
+        for b, book in enumerate(portfolio.books):
+            groups = [("condor", c.name, c.legs) for c in book.condors]
+            groups += [("layer", y.name, y.legs) for y in book.layers]
+            for kind, name, group_legs in groups:
+                s = len(struct_names)
+                struct_names.append(name)
+                struct_kind.append(kind)
+                struct_book.append(b)
+                legs += [(leg.symbol, leg.quantity, leg.entry_price, s) for leg in group_legs]
+        return cls(
+            book_names=[book.name for book in portfolio.books],
+            struct_names=struct_names,
+            struct_kind=struct_kind,
+            struct_book=np.array(struct_book, np.int64),
+            leg_symbol=[leg[0] for leg in legs],
+            leg_row=np.array([rows[leg[0]] for leg in legs], np.int64),
+            leg_qty=np.array([leg[1] for leg in legs], np.float64),
+            leg_entry=np.array([leg[2] for leg in legs], np.float64),
+            leg_struct=np.array([leg[3] for leg in legs], np.int64),
+            leg_is_spx=np.array([leg[0].startswith("SPX") for leg in legs], np.bool_),
+            cash_usd=np.array([book.cash_usd for book in portfolio.books], np.float64),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioState:
+    """Everything per leg, structure and book at one instant (arrays aligned to the index)."""
+
+    index: PortfolioIndex
+    now_ns: int
+    leg_bid: F64
+    leg_ask: F64
+    leg_mid: F64
+    leg_stale: NDArray[np.bool_]
+    leg_value_usd: F64
+    leg_delta_1pct_usd: F64
+    leg_gamma_1pct_usd: F64
+    leg_vega_usd: F64
+    leg_theta_usd: F64
+    struct_value_usd: F64
+    struct_cost_usd: F64
+    struct_gain_ratio: F64
+    struct_stale: NDArray[np.bool_]
+    struct_delta_1pct_usd: F64
+    struct_gamma_1pct_usd: F64
+    struct_vega_usd: F64
+    struct_theta_usd: F64
+    book_delta_spx_1pct_usd: F64
+    book_delta_vix_1pct_usd: F64
+    book_gamma_spx_1pct_usd: F64
+    book_vega_usd: F64
+    book_theta_usd: F64
+    book_value_usd: F64
+
+
+def _sum_by(groups: NDArray[np.int64], values: F64, n: int) -> F64:
+    """Sum ``values`` per group; a group with any NaN member is NaN."""
+    clean = np.where(np.isnan(values), 0.0, values)
+    total = np.bincount(groups, clean, minlength=n)
+    bad = np.bincount(groups, np.isnan(values).astype(np.float64), minlength=n)
+    return np.where(bad > 0, np.nan, total)
+
+
+def compute(
+    index: PortfolioIndex,
+    val: Valuation,
+    bid: F64,
+    ask: F64,
+    quote_ts_ns: NDArray[np.int64],
+    now_ns: int,
+    *,
+    mark_max_age_ns: int,
+    market_stale: bool,
+) -> PortfolioState:
+    """Value every leg, structure and book; mark legs without a fresh usable mark stale."""
+    r = index.leg_row
+    scale = index.leg_qty * CONTRACT_MULTIPLIER
+    mid = val.mid[r]
+    fwd = val.forward[r]
+    stale = np.isnan(mid) | (now_ns - quote_ts_ns[r] > mark_max_age_ns) | market_stale
+    leg_value = mid * scale
+    delta1 = val.delta[r] * fwd * 0.01 * scale
+    gamma1 = val.gamma[r] * (fwd * 0.01) ** 2 * scale
+    vega = val.vega[r] * scale
+    theta = val.theta[r] * scale
+    n_s = len(index.struct_names)
+    s = index.leg_struct
+    value = _sum_by(s, leg_value, n_s)
+    cost = np.bincount(s, index.leg_entry * scale, minlength=n_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(cost != 0, (value - cost) / np.abs(cost), np.nan)
+    struct_stale = np.bincount(s, stale.astype(np.float64), minlength=n_s) > 0
+    n_b = len(index.book_names)
+    b = index.struct_book[s]
+    spx = index.leg_is_spx
+    return PortfolioState(
+        index=index,
+        now_ns=now_ns,
+        leg_bid=bid[r],
+        leg_ask=ask[r],
+        leg_mid=mid,
+        leg_stale=stale,
+        leg_value_usd=leg_value,
+        leg_delta_1pct_usd=delta1,
+        leg_gamma_1pct_usd=gamma1,
+        leg_vega_usd=vega,
+        leg_theta_usd=theta,
+        struct_value_usd=value,
+        struct_cost_usd=cost,
+        struct_gain_ratio=gain,
+        struct_stale=struct_stale,
+        struct_delta_1pct_usd=_sum_by(s, delta1, n_s),
+        struct_gamma_1pct_usd=_sum_by(s, gamma1, n_s),
+        struct_vega_usd=_sum_by(s, vega, n_s),
+        struct_theta_usd=_sum_by(s, theta, n_s),
+        book_delta_spx_1pct_usd=_sum_by(b, np.where(spx, delta1, 0.0), n_b),
+        book_delta_vix_1pct_usd=_sum_by(b, np.where(spx, 0.0, delta1), n_b),
+        book_gamma_spx_1pct_usd=_sum_by(b, np.where(spx, gamma1, 0.0), n_b),
+        book_vega_usd=_sum_by(b, vega, n_b),
+        book_theta_usd=_sum_by(b, theta, n_b),
+        book_value_usd=_sum_by(b, leg_value, n_b) + index.cash_usd,
+    )

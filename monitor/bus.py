@@ -1,0 +1,215 @@
+"""Redis Streams transport for quotes: batched XADD in, consumer-group reads out.
+
+Reading follows the at-least-once pattern: a consumer first re-reads its own pending entries
+(``XREADGROUP ... 0``), then new ones (``>``); entries are XACKed only after the caller has applied
+them; entries a dead consumer left pending longer than ``claim_idle_ms`` are taken over with
+XAUTOCLAIM. Blocking reads stay shorter than the socket timeout (redis-py raises otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ResponseError
+
+from monitor.model import Quote
+from monitor.quotes import FIELD_BINARY, FIELD_FEED, Reject, decode_entry, encode_batch
+
+log = structlog.get_logger(__name__)
+
+Fields = dict[bytes, bytes]
+Entry = tuple[bytes, Fields]
+
+
+def quotes_key(prefix: str) -> str:
+    return f"{prefix}:quotes"
+
+
+def dead_quotes_key(prefix: str) -> str:
+    return f"{prefix}:quotes:dead"
+
+
+def connect(url: str, *, socket_timeout_s: float) -> aioredis.Redis:
+    """Create a client; ``unix://`` and ``redis://`` URLs both work."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout_s,
+        socket_connect_timeout=socket_timeout_s,
+        health_check_interval=30,
+    )
+
+
+class QuoteWriter:
+    """The production QuoteSink: one XADD (binary field) per published batch."""
+
+    def __init__(self, redis: aioredis.Redis, *, prefix: str, maxlen: int) -> None:
+        self._redis = redis
+        self._key = quotes_key(prefix)
+        self._maxlen = maxlen
+
+    async def publish(self, feed: str, quotes: Sequence[Quote]) -> None:
+        if not quotes:
+            return
+        await self._redis.xadd(
+            self._key,
+            {FIELD_BINARY: encode_batch(quotes), FIELD_FEED: feed.encode()},
+            maxlen=self._maxlen,
+            approximate=True,
+        )
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one read produced: decoded quotes, rejects per feed, and the ids to ack."""
+
+    ids: list[bytes] = field(default_factory=list)
+    quotes: list[Quote] = field(default_factory=list)
+    accepted: dict[str, int] = field(default_factory=dict)
+    rejects: list[tuple[str, bytes, Reject]] = field(default_factory=list)
+    feed_last_ts_ns: dict[str, int] = field(default_factory=dict)
+
+    def add(self, entry_id: bytes, fields: Fields) -> None:
+        feed, quotes, rejects = decode_entry(fields)
+        self.ids.append(entry_id)
+        self.quotes.extend(quotes)
+        if quotes:
+            self.accepted[feed] = self.accepted.get(feed, 0) + len(quotes)
+            latest = max(q.ts for q in quotes)
+            self.feed_last_ts_ns[feed] = max(self.feed_last_ts_ns.get(feed, 0), latest)
+        self.rejects.extend((feed, entry_id, r) for r in rejects)
+
+
+class QuoteConsumer:
+    """Consume the quote stream through a consumer group."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        prefix: str,
+        group: str,
+        consumer: str,
+        block_ms: int,
+        count: int,
+        claim_idle_ms: int,
+        dead_maxlen: int,
+    ) -> None:
+        self._redis = redis
+        self._key = quotes_key(prefix)
+        self._dead_key = dead_quotes_key(prefix)
+        self._group = group
+        self.consumer = consumer
+        self._block_ms = block_ms
+        self._count = count
+        self._claim_idle_ms = claim_idle_ms
+        self._dead_maxlen = dead_maxlen
+        self._own_pending_done = False
+
+    async def ensure_group(self) -> None:
+        """Create the group (from the start of the stream) unless it exists."""
+        try:
+            await self._redis.xgroup_create(self._key, self._group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read(self) -> Batch:
+        """Return the next batch: own pending entries first, then claimed ones, then new ones."""
+        batch = Batch()
+        if not self._own_pending_done:
+            entries = await self._xreadgroup("0", block=False)
+            if not entries:
+                self._own_pending_done = True
+            for entry_id, fields in entries:
+                batch.add(entry_id, fields)
+            if entries:
+                return batch
+        entries = await self._xreadgroup(">", block=True)
+        for entry_id, fields in entries:
+            batch.add(entry_id, fields)
+        return batch
+
+    async def read_nowait(self) -> Batch:
+        """Return new entries already in the stream, without blocking (used when draining)."""
+        batch = Batch()
+        for entry_id, fields in await self._xreadgroup(">", block=False):
+            batch.add(entry_id, fields)
+        return batch
+
+    async def _xreadgroup(self, start: str, *, block: bool) -> list[Entry]:
+        try:
+            resp = await self._redis.xreadgroup(
+                self._group,
+                self.consumer,
+                {self._key: start},
+                count=self._count,
+                block=self._block_ms if block else None,
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.critical("quotes_group_missing_recreating", stream=self._key, group=self._group)
+            await self.ensure_group()
+            return []
+        if not resp:
+            return []
+        entries: list[Entry] = resp[0][1]
+        # entries deleted by MAXLEN trimming while pending come back with empty fields
+        return [(i, f) for i, f in entries if f is not None]
+
+    async def claim_abandoned(self) -> Batch:
+        """XAUTOCLAIM entries another (dead) consumer left pending too long."""
+        batch = Batch()
+        start = "0-0"
+        while True:
+            resp = await self._redis.xautoclaim(
+                self._key,
+                self._group,
+                self.consumer,
+                min_idle_time=self._claim_idle_ms,
+                start_id=start,
+                count=self._count,
+            )
+            start_raw, entries = resp[0], resp[1]
+            for entry_id, fields in entries:
+                if fields is not None:
+                    batch.add(entry_id, fields)
+            start = start_raw.decode() if isinstance(start_raw, bytes) else str(start_raw)
+            if start == "0-0" or len(batch.ids) >= self._count:
+                return batch
+
+    async def ack(self, batch: Batch) -> None:
+        """Dead-letter the rejects, then acknowledge every entry of the batch, in one round trip."""
+        if not batch.ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for feed, entry_id, reject in batch.rejects:
+                pipe.xadd(
+                    self._dead_key,
+                    {
+                        b"reason": reject.reason.encode(),
+                        b"detail": reject.detail.encode(errors="replace")[:1024],
+                        b"feed": feed.encode(),
+                        b"entry": entry_id,
+                        b"raw": reject.raw,
+                    },
+                    maxlen=self._dead_maxlen,
+                    approximate=True,
+                )
+            pipe.xack(self._key, self._group, *batch.ids)
+            await pipe.execute()
+
+    async def pending_count(self) -> int:
+        info = await self._redis.xpending(self._key, self._group)
+        return int(info["pending"])
+
+    async def lag(self) -> int | None:
+        """Entries not yet delivered to the group (Redis 7 reports it; None when unknown)."""
+        for group in await self._redis.xinfo_groups(self._key):
+            if group["name"] in (self._group, self._group.encode()):
+                lag = group.get("lag")
+                return None if lag is None else int(lag)
+        return None

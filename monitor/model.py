@@ -1,0 +1,81 @@
+"""Domain types shared by every layer: quotes, the portfolio, alert events.
+
+Timestamps are integer nanoseconds since the epoch, UTC. Prices are in index points or option
+premium points (x100 contract multiplier gives USD).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+CONTRACT_MULTIPLIER = 100.0
+
+
+class Quote(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One top-of-book update in the canonical quote stream contract."""
+
+    sym: str
+    ts: int
+    bid: float | None = None
+    ask: float | None = None
+    bid_size: int | None = None
+    ask_size: int | None = None
+    last: float | None = None
+    delayed: bool = False
+
+
+class Leg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A position in one contract. ``quantity`` is signed: negative is short."""
+
+    symbol: str
+    quantity: int
+    entry_price: float
+
+
+class IronCondor(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    legs: list[Leg]
+
+
+class Layer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One hedge layer: VIX/VIXW call legs bought together at one entry cost."""
+
+    name: str
+    legs: list[Leg]
+
+
+class Book(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    cash_usd: float = 0.0
+    condors: list[IronCondor] = msgspec.field(default_factory=list)
+    layers: list[Layer] = msgspec.field(default_factory=list)
+
+
+class Portfolio(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    books: list[Book]
+
+
+AlertStatus = Literal["firing", "repeat", "resolved"]
+Severity = Literal["info", "warning", "critical"]
+Scalar = float | int | str | bool | None
+
+
+class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One notification about an alert key; ``id`` is stable across delivery retries."""
+
+    id: str
+    key: str
+    rule: str
+    book: str
+    subject: str
+    status: AlertStatus
+    severity: Severity
+    summary: str
+    ts_ns: int
+    values: dict[str, Scalar] = msgspec.field(default_factory=dict)
+    action: str | None = None
+    advisory: dict[str, object] | None = None
+    context: dict[str, Scalar] = msgspec.field(default_factory=dict)
+    delayed: bool = False

@@ -1,0 +1,85 @@
+"""The quote stream contract: what is accepted and why anything is rejected."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from monitor.model import Quote
+from monitor.quotes import REJECT_REASONS, decode_entry, encode_batch, encode_json
+
+TS = 1_795_000_000_000_000_000
+
+
+def _one(payload: bytes) -> tuple[list[Quote], list[str]]:
+    _feed, quotes, rejects = decode_entry({b"q": payload})
+    return quotes, [r.reason for r in rejects]
+
+
+def test_a_single_json_object_is_one_quote() -> None:
+    quotes, reasons = _one(b'{"sym":"VIX","bid":17.1,"ask":17.2,"ts":%d}' % TS)
+    assert reasons == []
+    assert quotes == [Quote(sym="VIX", bid=17.1, ask=17.2, ts=TS)]
+
+
+def test_a_json_array_yields_every_valid_quote_and_rejects_the_rest() -> None:
+    payload = msgspec.json.encode(
+        [
+            {"sym": "SPX", "last": 6000.5, "ts": TS},
+            {"sym": "VIX261216C00020000", "bid": 2.0, "ask": 1.0, "ts": TS},
+            {"sym": "VX261216", "bid": 18.0, "ask": 18.05, "ts": TS},
+        ]
+    )
+    quotes, reasons = _one(payload)
+    assert [q.sym for q in quotes] == ["SPX", "VX261216"]
+    assert reasons == ["crossed"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{not json", "bad_json"),
+        (b'{"sym":"VIX","bid":NaN,"ts":1}', "non_finite"),
+        (b'{"sym":"VIX","bid":Infinity,"ts":1}', "non_finite"),
+        (b'{"sym":"VIX","bid":1e999,"ts":1}', "non_finite"),
+        (b'{"sym":"VIX","bid":-0.05,"ts":1}', "negative_price"),
+        (b'{"sym":"VIX","bid":17.3,"ask":17.2,"ts":1}', "crossed"),
+        (b'{"sym":"VIX","bid":17.1,"ask":17.2}', "missing_ts"),
+        (b'{"sym":"VIX","bid":17.1,"ts":0}', "missing_ts"),
+        (b'{"sym":"SPY","bid":1.0,"ts":1}', "unknown_symbol"),
+        (b'{"sym":"SPX   261218P05800000","bid":1.0,"ts":1}', "unknown_symbol"),
+        (b'{"sym":"VIX","bid":"17.1","ts":1}', "bad_schema"),
+    ],
+)
+def test_each_invalid_quote_is_rejected_with_its_reason(payload: bytes, reason: str) -> None:
+    quotes, reasons = _one(payload)
+    assert quotes == []
+    assert reasons == [reason]
+    assert reason in REJECT_REASONS
+
+
+def test_an_entry_without_q_or_b_is_rejected_as_empty() -> None:
+    _feed, quotes, rejects = decode_entry({b"x": b"1"})
+    assert quotes == [] and [r.reason for r in rejects] == ["empty_entry"]
+
+
+def test_binary_batches_round_trip_with_their_feed_name() -> None:
+    batch = [
+        Quote(sym="SPXW261218P05800000", bid=10.1, ask=10.4, bid_size=5, ask_size=7, ts=TS),
+        Quote(sym="VIX", last=17.25, ts=TS + 1, delayed=True),
+    ]
+    feed, quotes, rejects = decode_entry({b"b": encode_batch(batch), b"f": b"dxlink"})
+    assert (feed, quotes, rejects) == ("dxlink", batch, [])
+
+
+def test_binary_rows_are_validated_like_json_ones() -> None:
+    batch = [Quote(sym="VIX", bid=float("nan"), ts=TS), Quote(sym="VIX", bid=1.0, ts=TS)]
+    _feed, quotes, rejects = decode_entry({b"b": encode_batch(batch)})
+    assert len(quotes) == 1 and [r.reason for r in rejects] == ["non_finite"]
+
+
+def test_json_encoding_is_the_public_form() -> None:
+    q = Quote(sym="VIX", bid=17.1, ask=17.2, ts=TS)
+    assert msgspec.json.decode(encode_json([q])) == [
+        {"sym": "VIX", "ts": TS, "bid": 17.1, "ask": 17.2}
+    ]
