@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -233,7 +233,7 @@ class QuoteBuffer:
             while batch := self.take():
                 try:
                     await sink.publish(feed, batch)
-                except Exception as exc:  # noqa: BLE001 - the sink may fail in any way; keep data
+                except Exception as exc:  # the sink may fail in any way; keep the data
                     self._stats.publish_errors += 1
                     self.requeue(batch)
                     log.warning("feed_publish_failed", feed=feed, error=repr(exc), retry_s=retry_s)
@@ -262,12 +262,21 @@ class WsChannel:
             msg = await self.ws.receive(timeout=self.silence_timeout_s)
         except TimeoutError as exc:
             raise StallError(f"no frame for {self.silence_timeout_s:g}s") from exc
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
-                        aiohttp.WSMsgType.CLOSED):
+        if msg.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSING,
+            aiohttp.WSMsgType.CLOSED,
+        ):
             raise SessionClosed(self.ws.close_code)
         if msg.type is aiohttp.WSMsgType.ERROR:
             raise SessionClosed(self.ws.close_code, repr(msg.data))
         return msg
+
+    async def ping_every(self, interval_s: float) -> None:
+        """Send websocket PINGs; their PONGs keep the receive watchdog quiet on a healthy link."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.ws.ping()
 
     async def keepalive(self, interval_s: float, payload: bytes) -> None:
         """Send ``payload`` whenever nothing else was sent for ``interval_s``."""
@@ -279,11 +288,37 @@ class WsChannel:
             await asyncio.sleep(interval_s - idle)
 
 
+async def run_supervised(
+    main: Coroutine[Any, Any, None],
+    *helpers: Coroutine[Any, Any, None],
+) -> None:
+    """Run ``main`` beside its helpers; whichever ends first ends them all.
+
+    A helper's failure (a send on a dead socket, a failed token refresh) surfaces as the
+    session's failure instead of being lost in a background task.
+    """
+    tasks = [asyncio.create_task(main), *(asyncio.create_task(h) for h in helpers)]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if (exc := task.exception()) is not None:
+                raise exc
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class ReconnectingFeed(ABC):
     """Base of the live adapters: the reconnect loop, stats and the quote buffer."""
 
     def __init__(
-        self, name: str, clock: Clock, backoff: BackoffConfig, *, delayed: bool = False,
+        self,
+        name: str,
+        clock: Clock,
+        backoff: BackoffConfig,
+        *,
+        delayed: bool = False,
         rng: random.Random | None = None,
     ) -> None:
         self._name = name
@@ -291,6 +326,7 @@ class ReconnectingFeed(ABC):
         self._stats = FeedStats(delayed=delayed)
         self._backoff = Backoff(backoff, rng)
         self._buffer = QuoteBuffer(self._stats)
+        self._unconfirmed = False
         self.log = log.bind(feed=name)
 
     @property
@@ -310,6 +346,7 @@ class ReconnectingFeed(ABC):
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drain
+            self.log.info("feed_stopped", reconnects=self._stats.reconnects)
 
     async def _reconnect_forever(self, subscriptions: SubscriptionSource) -> None:
         while True:
@@ -320,7 +357,9 @@ class ReconnectingFeed(ABC):
                 raise FeedGaveUp(f"{self._name}: out of retries; last failure: {reason}")
             self._stats.reconnects += 1
             self.log.warning(
-                "feed_reconnecting", reason=reason, delay_s=round(delay, 3),
+                "feed_reconnecting",
+                reason=reason,
+                delay_s=round(delay, 3),
                 retries_left=self._backoff.retries_left,
             )
             await asyncio.sleep(delay)
@@ -338,15 +377,24 @@ class ReconnectingFeed(ABC):
         finally:
             self._stats.connected = False
 
-    def _ready(self) -> None:
-        """Mark the session established: connected, subscribed, backoff reset."""
+    def _ready(self, *, confirmed: bool = True) -> None:
+        """Mark the session established and subscribed.
+
+        ``confirmed``: the venue acknowledged it, so the backoff resets now; otherwise (a venue
+        that never acknowledges) it resets with the first quote of the session.
+        """
         self._stats.connected = True
-        self._backoff.reset()
+        self._unconfirmed = not confirmed
+        if confirmed:
+            self._backoff.reset()
         self.log.info("feed_ready", subscribed=self._stats.subscribed)
 
     def _deliver(self, quotes: Sequence[Quote]) -> None:
         if quotes:
             self._buffer.put(quotes)
+            if self._unconfirmed:
+                self._unconfirmed = False
+                self._backoff.reset()
 
     @abstractmethod
     async def _session(self, subscriptions: SubscriptionSource) -> None:

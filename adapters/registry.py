@@ -10,11 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.base import FeedAdapter
+from adapters.cboe.config import CboeFeedConfig
+from adapters.dxlink.config import DxLinkFeedConfig
 from adapters.replay.config import ReplayFeedConfig
 from adapters.simulator.config import SimulatorFeedConfig
+from adapters.tradier.config import TradierFeedConfig
 from monitor.clock import Clock
 
-FeedConfig = SimulatorFeedConfig | ReplayFeedConfig
+FeedConfig = (
+    SimulatorFeedConfig | ReplayFeedConfig | DxLinkFeedConfig | TradierFeedConfig | CboeFeedConfig
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +34,22 @@ def build_feed(cfg: FeedConfig, ctx: FeedContext) -> FeedAdapter:
     """Construct the adapter for one feed config."""
     match cfg:
         case SimulatorFeedConfig():
-            from adapters.simulator.feed import SimulatorFeed  # noqa: PLC0415
+            from adapters.simulator.feed import SimulatorFeed
 
             return SimulatorFeed(cfg, ctx.clock)
         case ReplayFeedConfig():
-            from adapters.replay.feed import ReplayFeed  # noqa: PLC0415
+            from adapters.replay.feed import ReplayFeed
 
             return ReplayFeed(cfg, ctx.clock, ctx.base_dir)
+        case DxLinkFeedConfig():
+            from adapters.dxlink.feed import DxLinkFeed
+
+            return DxLinkFeed(cfg, ctx.clock)
+        case TradierFeedConfig():
+            from adapters.tradier.feed import TradierFeed
+
+            return TradierFeed(cfg, ctx.clock)
+        case CboeFeedConfig():
+            from adapters.cboe.feed import CboeFeed
+
+            return CboeFeed(cfg, ctx.clock)

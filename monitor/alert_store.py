@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis.asyncio as aioredis
 
 from monitor.alerts import STATE_DECODER, STATE_ENCODER, KeyState
@@ -13,11 +15,15 @@ class AlertStore:
         self._key = f"{prefix}:alerts:state"
 
     async def load(self) -> dict[str, KeyState]:
-        raw: dict[bytes, bytes] = await self._redis.hgetall(self._key)
-        return {k.decode(): STATE_DECODER.decode(v) for k, v in raw.items()}
+        raw = await self._redis.hgetall(self._key)
+        return {_text(k): STATE_DECODER.decode(cast(bytes, v)) for k, v in raw.items()}
 
     async def save(self, changed: dict[str, KeyState]) -> None:
         if changed:
             await self._redis.hset(
                 self._key, mapping={k: STATE_ENCODER.encode(v) for k, v in changed.items()}
             )
+
+
+def _text(key: bytes | str) -> str:
+    return key.decode() if isinstance(key, bytes) else key

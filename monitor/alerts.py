@@ -102,7 +102,13 @@ class AlertMachine:
         if st.firing and not st.notified and cooled and sig.condition != "unknown":
             return "firing"
         repeat_due = last is not None and now_ns - last >= self.repeat_interval_s * NS
-        if st.firing and st.notified and self.repeat_interval_s > 0 and repeat_due and not st.unknown:
+        if (
+            st.firing
+            and st.notified
+            and self.repeat_interval_s > 0
+            and repeat_due
+            and not st.unknown
+        ):
             return "repeat"
         return None
 
@@ -120,6 +126,7 @@ class AlertMachine:
             values=sig.values,
             action=sig.action,
             advisory=sig.advisory,
+            context=sig.context,
             delayed=sig.delayed,
         )
 

@@ -13,12 +13,14 @@ startup -> main loop -> shutdown, like uvicorn's Server:
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import contextvars
+import logging
 import os
 import signal
 import socket
 import time
-from collections.abc import Coroutine
+import urllib.parse
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,19 +31,21 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from adapters.base import FeedAdapter, FeedStats
 from adapters.registry import FeedContext, build_feed
-from monitor import bus, settings, snapshot
+from monitor import bus, reloading, settings, snapshot, symbols
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.clock import Clock, LiveClock
-from monitor.engine import Engine
+from monitor.engine import Engine, rate_curve
 from monitor.http import make_app
+from monitor.logging import context_with, redact_text, register_secret
 from monitor.metrics import VERSION, PipelineMetrics, StateCollector
 from monitor.pipeline import EngineLoop
 from monitor.redis_server import EmbeddedRedis
-from monitor.sdnotify import Notifier
+from monitor.rules_metrics import RulesCollector
+from monitor.sdnotify import Notifier, ProgressWatchdog
 from monitor.sinks.delivery import DeliveryService
 from monitor.sinks.outbox import Outbox
-from monitor.subscriptions import Subscriptions, portfolio_symbols
+from monitor.subscriptions import MarketView, Subscriptions, required_symbols
 
 log = structlog.get_logger(__name__)
 
@@ -67,21 +71,29 @@ class App:
         self.notifier = Notifier(environ)
         self.registry = CollectorRegistry()
         self.metrics = PipelineMetrics(self.registry)
-        self._reload_ok = Gauge("vixmon_config_last_reload_successful",
-                                "1 if the last config reload succeeded", registry=self.registry)
-        self._reload_ts = Gauge("vixmon_config_last_reload_success_timestamp_seconds",
-                                "Time of the last successful config reload", registry=self.registry)
+        self._reload_ok = Gauge(
+            "vixmon_config_last_reload_successful",
+            "1 if the last config reload succeeded",
+            registry=self.registry,
+        )
+        self._reload_ts = Gauge(
+            "vixmon_config_last_reload_success_timestamp_seconds",
+            "Time of the last successful config reload",
+            registry=self.registry,
+        )
         self._reload_ok.set(1)
         self._reload_ts.set(time.time())
         self.started_mono = time.monotonic()
         self.stop_requested = asyncio.Event()
-        self.force = False
+        self._forced = asyncio.Event()
         self.exit_code = EXIT_OK
         self.redis_url = ""
         self.embedded: EmbeddedRedis | None = None
         self.redis: aioredis.Redis | None = None
         self.feeds: dict[str, FeedAdapter] = {}
-        self.subscriptions = Subscriptions(portfolio_symbols(loaded.portfolio))
+        self.subscriptions = Subscriptions(
+            required_symbols(loaded.portfolio, MarketView(), self.clock.now_ns())
+        )
         self.engine: Engine | None = None
         self.loop: EngineLoop | None = None
         self.delivery: DeliveryService | None = None
@@ -90,6 +102,7 @@ class App:
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self.registry.register(StateCollector(self._state, self._feed_stats))
+        self.registry.register(RulesCollector(lambda: getattr(self.engine, "last_cycle", None)))
 
     # ---- views used by HTTP and metrics -------------------------------------------------------
 
@@ -105,10 +118,15 @@ class App:
             "version": VERSION,
             "role": self.role,
             "uptime_s": round(time.monotonic() - self.started_mono, 3),
-            "redis": {"url": self.redis_url, "embedded": self.embedded is not None},
+            "redis": {"url": redact_text(self.redis_url), "embedded": self.embedded is not None},
             "feeds": [
-                {"name": n, "connected": s.connected, "delayed": s.delayed, "quotes": s.quotes,
-                 "last_quote_ts_ns": s.last_quote_ts_ns}
+                {
+                    "name": n,
+                    "connected": s.connected,
+                    "delayed": s.delayed,
+                    "quotes": s.quotes,
+                    "last_quote_ts_ns": s.last_quote_ts_ns,
+                }
                 for n, s in self._feed_stats().items()
             ],
             "sinks": [s.name for s in self.cfg.sinks] if self.role != "ingest" else [],
@@ -129,8 +147,14 @@ class App:
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
-    def _own(self, coro: Coroutine[Any, Any, None], name: str, group: set[asyncio.Task[None]]) -> None:
-        task = asyncio.create_task(coro, name=name)
+    def _own(
+        self,
+        coro: Coroutine[Any, Any, None],
+        name: str,
+        group: set[asyncio.Task[None]],
+        context: contextvars.Context | None = None,
+    ) -> None:
+        task = asyncio.create_task(coro, name=name, context=context)
         group.add(task)
         task.add_done_callback(lambda t: self._task_done(t, group))
 
@@ -148,6 +172,7 @@ class App:
         rc = self.cfg.redis
         if rc.url:
             self.redis_url = rc.url
+            register_secret(urllib.parse.urlsplit(rc.url).password)  # never log the password
         else:
             self.embedded = EmbeddedRedis(self.loaded.base_dir / rc.state_dir)
             await self.embedded.start()
@@ -163,35 +188,84 @@ class App:
         for fc in self.cfg.feeds:
             feed = build_feed(fc, ctx)
             self.feeds[feed.name] = feed
-            self._own(feed.run(writer, self.subscriptions), f"feed:{feed.name}", self._feed_tasks)
+            # every log line of the feed's task, its stdlib libraries' included, names the feed
+            self._own(
+                feed.run(writer, self.subscriptions),
+                f"feed:{feed.name}",
+                self._feed_tasks,
+                context=context_with(feed=feed.name),
+            )
 
     async def _start_engine(self) -> None:
         assert self.redis is not None
         rc, cfg = self.cfg.redis, self.cfg
-        self.engine = Engine(cfg, self.loaded.portfolio)
+        self.engine = Engine(cfg, self.loaded.portfolio, events=self.loaded.events)
         consumer = bus.QuoteConsumer(
-            self.redis, prefix=rc.key_prefix, group="engine",
+            self.redis,
+            prefix=rc.key_prefix,
+            group="engine",
             consumer=cfg.engine.consumer or f"{socket.gethostname()}-{os.getpid()}",
-            block_ms=rc.block_ms, count=rc.read_count, claim_idle_ms=rc.claim_idle_ms,
+            block_ms=rc.block_ms,
+            count=rc.read_count,
+            claim_idle_ms=rc.claim_idle_ms,
             dead_maxlen=rc.dead_maxlen,
         )
         store = AlertStore(self.redis, prefix=rc.key_prefix)
-        machine = AlertMachine(cooldown_s=cfg.alerts.cooldown_s,
-                               repeat_interval_s=cfg.alerts.repeat_interval_s,
-                               states=await store.load())
+        machine = AlertMachine(
+            cooldown_s=cfg.alerts.cooldown_s,
+            repeat_interval_s=cfg.alerts.repeat_interval_s,
+            states=await store.load(),
+        )
         self.delivery = DeliveryService(
-            self.redis, cfg.sinks, prefix=rc.key_prefix, clock=self.clock,
-            registry=self.registry, consumer=consumer.consumer,
+            self.redis,
+            cfg.sinks,
+            prefix=rc.key_prefix,
+            clock=self.clock,
+            registry=self.registry,
+            consumer=consumer.consumer,
         )
         outbox = Outbox(self.redis, prefix=rc.key_prefix)
         self.loop = EngineLoop(
-            engine=self.engine, consumer=consumer, machine=machine, store=store, outbox=outbox,
-            metrics=self.metrics, clock=self.clock,
+            engine=self.engine,
+            consumer=consumer,
+            machine=machine,
+            store=store,
+            outbox=outbox,
+            metrics=self.metrics,
+            clock=self.clock,
             on_events=lambda _events: self._wake_delivery(),
         )
         self._own(self.delivery.run(), "delivery", self._tasks)
         self._own(self.loop.consume_forever(), "consume", self._tasks)
         self._own(self.loop.evaluate_forever(cfg.engine.cadence_ms / 1000), "evaluate", self._tasks)
+
+    def _market_view(self) -> MarketView:
+        """What the engine knows of the market, for choosing ATM strikes and roll candidates."""
+        if self.engine is None:
+            return MarketView()
+        m = self.engine.market
+        spx_row = m.index.get("SPX")
+        spot = float(m.last[spx_row]) if spx_row is not None else float("nan")
+        futures = {}
+        for inst in m.instruments:
+            if inst.kind is symbols.Kind.FUTURE and inst.expiry is not None:
+                row = m.index[inst.symbol]
+                mid = (m.bid[row] + m.ask[row]) / 2
+                if mid == mid:  # not NaN
+                    futures[inst.expiry] = float(mid)
+        return MarketView(spx_spot=spot if spot == spot else None, vx_futures=futures)
+
+    def _wanted(self) -> frozenset[str]:
+        now_ns = self.clock.now_ns()
+        if self.engine is not None:
+            now_ns = self.engine.now_ns(now_ns)
+        return required_symbols(self.loaded.portfolio, self._market_view(), now_ns)
+
+    async def _follow_market(self, every_s: float = 30.0) -> None:
+        """Re-derive the subscription set as the market moves (ATM region, roll candidates)."""
+        while True:
+            await asyncio.sleep(every_s)  # periodic re-derivation, not synchronization
+            self.subscriptions.replace(self._wanted())
 
     def _wake_delivery(self) -> None:
         if self.delivery is not None:
@@ -214,59 +288,94 @@ class App:
             self._start_feeds()
         if self.role in ("all", "engine"):
             await self._start_engine()
+        if self.role == "all":
+            self._own(self._follow_market(), "subscriptions", self._tasks)
         await self._start_http()
         self._own(self._announce_ready(), "sd-ready", self._tasks)
         log.info("started", role=self.role, redis=self.redis_url, feeds=list(self.feeds))
 
     async def _announce_ready(self) -> None:
-        if self.loop is not None:
-            await self.loop.first_cycle.wait()
-        self.notifier.ready()
+        """READY=1 once the first snapshot exists; then feed the watchdog while cycles complete."""
+        loop = self.loop
+        if loop is not None:
+            await loop.first_cycle.wait()
+        self.notifier.ready(self._status_line())
         interval = self.notifier.watchdog_interval_s
         if interval is None:
             return
-        last_progress = -1
-        while True:  # ping only while the engine makes progress: a stall gets us restarted
-            progress = self.loop.progress if self.loop is not None else last_progress + 1
-            if progress != last_progress:
-                self.notifier.watchdog()
-                last_progress = progress
-            await asyncio.sleep(interval)
+        # ingest has no engine cycles: a live event loop is its proof of life
+        progress = (lambda: loop.progress) if loop is not None else time.monotonic_ns
+        await ProgressWatchdog(self.notifier, progress).run(interval)
+
+    def _status_line(self) -> str:
+        books = len(self.loaded.portfolio.books)
+        return f"running: role {self.role}, {books} book(s), {len(self.feeds)} feed(s)"
 
     async def reload(self) -> tuple[bool, str]:
-        """Re-read config and portfolio; validate first, swap atomically, or keep the old one."""
+        """Re-read config and portfolio; validate everything first, then swap in one step.
+
+        Nothing awaits between validation and swap, so no cycle or request sees half a reload.
+        A bad file keeps the running config and sets vixmon_config_last_reload_successful 0.
+        """
+        self.notifier.reloading(time.monotonic_ns() // 1000)
         try:
             loaded = settings.load(self.loaded.config_path)
-        except settings.ConfigError as exc:
+            rates = rate_curve(loaded.settings)
+            level = reloading.log_level(loaded.settings.logging.level)
+        except (settings.ConfigError, ValueError) as exc:
+            errors = exc.errors if isinstance(exc, settings.ConfigError) else [str(exc)]
             self._reload_ok.set(0)
-            log.error("config_reload_failed", errors=exc.errors)
-            return False, str(exc)
-        self.loaded = loaded
-        self.cfg = loaded.settings
+            self.notifier.ready("running on the previous config: reload failed")
+            log.error("config_reload_failed", errors=errors)
+            return False, "\n".join(errors)
+        restart = reloading.restart_required(self.cfg, loaded.settings)
+        self.loaded, self.cfg = loaded, loaded.settings
         if self.engine is not None:
-            self.engine.settings = loaded.settings
+            self.engine.settings, self.engine.rates = loaded.settings, rates
             self.engine.set_portfolio(loaded.portfolio)
-        self.subscriptions.replace(portfolio_symbols(loaded.portfolio))
+            self.engine.events = loaded.events
+        before = self.subscriptions.current()
+        self.subscriptions.replace(self._wanted())
+        logging.getLogger().setLevel(level)  # structlog's stdlib loggers follow the root
         self._reload_ok.set(1)
         self._reload_ts.set(time.time())
-        log.info("config_reloaded", config=str(loaded.config_path))
-        return True, "reloaded"
+        self.notifier.ready(self._status_line())
+        log.info(
+            "config_reloaded",
+            config=str(loaded.config_path),
+            restart_required=restart,
+            **reloading.subscription_diff(before, self.subscriptions.current()),
+        )
+        return True, "reloaded" + (f"; restart to apply {', '.join(restart)}" if restart else "")
+
+    @property
+    def force(self) -> bool:
+        return self._forced.is_set()
 
     def request_stop(self, *, force: bool = False) -> None:
-        if self.stop_requested.is_set() and not force:
-            force = True  # a second signal: skip the drain
-        self.force = self.force or force
+        """Begin shutdown: drain within ``shutdown.drain_timeout_s``; ``force`` skips the drain."""
+        if force:
+            self._forced.set()
         self.stop_requested.set()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("signal_received", signal=sig.name)
+        match sig:
+            case signal.SIGHUP:
+                self._own(self._reload_task(), "reload", self._tasks)
+            case signal.SIGINT:  # like uvicorn: a second Ctrl-C during the drain forces the exit
+                self.request_stop(force=self.stop_requested.is_set())
+            case _:
+                self.request_stop()
 
     def _install_signals(self) -> list[signal.Signals]:
         if not self.handle_signals:
             return []
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-        loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._own(self._reload_task(), "reload",
-                                                                   self._tasks))
-        return [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+        signals = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+        for sig in signals:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        return signals
 
     async def _reload_task(self) -> None:
         await self.reload()
@@ -292,8 +401,7 @@ class App:
         log.info("stopping", force=self.force)
         await _cancel(self._feed_tasks)
         if not self.force:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drain(), self.cfg.shutdown.drain_timeout_s)
+            await self._drain_within(self.cfg.shutdown.drain_timeout_s)
         await _cancel(self._tasks)
         if self._runner is not None:
             await self._runner.cleanup()
@@ -302,6 +410,22 @@ class App:
         if self.embedded is not None:
             await self.embedded.stop()
         log.info("stopped", exit_code=self.exit_code)
+
+    async def _drain_within(self, limit_s: float) -> None:
+        """Drain until done, ``limit_s`` passes or a forced stop arrives, whichever is first."""
+        drain = asyncio.create_task(self._drain(), name="drain")
+        forced = asyncio.create_task(self._forced.wait(), name="forced")
+        done, _ = await asyncio.wait(
+            {drain, forced}, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        await _cancel({drain, forced})
+        if drain not in done:
+            reason = "forced" if forced in done else "timeout"
+            log.warning("drain_cut_short", reason=reason, limit_s=limit_s)
+        elif (exc := drain.exception()) is not None:
+            log.error("drain_failed", error=repr(exc))
+        else:
+            log.info("drained")
 
     async def _drain(self) -> None:
         loop, delivery = self.loop, self.delivery
@@ -315,7 +439,7 @@ class App:
             await delivery.drain(self.cfg.shutdown.drain_timeout_s)
 
 
-async def _cancel(tasks: set[asyncio.Task[None]]) -> None:
+async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
     pending = list(tasks)
     for t in pending:
         t.cancel()

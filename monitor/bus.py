@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 import structlog
@@ -156,7 +157,7 @@ class QuoteConsumer:
             return []
         if not resp:
             return []
-        entries: list[Entry] = resp[0][1]
+        entries = cast(list[Entry], cast(Any, resp)[0][1])  # RESP2: [[stream, entries]]
         # entries deleted by MAXLEN trimming while pending come back with empty fields
         return [(i, f) for i, f in entries if f is not None]
 

@@ -15,11 +15,15 @@ from monitor import settings
 from monitor.logging import configure_logging
 
 EXIT_CONFIG = 2
+# a daemon listening on every address is reached on loopback
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vixmon", description="Streaming risk monitor for SPX "
-                                "iron condors hedged with layered VIX calls.")
+    p = argparse.ArgumentParser(
+        prog="vixmon",
+        description="Streaming risk monitor for SPX iron condors hedged with layered VIX calls.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--config", type=Path, help="config TOML (default: the shipped demo)")
@@ -28,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path", type=Path, nargs="?")
     reload = sub.add_parser("reload", help="ask the running daemon to reload its config")
     reload.add_argument("--config", type=Path, help="config of the daemon (for its HTTP address)")
+    replay = sub.add_parser("replay", help="run a recorded session through the rules offline")
+    replay.add_argument("file", type=Path, help="recorded session (JSON lines, gzip allowed)")
+    replay.add_argument("--config", type=Path, help="config (portfolio, rules; default: demo)")
+    replay.add_argument("--report", type=Path, help="write the JSON report to this file")
+    replay.add_argument("--markdown", type=Path, help="write the Markdown report to this file")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
 
 
@@ -41,11 +51,16 @@ def _load_or_exit(path: Path | None) -> settings.Loaded:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from monitor.app import App, Role  # noqa: PLC0415  (keeps check-config light)
-
     loaded = _load_or_exit(args.config)
     lc = loaded.settings.logging
-    configure_logging(level=lc.level, json=lc.json)
+    try:
+        configure_logging(level=lc.level, json=lc.json)
+    except ValueError as exc:
+        print(f"config error: logging.level: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    # imported late: the app pulls in pricing and I/O, a bad config should fail in milliseconds
+    from monitor.app import App, Role
+
     return asyncio.run(App(loaded, role=cast(Role, args.role)).run())
 
 
@@ -58,7 +73,10 @@ def _check(args: argparse.Namespace) -> int:
 
 def _reload(args: argparse.Namespace) -> int:
     http = _load_or_exit(args.config).settings.http
-    req = urllib.request.Request(f"http://{http.host}:{http.port}/api/v1/reload", method="POST")
+    host = _LOOPBACK.get(http.host, http.host)
+    if ":" in host:
+        host = f"[{host}]"
+    req = urllib.request.Request(f"http://{host}:{http.port}/api/v1/reload", method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             print(json.loads(resp.read())["message"])
@@ -71,6 +89,14 @@ def _reload(args: argparse.Namespace) -> int:
         return 1
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from monitor import replay_report
+
+    loaded = _load_or_exit(args.config)
+    return replay_report.main(loaded, args.file, report=args.report, markdown_out=args.markdown,
+                              progress=not args.no_progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     match args.command:
@@ -80,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         case "reload":
             return _reload(args)
+        case "replay":
+            return _replay(args)
     return EXIT_CONFIG
 
 

@@ -13,9 +13,13 @@ from monitor import book
 from monitor.market import MarketState
 from monitor.model import Portfolio, Quote
 from monitor.pricing.rates import RateCurve
-from monitor.pricing.valuation import Universe, Valuation, value
-from monitor.rules import layer_gain
+from monitor.pricing.universe import Universe
+from monitor.pricing.valuation import Valuation, value
+from monitor.rules import registry
 from monitor.rules.base import Signal
+from monitor.rules.calendar import EventCalendar
+from monitor.rules.context import RuleInputs
+from monitor.rules.memory import RuleMemory
 from monitor.settings import Settings
 
 NS = 1_000_000_000
@@ -29,6 +33,8 @@ class Cycle:
     valuation: Valuation
     state: book.PortfolioState
     signals: list[Signal]
+    rules: registry.Outcome | None = None
+    """The rules' shared numbers (break-evens, curve, stress, ...) and key conditions."""
 
 
 def rate_curve(settings: Settings) -> RateCurve:
@@ -39,8 +45,13 @@ def rate_curve(settings: Settings) -> RateCurve:
 
 
 class Engine:
-    def __init__(self, settings: Settings, portfolio: Portfolio) -> None:
+    def __init__(
+        self, settings: Settings, portfolio: Portfolio, *, events: EventCalendar | None = None
+    ) -> None:
         self.settings = settings
+        self.events = events or EventCalendar.empty()
+        self.memory = RuleMemory(max_bars=settings.rules.momentum.max_bars)
+        """What the rules remember between cycles (bars, baselines); owned here, not global."""
         self.market = MarketState()
         self.rates = rate_curve(settings)
         self._universe: Universe | None = None
@@ -54,8 +65,12 @@ class Engine:
 
     def set_portfolio(self, portfolio: Portfolio) -> None:
         """Swap the portfolio (reload); every leg gets a market row even before it is quoted."""
-        self.market.register_all(leg.symbol for b in portfolio.books for c in b.condors for leg in c.legs)
-        self.market.register_all(leg.symbol for b in portfolio.books for y in b.layers for leg in y.legs)
+        self.market.register_all(
+            leg.symbol for b in portfolio.books for c in b.condors for leg in c.legs
+        )
+        self.market.register_all(
+            leg.symbol for b in portfolio.books for y in b.layers for leg in y.legs
+        )
         self.portfolio = portfolio
         self._portfolio_version += 1
 
@@ -89,10 +104,19 @@ class Engine:
         n = len(self.market)
         market_stale = now_ns - self.market.latest_ts_ns > eng.stale_after_s * NS
         state = book.compute(
-            self._index_now(), val, bid, ask, self.market.ts_ns[:n], now_ns,
-            mark_max_age_ns=round(eng.mark_max_age_s * NS), market_stale=market_stale,
+            self._index_now(),
+            val,
+            bid,
+            ask,
+            self.market.ts_ns[:n],
+            now_ns,
+            mark_max_age_ns=round(eng.mark_max_age_s * NS),
+            market_stale=market_stale,
         )
-        signals = layer_gain.evaluate(state, self.settings.rules.layer_gain, now_ns)
-        cycle = Cycle(now_ns=now_ns, valuation=val, state=state, signals=signals)
+        inputs = RuleInputs(now_ns=now_ns, state=state, valuation=val, market=self.market,
+                            market_stale=market_stale, engine=eng, events=self.events)
+        outcome = registry.run(inputs, self.settings.rules, self.memory)
+        cycle = Cycle(now_ns=now_ns, valuation=val, state=state, signals=outcome.signals,
+                      rules=outcome)
         self.last_cycle = cycle
         return cycle

@@ -7,9 +7,11 @@ URLs, signing secrets, tokens) wherever it appears in an event's values.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -56,6 +58,17 @@ def redact_secrets(
     return event_dict
 
 
+def context_with(**values: Any) -> contextvars.Context:
+    """Return a copy of the current context with ``values`` bound for every log line in it.
+
+    Pass it as a task's ``context=``: the task's own lines and those of the stdlib libraries it
+    calls (aiohttp, redis) carry the values, and nothing outside the task does.
+    """
+    ctx = contextvars.copy_context()
+    ctx.run(structlog.contextvars.bind_contextvars, **values)
+    return ctx
+
+
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -67,12 +80,47 @@ def _shared_processors() -> list[Any]:
     ]
 
 
-def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
-    """Configure structlog and the stdlib root logger once, at startup."""
+# sd-daemon(3) priorities: journald strips a leading "<N>" and files the line at that priority
+_SYSLOG_PRIORITY = {"critical": 2, "error": 3, "warning": 4, "info": 6, "debug": 7}
+
+
+def stdout_is_journal(environ: Mapping[str, str] | None = None) -> bool:
+    """Return whether stdout is the journald stream systemd gave us ($JOURNAL_STREAM)."""
+    stream = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return False
+    return stream == f"{st.st_dev}:{st.st_ino}"
+
+
+class JournalPriorityPrefix:
+    """Wrap a renderer: prefix each line with its syslog priority, for ``journalctl -p``."""
+
+    def __init__(self, render: Callable[..., str | bytes]) -> None:
+        self._render = render
+
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        priority = _SYSLOG_PRIORITY.get(str(event_dict.get("level", "info")), 6)
+        line = self._render(logger, method, event_dict)
+        return f"<{priority}>" + (line.decode() if isinstance(line, bytes) else line)
+
+
+def _renderer(json: bool | None) -> Any:
     use_json = (not sys.stdout.isatty()) if json is None else json
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
-    )
+    if not use_json:
+        return structlog.dev.ConsoleRenderer()
+    render = structlog.processors.JSONRenderer()
+    return JournalPriorityPrefix(render) if stdout_is_journal() else render
+
+
+def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
+    """Configure structlog and the stdlib root logger once, at startup.
+
+    JSON lines unless stdout is a terminal; under systemd each line starts with its priority.
+    Raises ValueError for an unknown ``level``.
+    """
+    renderer = _renderer(json)
     shared = _shared_processors()
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -89,5 +137,6 @@ def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # warnings.warn() from libraries becomes a log line too
     for noisy in ("aiohttp.access",):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -20,40 +20,55 @@ from monitor.book import PortfolioState
 
 VERSION = "0.1.0"
 
+# `_created` series double every counter's cardinality and no dashboard of ours reads them
+disable_created_metrics()
+
 
 class PipelineMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.quotes_ingested = Counter(
-            "vixmon_quotes_ingested", "Valid quotes applied to the engine state", ["feed"],
+            "vixmon_quotes_ingested",
+            "Valid quotes applied to the engine state",
+            ["feed"],
             registry=registry,
         )
         self.quotes_rejected = Counter(
-            "vixmon_quotes_rejected", "Invalid quotes counted, dead-lettered and skipped",
-            ["feed", "reason"], registry=registry,
+            "vixmon_quotes_rejected",
+            "Invalid quotes counted, dead-lettered and skipped",
+            ["feed", "reason"],
+            registry=registry,
         )
         self.alerts_fired = Counter(
-            "vixmon_alerts_fired", "Alert notifications emitted (firing only)",
-            ["rule", "severity"], registry=registry,
+            "vixmon_alerts_fired",
+            "Alert notifications emitted (firing only)",
+            ["rule", "severity"],
+            registry=registry,
         )
         self.alert_events = Counter(
-            "vixmon_alert_events", "Alert events emitted by status", ["rule", "status"],
+            "vixmon_alert_events",
+            "Alert events emitted by status",
+            ["rule", "status"],
             registry=registry,
         )
         self.cycle_seconds = Histogram(
-            "vixmon_engine_cycle_seconds", "Time to price everything and evaluate rules",
+            "vixmon_engine_cycle_seconds",
+            "Time to price everything and evaluate rules",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=registry,
         )
         self.consumer_pending = Gauge(
-            "vixmon_quotes_consumer_pending", "Quote stream entries read but not yet acked",
+            "vixmon_quotes_consumer_pending",
+            "Quote stream entries read but not yet acked",
             registry=registry,
         )
         self.consumer_lag = Gauge(
-            "vixmon_quotes_consumer_lag", "Quote stream entries not yet read by the engine group",
+            "vixmon_quotes_consumer_lag",
+            "Quote stream entries not yet read by the engine group",
             registry=registry,
         )
         self.last_cycle_ts = Gauge(
-            "vixmon_engine_last_cycle_timestamp_seconds", "Wall time of the last engine cycle",
+            "vixmon_engine_last_cycle_timestamp_seconds",
+            "Wall time of the last engine cycle",
             registry=registry,
         )
         build = Gauge("vixmon_build_info", "Build information", ["version"], registry=registry)
@@ -87,13 +102,17 @@ class StateCollector(Collector):
 
     def _feed_metrics(self) -> Iterator[Metric]:
         feeds = self._feeds()
-        last = _g("vixmon_feed_last_quote_timestamp_seconds", "Event time of the newest quote",
-                  ["feed"])
+        last = _g(
+            "vixmon_feed_last_quote_timestamp_seconds", "Event time of the newest quote", ["feed"]
+        )
         conn = _g("vixmon_feed_connected", "1 while the feed is connected", ["feed"])
         delayed = _g("vixmon_feed_delayed", "1 if the feed carries delayed data", ["feed"])
-        msgs = CounterMetricFamily("vixmon_feed_messages", "Venue messages received", labels=["feed"])
-        errs = CounterMetricFamily("vixmon_feed_parse_errors", "Venue messages that failed to parse",
-                                   labels=["feed"])
+        msgs = CounterMetricFamily(
+            "vixmon_feed_messages", "Venue messages received", labels=["feed"]
+        )
+        errs = CounterMetricFamily(
+            "vixmon_feed_parse_errors", "Venue messages that failed to parse", labels=["feed"]
+        )
         rec = CounterMetricFamily("vixmon_feed_reconnects", "Reconnects", labels=["feed"])
         for name, s in feeds.items():
             last.add_metric([name], s.last_quote_ts_ns / 1e9)
@@ -106,12 +125,17 @@ class StateCollector(Collector):
 
     def _book_metrics(self, st: PortfolioState) -> Iterator[Metric]:
         idx = st.index
-        gain = _g("vixmon_layer_gain_ratio", "(value - entry cost) / |entry cost| of a hedge layer",
-                  ["book", "layer"])
-        value = _g("vixmon_structure_value_usd", "Mark value of a structure", ["book", "structure",
-                                                                               "kind"])
-        stale = _g("vixmon_structure_stale", "1 if a leg lacks a fresh usable mark",
-                   ["book", "structure"])
+        gain = _g(
+            "vixmon_layer_gain_ratio",
+            "(value - entry cost) / |entry cost| of a hedge layer",
+            ["book", "layer"],
+        )
+        value = _g(
+            "vixmon_structure_value_usd", "Mark value of a structure", ["book", "structure", "kind"]
+        )
+        stale = _g(
+            "vixmon_structure_stale", "1 if a leg lacks a fresh usable mark", ["book", "structure"]
+        )
         for s, name in enumerate(idx.struct_names):
             book = idx.book_names[int(idx.struct_book[s])]
             g, v = float(st.struct_gain_ratio[s]), float(st.struct_value_usd[s])
@@ -122,11 +146,18 @@ class StateCollector(Collector):
             stale.add_metric([book, name], float(st.struct_stale[s]))
         yield from (gain, value, stale)
         books = {
-            "vixmon_book_delta_spx_1pct_usd": ("USD P&L for a 1% SPX move", st.book_delta_spx_1pct_usd),
-            "vixmon_book_delta_vix_1pct_usd": ("USD P&L for a 1% VIX-futures move",
-                                               st.book_delta_vix_1pct_usd),
-            "vixmon_book_gamma_spx_1pct_usd": ("Change of the 1% SPX delta per further 1% move",
-                                               st.book_gamma_spx_1pct_usd),
+            "vixmon_book_delta_spx_1pct_usd": (
+                "USD P&L for a 1% SPX move",
+                st.book_delta_spx_1pct_usd,
+            ),
+            "vixmon_book_delta_vix_1pct_usd": (
+                "USD P&L for a 1% VIX-futures move",
+                st.book_delta_vix_1pct_usd,
+            ),
+            "vixmon_book_gamma_spx_1pct_usd": (
+                "Change of the 1% SPX delta per further 1% move",
+                st.book_gamma_spx_1pct_usd,
+            ),
             "vixmon_book_vega_usd": ("USD per vol point", st.book_vega_usd),
             "vixmon_book_theta_usd": ("USD per calendar day", st.book_theta_usd),
             "vixmon_book_value_usd": ("Mark value of all structures plus cash", st.book_value_usd),

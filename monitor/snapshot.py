@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor.engine import Cycle
 from monitor.pricing.reasons import IvReason
+from monitor.rules import doc as rules_doc
 
 
 def _f(x: Any, digits: int = 6) -> float | None:
@@ -99,4 +100,9 @@ def build(cycle: Cycle) -> dict[str, Any]:
                 "layers": [d for d in docs if d["kind"] == "layer"],
             }
         )
-    return {"ts_ns": cycle.now_ns, "books": books}
+        if cycle.rules is not None:
+            books[-1]["rules"] = rules_doc.book(cycle.rules, st, b)
+    out: dict[str, Any] = {"ts_ns": cycle.now_ns, "books": books}
+    if cycle.rules is not None:
+        out["rules"] = rules_doc.market(cycle.rules, cycle.now_ns)
+    return out

@@ -26,8 +26,13 @@ from monitor.model import Quote
 ROOT = Path(__file__).resolve().parent.parent
 START = dt.datetime(2026, 11, 24, 9, 30, tzinfo=ZoneInfo("America/New_York"))
 VX_EXPIRIES = [
-    dt.date(2026, 12, 16), dt.date(2027, 1, 20), dt.date(2027, 2, 17), dt.date(2027, 3, 17),
-    dt.date(2027, 4, 21), dt.date(2027, 5, 19), dt.date(2027, 6, 16),
+    dt.date(2026, 12, 16),
+    dt.date(2027, 1, 20),
+    dt.date(2027, 2, 17),
+    dt.date(2027, 3, 17),
+    dt.date(2027, 4, 21),
+    dt.date(2027, 5, 19),
+    dt.date(2027, 6, 16),
 ]
 STEP_S = 5.0
 DURATION_S = 30 * 60

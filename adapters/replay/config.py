@@ -4,7 +4,11 @@ import msgspec
 
 
 class ReplayFeedConfig(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="replay",
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag="replay",
     tag_field="kind",
 ):
     """Play a recorded session (JSON lines, optionally gzipped) at ``speed`` x real time."""

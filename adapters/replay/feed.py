@@ -11,7 +11,7 @@ import asyncio
 import gzip
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import msgspec
 import structlog
@@ -30,7 +30,7 @@ _MAX_BATCH = 5_000
 def open_session(path: Path) -> IO[bytes]:
     """Open a recorded session file, transparently gunzipping ``.gz``."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
 
 

@@ -4,7 +4,11 @@ import msgspec
 
 
 class SimulatorFeedConfig(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="simulator",
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag="simulator",
     tag_field="kind",
 ):
     """A synthetic market: SPX on a stochastic-vol path with jumps, VIX and VX moving with it."""

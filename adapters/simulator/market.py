@@ -19,11 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from monitor.pricing.expiry import settlement_ns, year_fraction
 
 from monitor import symbols
 from monitor.model import Quote
 from monitor.pricing import black
-from monitor.pricing.expiry import settlement_ns, year_fraction
 
 YEAR_S = 365.0 * 24 * 3600
 
@@ -41,8 +41,8 @@ class MarketParams:
     jump_intensity_per_year: float = 3.0
     vx_long: float = 20.0
     vx_kappa: float = 2.5
-    spike_spx_gap: float = -0.035
-    spike_vol_mult: float = 1.9
+    spike_spx_gap: float = -0.022
+    spike_vol_mult: float = 1.38
 
 
 class SimMarket:
@@ -96,7 +96,9 @@ class SimMarket:
         return max(0.05, atm * (1 + skew + 2.0 * log_moneyness**2))
 
     def vix_vol(self, t_years: float, log_moneyness: float) -> float:
-        base = 0.85 * (max(t_years, 7 / 365) / 0.08) ** -0.35 + self.stress
+        horizon = max(t_years, 7 / 365)
+        # a shock lifts short-dated vol-of-vol most; long-dated VIX options barely move
+        base = 0.85 * (horizon / 0.08) ** -0.35 + self.stress * (0.08 / horizon) ** 0.5
         return max(0.25, base * (1 + 0.35 * log_moneyness))
 
     def quote(self, inst: symbols.Instrument) -> Quote | None:
@@ -118,9 +120,9 @@ class SimMarket:
     def _index_level(self, root: str) -> float:
         match root:
             case "SPX":
-                return self.spx
+                return float(self.spx)
             case "VIX":
-                return self.vix
+                return float(self.vix)
             case "VIX9D":
                 return self.vx(9 / 365) * 0.97 + self.vix * 0.03
             case _:
@@ -159,9 +161,7 @@ class SimMarket:
 def _two_sided(sym: str, ts: int, mid: float, half: float, tick: float) -> Quote:
     bid = max(0.0, math.floor((mid - half) / tick) * tick)
     ask = max(tick, math.ceil((mid + half) / tick) * tick)
-    return Quote(
-        sym=sym, ts=ts, bid=round(bid, 2), ask=round(ask, 2), bid_size=10, ask_size=10
-    )
+    return Quote(sym=sym, ts=ts, bid=round(bid, 2), ask=round(ask, 2), bid_size=10, ask_size=10)
 
 
 def default_universe(

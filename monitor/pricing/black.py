@@ -2,38 +2,50 @@
 
 Every function prices on the forward ``F`` and discounts with ``df = exp(-r T)``:
 
-    V = df * cp * (F * N(cp * d1) - K * N(cp * d2)),  d1 = (ln(F/K) + s^2/2) / s,  s = vol * sqrt(T)
+    V = df * cp * (F * N(cp * d1) - K * N(cp * d2)),  d1 = ln(F/K) / s + s/2,  s = vol * sqrt(T)
 
-``cp`` is +1.0 for calls and -1.0 for puts. All arguments broadcast, scalars included. SPX options
-use the index forward (implied from put-call parity), VIX options use the VX future of the same
-expiry: one formula serves both.
+``cp`` is +1.0 for calls and -1.0 for puts. All arguments broadcast, scalars included. SPX
+options use the index forward (implied from put-call parity), VIX options the VX future of the
+same expiry: one formula serves both. Work runs in numba kernels across all cores when numba is
+installed, else in a numpy path that gives bit-identical results (``backend()`` says which).
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
-from scipy.special import ndtr
 
-from monitor.pricing.reasons import IvReason
+from monitor.pricing import _kernels as nb
+from monitor.pricing import _kernels_vec as vec
+from monitor.pricing._jit import HAVE_NUMBA
 
 FloatArray = NDArray[np.float64]
 ReasonArray = NDArray[np.int8]
 ArrayLike = npt.ArrayLike
 
 CONTRACT_MULTIPLIER = 100.0
-_SQRT_2PI = float(np.sqrt(2.0 * np.pi))
+PARALLEL_MIN = 4096
+"""Calls on fewer options run on the caller's thread; larger ones split across the cores."""
+_WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+_pool: ThreadPoolExecutor | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Greeks:
     """Analytic Black-76 Greeks of one contract per unit of underlying (not yet x100).
 
-    - ``delta``: dV/dF. The SPX forward moves one for one in percent with spot, so the dollar
-      delta of a position per 1% index move is ``delta * F * 0.01 * 100 * quantity``.
+    - ``price``: discounted premium.
+    - ``delta``: dV/dF. The SPX forward moves with spot in percent, so a position's dollar
+      delta per 1% index move is ``delta * F * 0.01 * 100 * quantity``
+      (:func:`dollar_delta_per_pct`). For VIX options F is the VX future of the expiry.
     - ``gamma``: d2V/dF2, per point of forward.
     - ``vega``: dV/dvol per one vol point (0.01).
     - ``theta``: value change per calendar day (dV/dt / 365), negative for a long option.
@@ -48,12 +60,57 @@ class Greeks:
     rho: FloatArray
 
 
-def _f64(a: ArrayLike) -> FloatArray:
-    return np.asarray(a, dtype=np.float64)
+def backend() -> str:
+    """Return "numba" or "numpy": which implementation the public functions run."""
+    return "numba" if HAVE_NUMBA else "numpy"
 
 
-def _intrinsic(cp: FloatArray, forward: FloatArray, strike: FloatArray) -> FloatArray:
-    return np.maximum(cp * (forward - strike), 0.0)
+def _flat(*args: ArrayLike) -> tuple[tuple[int, ...], list[FloatArray]]:
+    # Kernels always see writeable, contiguous 1-D float64 arrays: one compiled specialization,
+    # loaded by warm_up(), never a fresh compile on a live tick.
+    arrays = [np.asarray(a, dtype=np.float64) for a in args]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    return shape, [_contiguous(a, shape) for a in arrays]
+
+
+def _contiguous(a: NDArray[Any], shape: tuple[int, ...]) -> NDArray[Any]:
+    if a.shape != shape:
+        return np.broadcast_to(a, shape).reshape(-1).copy()
+    flat = np.ascontiguousarray(a.reshape(-1))
+    return flat if flat.flags.writeable else flat.copy()
+
+
+def _spot(spot_based: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    return _contiguous(np.asarray(spot_based, dtype=bool), shape)
+
+
+def _run(kernel: Callable[..., None], n: int, *args: Any) -> None:
+    """Run a GIL-free kernel over [0, n), in equal slices across cores when n is large."""
+    workers = min(_WORKERS or 1, n // (PARALLEL_MIN // 2))
+    if workers <= 1:
+        kernel(*args)
+        return
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vixmon-pricing")
+    edges = np.linspace(0, n, workers + 1).astype(int)
+    chunks = [
+        tuple(a[lo:hi] if isinstance(a, np.ndarray) else a for a in args)
+        for lo, hi in itertools.pairwise(edges)
+    ]
+    pending = [_pool.submit(kernel, *chunk) for chunk in chunks[1:]]
+    kernel(*chunks[0])
+    for future in pending:
+        future.result()
+
+
+def _empty_greeks(n: int) -> tuple[FloatArray, ...]:
+    return tuple(np.empty(n) for _ in range(6))
+
+
+def _greeks_from(rows: tuple[FloatArray, ...] | FloatArray, shape: tuple[int, ...]) -> Greeks:
+    p, d, g, v, th, rh = (rows[i].reshape(shape) for i in range(6))
+    return Greeks(price=p, delta=d, gamma=g, vega=v, theta=th, rho=rh)
 
 
 def price(
@@ -65,14 +122,14 @@ def price(
     vol: ArrayLike,
 ) -> FloatArray:
     """Return the discounted Black-76 premium; zero time or zero vol gives discounted intrinsic."""
-    cp_, f, k, t, d, v = (_f64(a) for a in (cp, forward, strike, t_years, df, vol))
-    s = v * np.sqrt(np.maximum(t, 0.0))
-    live = s > 0.0
-    s_safe = np.where(live, s, 1.0)
-    d1 = np.log(f / k) / s_safe + 0.5 * s_safe
-    value = cp_ * (f * ndtr(cp_ * d1) - k * ndtr(cp_ * (d1 - s_safe)))
-    out: FloatArray = d * np.where(live, np.maximum(value, 0.0), _intrinsic(cp_, f, k))
-    return out
+    shape, (c, f, k, t, d, v) = _flat(cp, forward, strike, t_years, df, vol)
+    if HAVE_NUMBA:
+        out = np.empty(c.size)
+        _run(nb.price_kernel, c.size, c, f, k, t, d, v, out)
+    else:
+        out = vec.price_v(c, f, k, t, d, v)
+    result: FloatArray = out.reshape(shape)
+    return result
 
 
 def greeks(
@@ -86,46 +143,77 @@ def greeks(
     carry: ArrayLike = 0.0,
     spot_based: ArrayLike = False,
 ) -> Greeks:
-    """Return price and analytic Greeks (see :class:`Greeks` for units).
+    """Return price and analytic Greeks (see :class:`Greeks` for units); NaN vol gives NaN.
 
     With ``spot_based`` False (VIX options on the VX future) theta holds the forward fixed and
     rho moves only the discount factor. With ``spot_based`` True (SPX, whose forward is
-    ``S * exp(carry * T)``) theta holds the spot fixed, so the forward drifts at ``carry`` (r - q),
-    and rho lets the forward move with the rate, as in Black-Scholes-Merton.
+    ``S * exp(carry * T)``) theta holds the spot fixed, so the forward drifts at ``carry``
+    (r - q), and rho lets the forward move with the rate, as in Black-Scholes-Merton.
     """
-    cp_, f, k, t, d, v = (_f64(a) for a in (cp, forward, strike, t_years, df, vol))
-    b = _f64(carry)
-    spot = np.asarray(spot_based, dtype=bool)
-    t_pos = np.maximum(t, 0.0)
-    sqrt_t = np.sqrt(t_pos)
-    s = v * sqrt_t
-    live = s > 0.0
-    s_safe = np.where(live, s, 1.0)
-    d1 = np.log(f / k) / s_safe + 0.5 * s_safe
-    n1 = ndtr(cp_ * d1)
-    value = np.where(
-        live,
-        np.maximum(cp_ * (f * n1 - k * ndtr(cp_ * (d1 - s_safe))), 0.0),
-        _intrinsic(cp_, f, k),
-    )
-    pdf = np.where(live, np.exp(-0.5 * d1 * d1) / _SQRT_2PI, 0.0)
-    itm = cp_ * (f - k) > 0.0
-    delta = d * cp_ * np.where(live, n1, np.where(itm, 1.0, 0.0))
-    gamma = d * pdf / (f * s_safe)
-    vega_raw = d * f * pdf * sqrt_t
-    decay = np.where(t_pos > 0.0, d * f * pdf * v / (2.0 * np.where(live, sqrt_t, 1.0)), 0.0)
-    rate = np.where(t_pos > 0.0, -np.log(d) / np.where(t_pos > 0.0, t_pos, 1.0), 0.0)
-    price_ = d * value
-    theta_year = rate * price_ - decay - np.where(spot, delta * b * f, 0.0)
-    rho = -t_pos * price_ + np.where(spot, t_pos * f * delta, 0.0)
-    return Greeks(
-        price=price_,
-        delta=delta,
-        gamma=gamma,
-        vega=vega_raw * 0.01,
-        theta=theta_year / 365.0,
-        rho=rho * 0.01,
-    )
+    shape, (c, f, k, t, d, v, b) = _flat(cp, forward, strike, t_years, df, vol, carry)
+    spot = _spot(spot_based, shape)
+    if HAVE_NUMBA:
+        rows: tuple[FloatArray, ...] | FloatArray = _empty_greeks(c.size)
+        _run(nb.greeks_kernel, c.size, c, f, k, t, d, v, b, spot, *rows)
+    else:
+        rows = vec.greeks_v(c, f, k, t, d, v, b, spot)
+    return _greeks_from(rows, shape)
+
+
+def implied_vol(
+    cp: ArrayLike,
+    forward: ArrayLike,
+    strike: ArrayLike,
+    t_years: ArrayLike,
+    df: ArrayLike,
+    premium: ArrayLike,
+    *,
+    tick: float = 0.05,
+) -> tuple[FloatArray, ReasonArray]:
+    """Return the Black-76 implied vol per option and an :class:`IvReason` code per option.
+
+    Invalid inputs never raise and never give 0: the vol is NaN and the code says why (bad
+    input, no quote, expired, below intrinsic, at or above the no-arbitrage bound, time value
+    under ``tick``, or not identifiable at double precision).
+    """
+    shape, (c, f, k, t, d, p) = _flat(cp, forward, strike, t_years, df, premium)
+    if HAVE_NUMBA:
+        vol = np.empty(c.size)
+        reason = np.empty(c.size, dtype=np.int8)
+        _run(nb.iv_kernel, c.size, c, f, k, t, d, p, float(tick), vol, reason)
+    else:
+        vol, reason = vec.iv_v(c, f, k, t, d, p, float(tick))
+    return vol.reshape(shape), reason.reshape(shape)
+
+
+def implied_vol_and_greeks(
+    cp: ArrayLike,
+    forward: ArrayLike,
+    strike: ArrayLike,
+    t_years: ArrayLike,
+    df: ArrayLike,
+    premium: ArrayLike,
+    *,
+    tick: float = 0.05,
+    carry: ArrayLike = 0.0,
+    spot_based: ArrayLike = False,
+) -> tuple[FloatArray, ReasonArray, Greeks]:
+    """Solve the implied vol and return it, its reason codes and the Greeks at it, in one pass.
+
+    Same results as :func:`implied_vol` followed by :func:`greeks`, without a second sweep.
+    """
+    shape, (c, f, k, t, d, p, b) = _flat(cp, forward, strike, t_years, df, premium, carry)
+    spot = _spot(spot_based, shape)
+    if HAVE_NUMBA:
+        vol = np.empty(c.size)
+        reason = np.empty(c.size, dtype=np.int8)
+        rows: tuple[FloatArray, ...] | FloatArray = _empty_greeks(c.size)
+        args = (c, f, k, t, d, p, float(tick), b, spot, vol, reason, *rows)
+        _run(nb.iv_greeks_kernel, c.size, *args)
+    else:
+        vol, reason = vec.iv_v(c, f, k, t, d, p, float(tick))
+        rows = vec.greeks_v(c, f, k, t, d, vol, b, spot)
+    return vol.reshape(shape), reason.reshape(shape), _greeks_from(rows, shape)
 
 
 def position_greeks(
@@ -136,7 +224,7 @@ def position_greeks(
     price becomes market value in USD, delta USD per point of forward, gamma USD per point
     squared, vega USD per vol point, theta USD per calendar day, rho USD per rate point.
     """
-    scale = _f64(quantity) * multiplier
+    scale = np.asarray(quantity, dtype=np.float64) * multiplier
     return Greeks(
         price=g.price * scale,
         delta=g.delta * scale,
@@ -154,61 +242,15 @@ def dollar_delta_per_pct(
     multiplier: float = CONTRACT_MULTIPLIER,
 ) -> FloatArray:
     """Return USD gained for a 1% rise of the underlying: delta * F * 0.01 * multiplier * qty."""
-    out: FloatArray = _f64(delta) * _f64(forward) * 0.01 * multiplier * _f64(quantity)
+    d, f, q = (np.asarray(a, dtype=np.float64) for a in (delta, forward, quantity))
+    out: FloatArray = d * f * 0.01 * multiplier * q
     return out
 
 
-def implied_vol(
-    cp: ArrayLike,
-    forward: ArrayLike,
-    strike: ArrayLike,
-    t_years: ArrayLike,
-    df: ArrayLike,
-    premium: ArrayLike,
-    *,
-    tick: float = 0.05,
-) -> tuple[FloatArray, ReasonArray]:
-    """Return the Black-76 implied vol per option and an :class:`IvReason` code per option.
-
-    Invalid inputs never raise: the vol is NaN and the code says why (no quote, expired, below
-    intrinsic, at or above the no-arbitrage bound, time value under ``tick``, bad input).
-    """
-    cp_, f, k, t, d, p = np.broadcast_arrays(
-        *(_f64(a) for a in (cp, forward, strike, t_years, df, premium))
-    )
-    reason = np.zeros(cp_.shape, dtype=np.int8)
-    bad = ~((f > 0) & (k > 0) & (d > 0) & np.isfinite(f) & np.isfinite(k) & np.isfinite(d))
-    bad |= ~np.isin(cp_, (1.0, -1.0)) | np.isnan(t)
-    undiscounted = p / np.where(d > 0, d, 1.0)
-    intrinsic = _intrinsic(cp_, f, k)
-    time_value = undiscounted - intrinsic
-    bound = np.where(cp_ > 0, f, k)
-    conds = (
-        (bad, IvReason.BAD_INPUT),
-        (~(p > 0) | ~np.isfinite(p), IvReason.NO_QUOTE),
-        (~(t > 0), IvReason.EXPIRED),
-        (time_value < -1e-12 * np.maximum(undiscounted, 1.0), IvReason.BELOW_INTRINSIC),
-        (undiscounted >= bound, IvReason.ABOVE_BOUND),
-        ((time_value * d < tick) | (time_value <= 0), IvReason.BELOW_TICK),
-    )
-    for mask, code in reversed(conds):
-        reason[mask] = code
-    ok = reason == IvReason.OK
-    vol = np.full(cp_.shape, np.nan)
-    if np.any(ok):
-        vol[ok] = _solve_placeholder(cp_[ok], f[ok], k[ok], t[ok], undiscounted[ok])
-    return vol, reason
-
-
-def _solve_placeholder(
-    cp: FloatArray, f: FloatArray, k: FloatArray, t: FloatArray, target: FloatArray
-) -> FloatArray:
-    lo = np.full(cp.shape, -20.0)
-    hi = np.full(cp.shape, 4.0)
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        above = price(cp, f, k, t, 1.0, np.exp(mid)) > target
-        hi = np.where(above, mid, hi)
-        lo = np.where(above, lo, mid)
-    out: FloatArray = np.exp(0.5 * (lo + hi))
-    return out
+def warm_up() -> None:
+    """Load (or compile, once per install) every kernel, so no live tick pays for it."""
+    one = np.ones(1)
+    price(one, 100.0, 100.0, 0.1, 1.0, 0.2)
+    greeks(one, 100.0, 100.0, 0.1, 1.0, 0.2)
+    implied_vol(one, 100.0, 100.0, 0.1, 1.0, 2.5)
+    implied_vol_and_greeks(one, 100.0, 100.0, 0.1, 1.0, 2.5)

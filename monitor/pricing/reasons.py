@@ -15,6 +15,8 @@ class IvReason(IntEnum):
     ABOVE_BOUND = 4
     BELOW_TICK = 5
     BAD_INPUT = 6
+    NOT_IDENTIFIABLE = 7
+    NOT_AN_OPTION = 8
 
     @property
     def label(self) -> str:
@@ -30,6 +32,8 @@ _LABELS: dict[IvReason, str] = {
     IvReason.ABOVE_BOUND: "above no-arbitrage bound",
     IvReason.BELOW_TICK: "time value under one tick",
     IvReason.BAD_INPUT: "bad input",
+    IvReason.NOT_IDENTIFIABLE: "vol not identifiable at double precision",
+    IvReason.NOT_AN_OPTION: "not an option",
 }
 
 REASON_LABELS: tuple[str, ...] = tuple(_LABELS[r] for r in IvReason)

@@ -28,6 +28,8 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     values: dict[str, Scalar] = msgspec.field(default_factory=dict)
     action: str | None = None
     advisory: dict[str, object] | None = None
+    context: dict[str, Scalar] = msgspec.field(default_factory=dict)
+    """Market context every alert carries (next macro event, VIX momentum, curve)."""
     delayed: bool = False
 
     @property

@@ -1,68 +1,109 @@
-"""Layer gain: a hedge layer's gain ratio crossing each configured threshold.
+"""Layer gain: a hedge layer's gain ratio crossing each configured threshold, with a roll advisory.
 
 gain ratio = (value - entry cost) / |entry cost|, on the layer's current marks. One alert key per
-(layer, threshold): it breaches at ``gain >= threshold`` and re-arms only below
-``threshold - hysteresis``. A layer with a stale or missing leg mark is ``unknown``.
+(layer, threshold), subject ``LAYER@THRESHOLD``: it breaches at ``gain >= threshold`` and re-arms
+only below ``threshold - hysteresis``. A layer with a stale or missing leg mark is ``unknown``
+(the gain is never measured on stale marks). Every breach/hold signal carries the roll advisory
+(``monitor.rules.roll``) as ``advisory`` and its suggested action as ``action``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from monitor.book import PortfolioState
-from monitor.model import Severity
-from monitor.rules.base import Condition, Signal
-from monitor.settings import LayerGainConfig
+import numpy as np
+
+from monitor.book import PortfolioIndex
+from monitor.model import Scalar, Severity
+from monitor.rules import codes as C
+from monitor.rules import roll
+from monitor.rules.base import Signal
+
+if TYPE_CHECKING:
+    from monitor.rules.context import RuleContext
+    from monitor.settings import RulesConfig
 
 RULE = "layer_gain"
 
 
-def _condition(gain: float, threshold: float, hysteresis: float, stale: bool) -> Condition:
-    if stale or math.isnan(gain):
-        return "unknown"
-    if gain >= threshold:
-        return "breach"
-    if gain < threshold - hysteresis:
-        return "clear"
-    return "hold"
+def _layers(index: PortfolioIndex) -> np.ndarray:
+    return np.array([s for s, k in enumerate(index.struct_kind) if k == "layer"], np.int64)
 
 
-def evaluate(state: PortfolioState, cfg: LayerGainConfig, now_ns: int) -> list[Signal]:
-    """Return one signal per (layer, threshold)."""
+def _layout(index: PortfolioIndex, thresholds: list[float]) -> C.Layout:
+    books, subjects = [], []
+    for s in _layers(index).tolist():
+        for t in thresholds:
+            books.append(index.book_names[int(index.struct_book[s])])
+            subjects.append(f"{index.struct_names[s]}@{t:g}")
+    return C.Layout.of(RULE, books, subjects)
+
+
+def conditions(
+    gain: np.ndarray, stale: np.ndarray, thresholds: list[float], hysteresis: float
+) -> C.Codes:
+    """Return codes (layers x thresholds)."""
+    thr = np.asarray(thresholds, np.float64)[None, :]
+    g = np.repeat(gain[:, None], len(thresholds), axis=1)
+    return C.levels_above(g, thr, thr - hysteresis, np.repeat(stale[:, None], len(thresholds), 1))
+
+
+def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
+    """Return the signals of every (layer, threshold) key that needs one."""
     del now_ns  # the rule is instantaneous; kept for the uniform rule signature
-    idx = state.index
-    signals: list[Signal] = []
-    for s, kind in enumerate(idx.struct_kind):
-        if kind != "layer":
-            continue
-        book = idx.book_names[int(idx.struct_book[s])]
-        gain = float(state.struct_gain_ratio[s])
-        stale = bool(state.struct_stale[s])
-        values = {
-            "gain_ratio": None if math.isnan(gain) else round(gain, 4),
-            "value_usd": _num(state.struct_value_usd[s]),
-            "entry_cost_usd": _num(state.struct_cost_usd[s]),
-            "vega_usd": _num(state.struct_vega_usd[s]),
-        }
-        for threshold, severity in zip(cfg.thresholds, cfg.severities, strict=True):
-            name = idx.struct_names[s]
-            signals.append(
-                Signal(
-                    rule=RULE,
-                    book=book,
-                    subject=f"{name}@{threshold:g}",
-                    condition=_condition(gain, threshold, cfg.hysteresis, stale),
-                    severity=cast(Severity, severity),
-                    summary=(
-                        f"layer {name} gain {gain:+.0%} crossed {threshold:.0%}"
-                        if not math.isnan(gain)
-                        else f"layer {name} gain unknown"
-                    ),
-                    values={**values, "threshold": threshold},
-                )
-            )
-    return signals
+    st, idx, lg = ctx.state, ctx.state.index, cfg.layer_gain
+    layers = ctx.layouts.get("layers", idx, cfg, lambda: _layers(idx))
+    layout = ctx.layouts.get(RULE, idx, cfg, lambda: _layout(idx, lg.thresholds))
+    gain = st.struct_gain_ratio[layers]
+    n_t = len(lg.thresholds)
+    codes = conditions(gain, st.struct_stale[layers], lg.thresholds, lg.hysteresis).reshape(-1)
+    advice: dict[int, dict[str, object]] = {}
+    out = []
+    for p in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist():
+        j, t = divmod(p, n_t)
+        s, code = int(layers[j]), int(codes[p])
+        if code in (C.BREACH, C.HOLD) and s not in advice:
+            advice[s] = roll.advisory(ctx, s, cfg.roll)
+        out.append(_signal(ctx, s, t, code, advice.get(s), cfg))
+    return out
+
+
+def _signal(
+    ctx: RuleContext,
+    s: int,
+    t: int,
+    code: int,
+    advisory: dict[str, object] | None,
+    cfg: RulesConfig,
+) -> Signal:
+    st, idx, lg = ctx.state, ctx.state.index, cfg.layer_gain
+    name = idx.struct_names[s]
+    threshold = lg.thresholds[t]
+    gain = float(st.struct_gain_ratio[s])
+    values: dict[str, Scalar] = {
+        "gain_ratio": None if math.isnan(gain) else round(gain, 4),
+        "value_usd": _num(st.struct_value_usd[s]),
+        "entry_cost_usd": _num(st.struct_cost_usd[s]),
+        "vega_usd": _num(st.struct_vega_usd[s]),
+        "threshold": threshold,
+    }
+    if code == C.UNKNOWN:
+        summary = f"layer {name} gain unknown: a leg lacks a fresh usable mark"
+    else:
+        verb = "at or above" if gain >= threshold else "below"
+        summary = f"layer {name} gain {gain:+.0%} {verb} {threshold:.0%}"
+    return Signal(
+        rule=RULE,
+        book=idx.book_names[int(idx.struct_book[s])],
+        subject=f"{name}@{threshold:g}",
+        condition=C.CONDITIONS[code],
+        severity=cast(Severity, lg.severities[t]),
+        summary=summary,
+        values=values,
+        advisory=advisory,
+        action=roll.action_text(advisory) if advisory is not None else None,
+    )
 
 
 def _num(x: object) -> float | None:

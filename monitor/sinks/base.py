@@ -39,9 +39,9 @@ def message_for(events: Sequence[AlertEvent]) -> Message:
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """The receiver accepted the message (2xx)."""
+    """The receiver accepted the message (HTTP 2xx; ``status`` is None for non-HTTP sinks)."""
 
-    status: int
+    status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

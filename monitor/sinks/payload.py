@@ -50,7 +50,7 @@ _ENCODER = msgspec.json.Encoder()
 
 
 def rfc3339(ts_ns: int) -> str:
-    """Format epoch nanoseconds as RFC 3339 UTC with microseconds (``2026-11-24T14:30:00.000123Z``)."""
+    """Format epoch nanoseconds as RFC 3339 UTC, microseconds: ``2026-11-24T14:30:00.000123Z``."""
     seconds, rest_ns = divmod(ts_ns, NS)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest_ns // 1000:06d}Z"
 

@@ -21,7 +21,11 @@ _FIELD_MAX = 2000
 _FIELDS_MAX = 10
 _TEXT_MAX = 3000
 _BLOCKS_MAX = 50
-_BADGE = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
+_BADGE = {
+    "critical": ":red_circle:",
+    "warning": ":large_orange_circle:",
+    "info": ":large_blue_circle:",
+}
 _RESOLVED_BADGE = ":white_check_mark:"
 
 Block = dict[str, Any]

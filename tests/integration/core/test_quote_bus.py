@@ -12,8 +12,16 @@ TS = 1_795_000_000_000_000_000
 
 
 def consumer(r: aioredis.Redis, name: str, *, claim_idle_ms: int = 60_000) -> bus.QuoteConsumer:
-    return bus.QuoteConsumer(r, prefix="t", group="engine", consumer=name, block_ms=50,
-                             count=100, claim_idle_ms=claim_idle_ms, dead_maxlen=1000)
+    return bus.QuoteConsumer(
+        r,
+        prefix="t",
+        group="engine",
+        consumer=name,
+        block_ms=50,
+        count=100,
+        claim_idle_ms=claim_idle_ms,
+        dead_maxlen=1000,
+    )
 
 
 async def test_writer_batches_are_read_decoded_and_acked(redis: aioredis.Redis) -> None:
@@ -30,7 +38,7 @@ async def test_writer_batches_are_read_decoded_and_acked(redis: aioredis.Redis) 
 async def test_anyone_can_xadd_a_json_quote(redis: aioredis.Redis) -> None:
     c = consumer(redis, "a")
     await c.ensure_group()
-    await redis.xadd("t:quotes", {"q": '{"sym":"VIX","bid":17.1,"ask":17.2,"ts":%d}' % TS})
+    await redis.xadd("t:quotes", {"q": f'{{"sym":"VIX","bid":17.1,"ask":17.2,"ts":{TS}}}'})
     batch = await c.read()
     assert batch.quotes == [Quote(sym="VIX", bid=17.1, ask=17.2, ts=TS)]
     assert batch.accepted == {"external": 1}
@@ -57,7 +65,7 @@ async def test_a_restarted_consumer_first_rereads_its_own_pending_entries(
 ) -> None:
     first = consumer(redis, "engine-1")
     await first.ensure_group()
-    await redis.xadd("t:quotes", {"q": '{"sym":"VIX","last":17,"ts":%d}' % TS})
+    await redis.xadd("t:quotes", {"q": f'{{"sym":"VIX","last":17,"ts":{TS}}}'})
     unacked = await first.read()  # read, then "crash" before the ack
     assert len(unacked.ids) == 1
     again = consumer(redis, "engine-1")
@@ -70,7 +78,7 @@ async def test_a_restarted_consumer_first_rereads_its_own_pending_entries(
 async def test_entries_left_by_a_dead_consumer_are_claimed(redis: aioredis.Redis) -> None:
     dead = consumer(redis, "dead")
     await dead.ensure_group()
-    await redis.xadd("t:quotes", {"q": '{"sym":"VIX","last":17,"ts":%d}' % TS})
+    await redis.xadd("t:quotes", {"q": f'{{"sym":"VIX","last":17,"ts":{TS}}}'})
     lost = await dead.read()
     survivor = consumer(redis, "alive", claim_idle_ms=0)
     claimed = await survivor.claim_abandoned()

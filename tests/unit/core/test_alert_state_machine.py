@@ -14,14 +14,21 @@ S = 1_000_000_000
 
 
 def sig(condition: Condition) -> Signal:
-    return Signal(rule="layer_gain", book="main", subject="L1@1.5", condition=condition,
-                  severity="warning", summary="layer L1 gain")
+    return Signal(
+        rule="layer_gain",
+        book="main",
+        subject="L1@1.5",
+        condition=condition,
+        severity="warning",
+        summary="layer L1 gain",
+    )
 
 
 def machine(cooldown_s: float = 0.0, repeat_s: float = 0.0) -> AlertMachine:
     ids = itertools.count()
-    return AlertMachine(cooldown_s=cooldown_s, repeat_interval_s=repeat_s,
-                        new_id=lambda: f"e{next(ids)}")
+    return AlertMachine(
+        cooldown_s=cooldown_s, repeat_interval_s=repeat_s, new_id=lambda: f"e{next(ids)}"
+    )
 
 
 def statuses(m: AlertMachine, conds: list[Condition], step_s: float = 1.0) -> list[str]:
@@ -82,9 +89,12 @@ def test_a_restored_firing_state_does_not_fire_again() -> None:
     assert restored.step([sig("breach")], S).events == []
 
 
-@given(st.lists(st.sampled_from(["breach", "clear", "hold", "unknown"]), max_size=60),
-       st.floats(0, 5))
-def test_never_fires_twice_without_a_resolve_in_between(conds: list[Condition], cool: float) -> None:
+@given(
+    st.lists(st.sampled_from(["breach", "clear", "hold", "unknown"]), max_size=60), st.floats(0, 5)
+)
+def test_never_fires_twice_without_a_resolve_in_between(
+    conds: list[Condition], cool: float
+) -> None:
     out = [s for s in statuses(machine(cooldown_s=cool), conds) if s != "repeat"]
     for a, b in itertools.pairwise(out):
         assert a != b

@@ -11,7 +11,11 @@ from monitor.symbols import Kind
 def test_spxw_put_parses_to_root_expiry_right_and_strike() -> None:
     inst = symbols.parse("SPXW261218P05800000")
     assert (inst.kind, inst.root, inst.expiry, inst.right, inst.strike) == (
-        Kind.OPTION, "SPXW", dt.date(2026, 12, 18), -1, 5800.0,
+        Kind.OPTION,
+        "SPXW",
+        dt.date(2026, 12, 18),
+        -1,
+        5800.0,
     )
 
 

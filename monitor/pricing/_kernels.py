@@ -1,0 +1,219 @@
+"""Per-option scalar pricing and the array kernels looping over them (numba when present).
+
+``_kernels_vec.py`` is the numpy twin of every function here; the two must stay
+operation-for-operation identical (tests/unit/pricing/test_backends.py checks bit equality).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.pricing._jit import jit
+from monitor.pricing._lbr import black_vega, normalised_vol
+from monitor.pricing._special import norm_cdf
+
+FloatArray = NDArray[np.float64]
+ReasonArray = NDArray[np.int8]
+
+# IvReason values, repeated as plain ints for compiled code.
+OK, NO_QUOTE, EXPIRED, BELOW_INTRINSIC, ABOVE_BOUND, BELOW_TICK, BAD_INPUT, NOT_IDENTIFIABLE = (
+    0, 1, 2, 3, 4, 5, 6, 7
+)  # fmt: skip
+TINY = 2.2250738585072014e-308
+INTRINSIC_TOLERANCE = 1e-12
+
+
+@jit
+def classify(cp: float, f: float, k: float, t: float, df: float, p: float, tick: float) -> int:
+    """Return the IvReason code of one quote before solving."""
+    finite = f < math.inf and k < math.inf and df < math.inf and math.isfinite(t)
+    if not (f > 0.0 and k > 0.0 and df > 0.0 and finite and (cp == 1.0 or cp == -1.0)):
+        return BAD_INPUT
+    if not (p > 0.0 and p < math.inf):
+        return NO_QUOTE
+    if not t > 0.0:
+        return EXPIRED
+    time_value = p - df * max(cp * (f - k), 0.0)
+    if time_value < -INTRINSIC_TOLERANCE * max(p, 1.0):
+        return BELOW_INTRINSIC
+    if p >= df * (f if cp > 0.0 else k):
+        return ABOVE_BOUND
+    if time_value < tick or time_value <= 0.0:
+        return BELOW_TICK
+    return OK
+
+
+@jit
+def iv_one(
+    cp: float, f: float, k: float, t: float, df: float, p: float, tick: float
+) -> tuple[float, int]:
+    """Return (vol, reason) for one quote; vol is NaN unless the reason is OK."""
+    reason = classify(cp, f, k, t, df, p, tick)
+    if reason != OK:
+        return math.nan, reason
+    lo = min(f, k)
+    hi = max(f, k)
+    ex = math.sqrt(lo / hi)
+    beta = (p - df * max(cp * (f - k), 0.0)) / (df * math.sqrt(f) * math.sqrt(k))
+    if beta >= ex:
+        return math.nan, ABOVE_BOUND
+    if beta < TINY:
+        return math.nan, BELOW_TICK
+    s = normalised_vol(beta, math.log(lo / hi), ex, math.sqrt(hi / lo))
+    if not (s > 0.0 and s < math.inf):
+        return math.nan, NOT_IDENTIFIABLE
+    return s / math.sqrt(t), OK
+
+
+@jit
+def otm_value(f: float, k: float, s: float) -> tuple[float, float, float]:
+    """Return (time value, phi(d1), ln(F/K)) for s > 0 via the normalised Black function.
+
+    Pricing the time value on its own (intrinsic added exactly) keeps deep ITM premiums
+    accurate to the last bits of the intrinsic and deep OTM ones to a few ulps relative.
+    """
+    lo = min(f, k)
+    hi = max(f, k)
+    x = math.log(lo / hi)
+    b, bp = black_vega(x, s, math.sqrt(lo / hi), math.sqrt(hi / lo))
+    return math.sqrt(f) * math.sqrt(k) * b, bp * math.sqrt(k / f), (x if f < k else -x)
+
+
+@jit
+def price_one(cp: float, f: float, k: float, t: float, df: float, vol: float) -> float:
+    """Return the discounted Black-76 premium of one option."""
+    s = vol * math.sqrt(t if t > 0.0 else 0.0)
+    moneyness = cp * (f - k)
+    intrinsic = moneyness if moneyness > 0.0 else 0.0
+    if s > 0.0:
+        return df * (intrinsic + otm_value(f, k, s)[0])
+    if s == 0.0:
+        return df * intrinsic
+    return math.nan
+
+
+@jit
+def greeks_one(
+    cp: float, f: float, k: float, t: float, df: float, vol: float, carry: float, spot: bool
+) -> tuple[float, float, float, float, float, float]:
+    """Return (price, delta, gamma, vega, theta, rho) of one option in the documented units."""
+    nan = math.nan
+    if math.isnan(cp + f + k + t + df + vol + carry) or vol < 0.0:
+        return nan, nan, nan, nan, nan, nan
+    tp = t if t > 0.0 else 0.0
+    sqrt_t = math.sqrt(tp)
+    s = vol * sqrt_t
+    moneyness = cp * (f - k)
+    value = moneyness if moneyness > 0.0 else 0.0
+    if s > 0.0:
+        time_value, pdf, x = otm_value(f, k, s)
+        value += time_value
+        d1 = x / s + 0.5 * s
+        delta = df * cp * norm_cdf(cp * d1)
+        gamma = df * pdf / (f * s)
+        vega = df * f * pdf * sqrt_t
+        decay = df * f * pdf * vol / (2.0 * sqrt_t)
+    else:
+        step = 1.0 if moneyness > 0.0 else (0.5 if moneyness == 0.0 else 0.0)
+        delta = df * cp * step
+        gamma = 0.0
+        vega = 0.0
+        decay = 0.0
+    price = df * value
+    if not tp > 0.0:
+        return price, delta, gamma, 0.0, 0.0, 0.0
+    drift = delta * carry * f if spot else 0.0
+    theta = (-math.log(df) / tp * price - decay - drift) / 365.0
+    rho = (-tp * price + (tp * f * delta if spot else 0.0)) * 0.01
+    return price, delta, gamma, vega * 0.01, theta, rho
+
+
+# Array kernels: serial loops that release the GIL, so black.py can split large arrays across
+# a thread per core while small calls (a single option, a few legs) pay no threading overhead.
+
+
+@jit
+def price_kernel(
+    cp: FloatArray,
+    f: FloatArray,
+    k: FloatArray,
+    t: FloatArray,
+    df: FloatArray,
+    vol: FloatArray,
+    out: FloatArray,
+) -> None:
+    """Fill ``out`` with premiums; all arrays 1-D contiguous of equal length."""
+    for i in range(cp.size):
+        out[i] = price_one(cp[i], f[i], k[i], t[i], df[i], vol[i])
+
+
+@jit
+def iv_kernel(
+    cp: FloatArray,
+    f: FloatArray,
+    k: FloatArray,
+    t: FloatArray,
+    df: FloatArray,
+    p: FloatArray,
+    tick: float,
+    vol: FloatArray,
+    reason: ReasonArray,
+) -> None:
+    """Fill ``vol`` and ``reason`` for 1-D contiguous inputs of equal length."""
+    for i in range(cp.size):
+        vol[i], reason[i] = iv_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick)
+
+
+@jit
+def greeks_kernel(
+    cp: FloatArray,
+    f: FloatArray,
+    k: FloatArray,
+    t: FloatArray,
+    df: FloatArray,
+    vol: FloatArray,
+    carry: FloatArray,
+    spot: NDArray[np.bool_],
+    price: FloatArray,
+    delta: FloatArray,
+    gamma: FloatArray,
+    vega: FloatArray,
+    theta: FloatArray,
+    rho: FloatArray,
+) -> None:
+    """Fill the six Greek arrays at the given vols."""
+    for i in range(cp.size):
+        g = greeks_one(cp[i], f[i], k[i], t[i], df[i], vol[i], carry[i], spot[i])
+        price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = g
+
+
+@jit
+def iv_greeks_kernel(
+    cp: FloatArray,
+    f: FloatArray,
+    k: FloatArray,
+    t: FloatArray,
+    df: FloatArray,
+    p: FloatArray,
+    tick: float,
+    carry: FloatArray,
+    spot: NDArray[np.bool_],
+    vol: FloatArray,
+    reason: ReasonArray,
+    price: FloatArray,
+    delta: FloatArray,
+    gamma: FloatArray,
+    vega: FloatArray,
+    theta: FloatArray,
+    rho: FloatArray,
+) -> None:
+    """Solve the vol and fill the Greeks at it in one pass (NaN Greeks where vol is NaN)."""
+    for i in range(cp.size):
+        v, r = iv_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick)
+        vol[i] = v
+        reason[i] = r
+        g = greeks_one(cp[i], f[i], k[i], t[i], df[i], v, carry[i], spot[i])
+        price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = g

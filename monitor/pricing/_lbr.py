@@ -1,0 +1,336 @@
+"""Normalised Black and its inverse, after P. Jäckel, "Let's Be Rational" (Wilmott, 2015).
+
+Everything here works on the normalised out-of-the-money call: log-moneyness ``x <= 0``,
+total vol ``s = vol * sqrt(T)``, normalised premium ``b = time value / sqrt(F K)``:
+
+    b(x, s) = exp(x/2) N(x/s + s/2) - exp(-x/2) N(x/s - s/2),   0 < b < b_max = exp(x/2)
+
+Any call or put reduces to it (subtract intrinsic, map puts to calls by x -> -x), so one
+solver covers ITM and OTM, calls and puts. The solver is the paper's: a rational-cubic guess on
+four branches, then two third-order Householder steps on an objective chosen per branch
+(1/ln b in the lower wing, b in the middle, ln(b_max - b) near the upper bound), which is
+enough for full double precision. ``ex``/``emx`` are exp(x/2)/exp(-x/2), computed once.
+
+These are scalar functions (compiled by numba when present); ``_lbr_vec.py`` is their
+vectorized twin and must stay operation-for-operation identical.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from monitor.pricing._jit import jit
+from monitor.pricing._special import ONE_OVER_SQRT_2, ONE_OVER_SQRT_2PI, erfc, erfcx, inv_norm_cdf
+
+DBL_EPSILON = 2.220446049250313e-16
+DBL_MAX = 1.7976931348623157e308
+SQRT_DBL_MAX = 1.3407807929942596e154
+MAX_R = 2.0 / (DBL_EPSILON * DBL_EPSILON)
+MIN_R = -(1.0 - 1.4901161193847656e-08)
+SQRT_THREE = 1.732050807568877293527446341505872366942805253810
+SQRT_ONE_OVER_THREE = 0.577350269189625764509148780501957455647601751270
+TWO_PI = 6.283185307179586476925286766559005768394338798750
+TWO_PI_OVER_SQRT_27 = 1.209199576156145233729385505094770488189377498728
+PI_OVER_SIX = 0.523598775598298873077107230546583814032861566563
+SQRT_PI_OVER_TWO = 1.253314137315500251207882642405522626503493370305
+SMALL_T = 0.21
+# A first Householder(3) step of relative size under REFINE leaves an error below ~1e-13 s
+# (fourth-order convergence from LBR's guess), so only larger first steps get a second one.
+REFINE = 1e-3
+INV_3F = 1.0 / 6.0
+INV_5F = 1.0 / 120.0
+INV_7F = 1.0 / 5040.0
+INV_9F = 1.0 / 362880.0
+INV_11F = 1.0 / 39916800.0
+INV_13F = 1.0 / 6227020800.0
+
+LOWER, MIDDLE, UPPER = 0, 1, 2
+
+
+@jit
+def small_t_expansion(h: float, t: float) -> float:
+    """Return b / (exp(-(h^2 + t^2)/2) / sqrt(2 pi)) for t < 0.21, h <= 0 (Jäckel's series)."""
+    a = 1.0 + h * SQRT_PI_OVER_TWO * erfcx(-ONE_OVER_SQRT_2 * h)
+    w = t * t
+    h2 = h * h
+    c5 = (
+        -89055.0
+        + 135135.0 * a
+        + h2
+        * (
+            -82845.0
+            + 270270.0 * a
+            + h2
+            * (
+                -20370.0
+                + 135135.0 * a
+                + h2
+                * (
+                    -1926.0
+                    + 25740.0 * a
+                    + h2 * (-75.0 + 2145.0 * a + h2 * (-1.0 + 78.0 * a + a * h2))
+                )
+            )
+        )
+    )
+    c4 = (
+        -6555.0
+        + 10395.0 * a
+        + h2
+        * (
+            -4680.0
+            + 17325.0 * a
+            + h2
+            * (-840.0 + 6930.0 * a + h2 * (-52.0 + 990.0 * a + h2 * (-1.0 + 55.0 * a + a * h2)))
+        )
+    )
+    c3 = (
+        -561.0
+        + 945.0 * a
+        + h2 * (-285.0 + 1260.0 * a + h2 * (-33.0 + 378.0 * a + h2 * (-1.0 + 36.0 * a + a * h2)))
+    )
+    c2 = -57.0 + 105.0 * a + h2 * (-18.0 + 105.0 * a + h2 * (-1.0 + 21.0 * a + a * h2))
+    c1 = -7.0 + 15.0 * a + h2 * (-1.0 + 10.0 * a + a * h2)
+    c0 = -1.0 + 3.0 * a + a * h2
+    series = c4 * INV_11F + c5 * w * INV_13F
+    series = c3 * INV_9F + w * series
+    series = c2 * INV_7F + w * series
+    series = c1 * INV_5F + w * series
+    series = c0 * INV_3F + w * series
+    return 2.0 * t * (a + w * series)
+
+
+@jit
+def black_vega(x: float, s: float, ex: float, emx: float) -> tuple[float, float]:
+    """Return b(x, s) and db/ds for x <= 0, choosing the accurate formula per region.
+
+    Small t = s/2 near the money uses Jäckel's series, the body the erfcx form (no underflow,
+    mild cancellation), and d1 > 0.85 the plain normal-CDF form.
+    """
+    h = x / s
+    t = 0.5 * s
+    if h + t > 0.85:
+        b = 0.5 * (ex * erfc(-(h + t) * ONE_OVER_SQRT_2) - emx * erfc(-(h - t) * ONE_OVER_SQRT_2))
+        return b, ONE_OVER_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
+    e = math.exp(-0.5 * (h * h + t * t))
+    if t < SMALL_T and h >= -10.0:
+        return ONE_OVER_SQRT_2PI * e * small_t_expansion(h, t), ONE_OVER_SQRT_2PI * e
+    b = 0.5 * e * (erfcx(-(h + t) * ONE_OVER_SQRT_2) - erfcx(-(h - t) * ONE_OVER_SQRT_2))
+    return b, ONE_OVER_SQRT_2PI * e
+
+
+@jit
+def otm_black(x: float, s: float, ex: float, emx: float) -> float:
+    """Return b(x, s) for x <= 0."""
+    return black_vega(x, s, ex, emx)[0]
+
+
+@jit
+def otm_black_gap(x: float, s: float, ex: float, emx: float) -> float:
+    """Return b_max - b(x, s) without cancellation: exp(x/2) N(-d1) + exp(-x/2) N(d2)."""
+    h = x / s
+    t = 0.5 * s
+    return 0.5 * (ex * erfc((h + t) * ONE_OVER_SQRT_2) + emx * erfc(-(h - t) * ONE_OVER_SQRT_2))
+
+
+@jit
+def rc_interp(
+    x: float, x_l: float, x_r: float, y_l: float, y_r: float, d_l: float, d_r: float, r: float
+) -> float:
+    """Rational cubic interpolation (Delbourgo & Gregory) with control parameter ``r``."""
+    h = x_r - x_l
+    if abs(h) <= 0.0:
+        return 0.5 * (y_l + y_r)
+    t = (x - x_l) / h
+    if r >= MAX_R:
+        return y_r * t + y_l * (1.0 - t)
+    omt = 1.0 - t
+    t2 = t * t
+    omt2 = omt * omt
+    num = y_r * t2 * t + (r * y_r - h * d_r) * t2 * omt + (r * y_l + h * d_l) * t * omt2
+    return (num + y_l * omt2 * omt) / (1.0 + (r - 3.0) * t * omt)
+
+
+@jit
+def nan_max(a: float, b: float) -> float:
+    """Return max(a, b) propagating NaN like numpy.maximum (Python's max does not)."""
+    if a != a or b != b:
+        return a + b
+    return a if a >= b else b
+
+
+@jit
+def _r_from(num: float, den: float) -> float:
+    if num == 0.0:
+        return 0.0
+    if den == 0.0:
+        return MAX_R if num > 0.0 else MIN_R
+    return num / den
+
+
+@jit
+def _r_min(d_l: float, d_r: float, s: float, prefer_shape: bool) -> float:
+    monotonic = d_l * s >= 0.0 and d_r * s >= 0.0
+    convex = d_l <= s and s <= d_r
+    concave = d_l >= s and s >= d_r
+    if not monotonic and not convex and not concave:
+        return MIN_R
+    r1 = -DBL_MAX
+    r2 = -DBL_MAX
+    if monotonic:
+        if s != 0.0:
+            r1 = (d_r + d_l) / s
+        elif prefer_shape:
+            r1 = MAX_R
+    if convex or concave:
+        s_m_d_l = s - d_l
+        d_r_m_s = d_r - s
+        if s_m_d_l != 0.0 and d_r_m_s != 0.0:
+            d_r_m_d_l = d_r - d_l
+            r2 = nan_max(abs(d_r_m_d_l / d_r_m_s), abs(d_r_m_d_l / s_m_d_l))
+        elif prefer_shape:
+            r2 = MAX_R
+    elif monotonic and prefer_shape:
+        r2 = MAX_R
+    return nan_max(MIN_R, nan_max(r1, r2))
+
+
+@jit
+def r_left(
+    x_l: float, x_r: float, y_l: float, y_r: float, d_l: float, d_r: float, d2_l: float, pref: bool
+) -> float:
+    """Return the convexity-preserving control parameter matching the left second derivative."""
+    h = x_r - x_l
+    slope = (y_r - y_l) / h
+    r = _r_from(0.5 * h * d2_l + (d_r - d_l), slope - d_l)
+    return nan_max(r, _r_min(d_l, d_r, slope, pref))
+
+
+@jit
+def r_right(
+    x_l: float, x_r: float, y_l: float, y_r: float, d_l: float, d_r: float, d2_r: float, pref: bool
+) -> float:
+    """Return the convexity-preserving control parameter matching the right second derivative."""
+    h = x_r - x_l
+    slope = (y_r - y_l) / h
+    r = _r_from(0.5 * h * d2_r + (d_r - d_l), d_r - slope)
+    return nan_max(r, _r_min(d_l, d_r, slope, pref))
+
+
+@jit
+def lower_guess(beta: float, x: float, s_l: float, b_l: float) -> float:
+    """Guess s in the lower wing via the map f = 2pi/sqrt(27) |x| N(-|x|/(sqrt(3) s))^3.
+
+    N(-z)/phi(z) comes from erfcx, so the map and its two derivatives cost two exponentials.
+    """
+    ax = -x
+    z = SQRT_ONE_OVER_THREE * ax / s_l
+    y = z * z
+    s2 = s_l * s_l
+    mills = SQRT_PI_OVER_TWO * erfcx(z * ONE_OVER_SQRT_2)
+    e_half = math.exp(-0.5 * y)
+    e_s = math.exp(0.125 * s2)
+    cdf = ONE_OVER_SQRT_2PI * mills * e_half
+    shape = 8.0 * SQRT_THREE * s_l * ax + (3.0 * s2 * (s2 - 8.0) - 8.0 * x * x) * mills
+    grown = ONE_OVER_SQRT_2PI * mills / (e_half * e_half * e_half)
+    fpp = PI_OVER_SIX * y / (s2 * s_l) * grown * shape * (e_s * e_s)
+    fp = y * mills * mills * e_s
+    f_l = TWO_PI_OVER_SQRT_27 * ax * (cdf * cdf * cdf)
+    r = r_right(0.0, b_l, 0.0, f_l, 1.0, fp, fpp, True)
+    f = rc_interp(beta, 0.0, b_l, 0.0, f_l, 1.0, fp, r)
+    if not f > 0.0:
+        t = beta / b_l
+        f = (f_l * t + b_l * (1.0 - t)) * t
+    return abs(x / (SQRT_THREE * inv_norm_cdf(np.cbrt(f / (TWO_PI_OVER_SQRT_27 * ax)))))
+
+
+@jit
+def upper_guess(beta: float, x: float, s_h: float, b_h: float, b_max: float) -> float:
+    """Guess s near the upper bound via the map f = N(-s/2)."""
+    f_h = 0.5 * erfc(0.5 * s_h * ONE_OVER_SQRT_2)
+    w = (x / s_h) * (x / s_h)
+    fp = -0.5 * math.exp(0.5 * w)
+    fpp = SQRT_PI_OVER_TWO * math.exp(w + 0.125 * s_h * s_h) * w / s_h
+    f = -1.0
+    if -SQRT_DBL_MAX < fpp < SQRT_DBL_MAX:
+        r = r_left(b_h, b_max, f_h, 0.0, fp, -0.5, fpp, True)
+        f = rc_interp(beta, b_h, b_max, f_h, 0.0, fp, -0.5, r)
+    if f <= 0.0:
+        h = b_max - b_h
+        t = (beta - b_h) / h
+        f = (f_h * (1.0 - t) + 0.5 * h * t) * (1.0 - t)
+    return -2.0 * inv_norm_cdf(f)
+
+
+@jit
+def initial_guess(beta: float, x: float, ex: float, emx: float) -> tuple[float, int]:
+    """Return the rational guess for s and the branch whose objective the iteration uses."""
+    s_c = math.sqrt(-2.0 * x)
+    b_c = 0.5 * ex * (1.0 - erfcx(math.sqrt(-x)))
+    v_c = ONE_OVER_SQRT_2PI * ex
+    if beta < b_c:
+        s_l = s_c - b_c / v_c
+        b_l, v_l = black_vega(x, s_l, ex, emx)
+        if beta < b_l:
+            return lower_guess(beta, x, s_l, b_l), LOWER
+        r = r_right(b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, 0.0, False)
+        return rc_interp(beta, b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, r), MIDDLE
+    s_h = s_c + (ex - b_c) / v_c
+    b_h, v_h = black_vega(x, s_h, ex, emx)
+    if beta <= b_h:
+        r = r_left(b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, 0.0, False)
+        return rc_interp(beta, b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, r), MIDDLE
+    s = upper_guess(beta, x, s_h, b_h, ex)
+    return s, (UPPER if beta > 0.5 * ex else MIDDLE)
+
+
+@jit
+def householder_step(
+    beta: float, ln_beta: float, x: float, ex: float, emx: float, s: float, branch: int
+) -> float:
+    """Return the third-order Householder step for s on the branch's objective (0 if stuck)."""
+    h = x / s
+    h_s = h / s
+    b_halley = h * h_s - 0.25 * s
+    b_hh3 = b_halley * b_halley - 3.0 * h_s * h_s - 0.25
+    if branch == UPPER:
+        t = 0.5 * s
+        bp = ONE_OVER_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
+        gap = otm_black_gap(x, s, ex, emx)
+        gp = bp / gap
+        newton = -math.log((ex - beta) / gap) / gp
+        halley = b_halley + gp
+        hh3 = b_hh3 + gp * (2.0 * gp + 3.0 * b_halley)
+    else:
+        b, bp = black_vega(x, s, ex, emx)
+        if branch == LOWER:
+            ln_b = math.log(b)
+            inv_ln_b = 1.0 / ln_b
+            bpob = bp / b
+            k = 1.0 + 2.0 * inv_ln_b
+            newton = (ln_beta - ln_b) * (ln_b / ln_beta) / bpob
+            halley = b_halley - bpob * k
+            hh3 = b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b))
+            hh3 = hh3 - 3.0 * b_halley * bpob * k
+        else:
+            newton = (beta - b) / bp
+            halley = b_halley
+            hh3 = b_hh3
+    ds = newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton * INV_3F))
+    if not math.isfinite(ds):
+        return 0.0
+    return max(-0.5 * s, ds)
+
+
+@jit
+def normalised_vol(beta: float, x: float, ex: float, emx: float) -> float:
+    """Return s with b(x, s) = beta for x <= 0 and 0 < beta < exp(x/2)."""
+    s, branch = initial_guess(beta, x, ex, emx)
+    ln_beta = math.log(beta)
+    ds = householder_step(beta, ln_beta, x, ex, emx, s, branch)
+    s += ds
+    if abs(ds) > REFINE * s:
+        s += householder_step(beta, ln_beta, x, ex, emx, s, branch)
+    return s

@@ -1,0 +1,61 @@
+"""Per-chain pricing inputs the rules need: forward, time to expiry, ATM IV and the smile.
+
+A thin view over the engine's ``Valuation``: the rules never solve an implied vol, interpolate a
+smile or compute a time to expiry themselves; they read what the pricing core produced for this
+cycle (``chain_forward``, ``chain_t_years``, ``chain_atm_iv``, ``smile_iv``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.pricing.valuation import Valuation
+
+F64 = NDArray[np.float64]
+ChainKey = tuple[str, dt.date]
+
+
+def chain_ids(val: Valuation, keys: Sequence[ChainKey]) -> NDArray[np.int64]:
+    """Return the valuation's chain id of each (root, expiry) key, -1 when it has none."""
+    known = {(c.root, c.expiry): i for i, c in enumerate(val.universe.chains)}
+    return np.array([known.get(k, -1) for k in keys], np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTable:
+    val: Valuation
+    ids: NDArray[np.int64]
+    """Valuation chain id per key (-1: not in the universe)."""
+
+    @classmethod
+    def build(cls, keys: Sequence[ChainKey], val: Valuation) -> ChainTable:
+        return cls(val=val, ids=chain_ids(val, keys))
+
+    def lookup(self, key_ids: NDArray[np.int64]) -> tuple[F64, F64, F64]:
+        """Return (forward, t_years, atm_iv) per row; ``key_ids`` index the keys."""
+        v, c = self.val, self.ids[key_ids] if len(key_ids) else np.zeros(0, np.int64)
+        ok = c >= 0
+        safe = np.where(ok, c, 0)
+
+        def pick(arr: F64) -> F64:
+            return np.where(ok, arr[safe], np.nan) if len(arr) else np.full(len(c), np.nan)
+
+        return pick(v.chain_forward), pick(v.chain_t_years), pick(v.chain_atm_iv)
+
+    def smile(self, key_ids: NDArray[np.int64], strikes: F64) -> F64:
+        """Return the smile IV at ``strikes`` (rows x k) of each row's chain (NaN at +-inf)."""
+        out = np.full(strikes.shape, np.nan)
+        for i, chain in enumerate(self.ids.tolist()):
+            mask = key_ids == i
+            if chain < 0 or not mask.any():
+                continue
+            k = strikes[mask]
+            finite = np.isfinite(k)
+            fwd = float(self.val.chain_forward[chain])
+            out[mask] = np.where(finite, self.val.smile_iv(chain, np.where(finite, k, fwd)), np.nan)
+        return out

@@ -1,0 +1,174 @@
+"""What a rule sees: the cycle's inputs, the shared analyses, and the rule memory (read only).
+
+``analyze`` computes, once per cycle, the numbers several rules and the metrics share: the VX
+curve, VIX momentum, every condor's break-evens, the stress grid, data quality, the roll
+candidates and the next macro events. Rules then only turn those numbers into signals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.book import PortfolioState
+from monitor.market import MarketState
+from monitor.pricing.calendar import vix_monthly_expiry
+from monitor.pricing.valuation import Valuation
+from monitor.rules import breakeven, data_quality, momentum, roll, stress, term_structure
+from monitor.rules.calendar import EventCalendar, MacroEvent
+from monitor.rules.chains import ChainTable
+from monitor.rules.codes import LayoutCache
+from monitor.rules.greeks import book_stale
+from monitor.rules.memory import RuleMemory
+from monitor.rules.vega import NetVega, net_vega
+from monitor.settings import EngineConfig, RulesConfig
+
+NEW_YORK = ZoneInfo("America/New_York")
+NS = 1_000_000_000
+F64 = NDArray[np.float64]
+
+
+@lru_cache(maxsize=1024)
+def is_vix_monthly(expiry: dt.date) -> bool:
+    """Return True if ``expiry`` is the VIX monthly expiry (VX final settlement) of its month."""
+    return expiry == vix_monthly_expiry(expiry.year, expiry.month)
+
+
+def ny_date(now_ns: int) -> dt.date:
+    return dt.datetime.fromtimestamp(now_ns / NS, NEW_YORK).date()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInputs:
+    now_ns: int
+    state: PortfolioState
+    valuation: Valuation
+    market: MarketState
+    market_stale: bool
+    engine: EngineConfig
+    events: EventCalendar
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    curve: term_structure.Curve
+    momentum: momentum.Momentum
+    breakevens: breakeven.Breakevens
+    stress: stress.Stress
+    quality: data_quality.Quality
+    roll_candidates: list[roll.Candidate]
+    next_event: MacroEvent | None
+    next_high_impact: MacroEvent | None
+    next_by_kind: dict[str, MacroEvent]
+    book_stale: NDArray[np.bool_]
+    net_vega: NetVega
+    """Vol-point net vega per leg, structure and book (``monitor.rules.vega``)."""
+    vega_baseline: F64
+    """Per book, as used this cycle (NaN until the first valid value of the session)."""
+    be_baseline: F64
+    """Per condor (condors x 2, rows of ``breakevens.condors``); NaN while unset."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    now_ns: int
+    cfg: RulesConfig
+    engine: EngineConfig
+    state: PortfolioState
+    valuation: Valuation
+    market: MarketState
+    market_stale: bool
+    memory: RuleMemory
+    analysis: Analysis
+    live_keys: Mapping[str, frozenset[str]]
+    full: bool
+    layouts: LayoutCache
+
+
+def _events(
+    events: EventCalendar, now_ns: int, cfg: RulesConfig
+) -> tuple[MacroEvent | None, MacroEvent | None, dict[str, MacroEvent]]:
+    by_kind = {}
+    for kind in events.kinds():
+        ev = events.next_event(now_ns, frozenset({kind}))
+        if ev is not None:
+            by_kind[kind] = ev
+    high = events.next_event(now_ns, frozenset(cfg.calendar.high_impact))
+    return events.next_event(now_ns), high, by_kind
+
+
+def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
+    """Compute the cycle's shared numbers and fill the rule memory's missing baselines."""
+    st, market, now_ns = inp.state, inp.market, inp.now_ns
+    idx = st.index
+    today = ny_date(now_ns)
+    max_age_ns = round(inp.engine.mark_max_age_s * NS)
+    curve = term_structure.analyze(
+        market,
+        today,
+        now_ns,
+        is_monthly=is_vix_monthly,
+        max_age_ns=max_age_ns,
+        stale=inp.market_stale,
+    )
+    vix = term_structure.index_level(market, "VIX", now_ns, max_age_ns, inp.market_stale)
+    mom = momentum.analyze(mem.bars, vix, curve.contango, cfg.momentum)
+    cd = mem.layouts.get("breakeven:condors", idx, cfg, lambda: breakeven.condors(idx))
+    chains = ChainTable.build(cd.chain_keys, inp.valuation)
+    be = breakeven.analyze(st, cd, chains)
+    ex = mem.layouts.get("stress:exposure", idx, cfg, lambda: stress.exposure(idx, market))
+    stale_books = book_stale(st)
+    nv = net_vega(st, inp.valuation)
+    mem.fill_baselines(
+        nv.book,
+        stale_books,
+        _be_by_struct(be, len(idx.struct_names)),
+        _be_valid_by_struct(be, len(idx.struct_names)),
+    )
+    ch = mem.layouts.get("roll:chain", idx, cfg, lambda: roll.chain(market, cfg.roll.roots))
+    cands = roll.candidates(
+        ch,
+        market,
+        inp.valuation,
+        today,
+        now_ns,
+        cfg.roll,
+        max_age_ns=max_age_ns,
+        stale=inp.market_stale,
+    )
+    nxt, high, by_kind = _events(inp.events, now_ns, cfg)
+    return Analysis(
+        curve=curve,
+        momentum=mom,
+        breakevens=be,
+        stress=stress.analyze(st, inp.valuation, ex, cfg.stress),
+        quality=data_quality.analyze(market, st, now_ns, inp.market_stale),
+        roll_candidates=cands,
+        next_event=nxt,
+        next_high_impact=high,
+        next_by_kind=by_kind,
+        book_stale=stale_books,
+        net_vega=nv,
+        vega_baseline=mem.vega_baseline.copy(),
+        be_baseline=np.where(
+            mem.be_baseline_set[cd.struct][:, None], mem.be_baseline[cd.struct], np.nan
+        ),
+    )
+
+
+def _be_by_struct(be: breakeven.Breakevens, n_struct: int) -> F64:
+    out = np.full((n_struct, 2), np.nan)
+    out[be.condors.struct] = be.points
+    return out
+
+
+def _be_valid_by_struct(be: breakeven.Breakevens, n_struct: int) -> NDArray[np.bool_]:
+    out = np.zeros(n_struct, np.bool_)
+    out[be.condors.struct] = be.valid
+    return out

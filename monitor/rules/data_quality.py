@@ -1,0 +1,144 @@
+"""Data quality: a silent feed, crossed or locked quotes, legs without a usable mark.
+
+Keys:
+- ``market|feed_stale``: no instrument has quoted for ``engine.stale_after_s`` (breach).
+- ``market|quotes``: the share of two-sided quotes that are crossed (bid > ask) or locked
+  (bid == ask) is at or above ``crossed_locked_max``.
+- ``BOOK|unmarked_legs``: at least one leg has no fresh usable mark (no two-sided quote, or its
+  own quote older than ``engine.mark_max_age_s``).
+These report the data problem itself, so they are never ``unknown``; every other rule reports
+``unknown`` on the data they flag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.book import PortfolioState
+from monitor.market import MarketState
+from monitor.rules import codes as C
+from monitor.rules.base import Signal
+
+if TYPE_CHECKING:
+    from monitor.rules.context import RuleContext
+    from monitor.settings import RulesConfig
+
+RULE = "data_quality"
+MARKET = "market"
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    market_stale: bool
+    quote_age_s: float
+    """Seconds since the newest quote (NaN before the first)."""
+    two_sided: int
+    crossed_locked: int
+    unmarked_legs: NDArray[np.int64]
+    """Per book of the index."""
+
+    @property
+    def crossed_locked_ratio(self) -> float:
+        return self.crossed_locked / self.two_sided if self.two_sided else 0.0
+
+
+def analyze(market: MarketState, state: PortfolioState, now_ns: int, stale: bool) -> Quality:
+    bid, ask, _ = market.view()
+    both = np.isfinite(bid) & np.isfinite(ask) & (ask > 0)
+    with np.errstate(invalid="ignore"):
+        bad = both & (bid >= ask)
+    idx = state.index
+    unmarked = np.bincount(
+        idx.struct_book[idx.leg_struct],
+        state.leg_stale.astype(np.float64),
+        minlength=len(idx.book_names),
+    ).astype(np.int64)
+    age = (now_ns - market.latest_ts_ns) / NS if market.latest_ts_ns else math.nan
+    return Quality(
+        market_stale=stale,
+        quote_age_s=age,
+        two_sided=int(both.sum()),
+        crossed_locked=int(bad.sum()),
+        unmarked_legs=unmarked,
+    )
+
+
+def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
+    del now_ns
+    q = ctx.analysis.quality
+    limit = cfg.data_quality.crossed_locked_max
+    head = np.array(
+        [
+            C.BREACH if q.market_stale else C.CLEAR,
+            C.BREACH if q.two_sided and q.crossed_locked_ratio >= limit else C.CLEAR,
+        ],
+        np.int8,
+    )
+    codes = np.concatenate([head, np.where(q.unmarked_legs > 0, C.BREACH, C.CLEAR).astype(np.int8)])
+    idx = ctx.state.index
+    layout = ctx.layouts.get(
+        RULE,
+        idx,
+        cfg,
+        lambda: C.Layout.of(
+            RULE,
+            [MARKET, MARKET, *idx.book_names],
+            ["feed_stale", "quotes"] + ["unmarked_legs"] * len(idx.book_names),
+        ),
+    )
+    out = []
+    for i in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist():
+        code = int(codes[i])
+        out.append(
+            Signal(
+                rule=RULE,
+                book=layout.books[i],
+                subject=layout.subjects[i],
+                condition=C.CONDITIONS[code],
+                severity=cfg.data_quality.severity,
+                summary=_summary(i, q, ctx, limit),
+                values=_values(i, q, ctx, limit),
+            )
+        )
+    return out
+
+
+def _values(
+    i: int, q: Quality, ctx: RuleContext, limit: float
+) -> dict[str, float | int | str | bool | None]:
+    if i == 0:
+        age = None if math.isnan(q.quote_age_s) else round(q.quote_age_s, 1)
+        return {"quote_age_s": age, "stale_after_s": ctx.engine.stale_after_s}
+    if i == 1:
+        return {
+            "two_sided": q.two_sided,
+            "crossed_locked": q.crossed_locked,
+            "ratio": round(q.crossed_locked_ratio, 4),
+            "limit": limit,
+        }
+    return {"unmarked_legs": int(q.unmarked_legs[i - 2])}
+
+
+def _summary(i: int, q: Quality, ctx: RuleContext, limit: float) -> str:
+    if i == 0:
+        if q.market_stale and math.isnan(q.quote_age_s):
+            return "feed silent: no quote yet; rules report unknown"
+        if q.market_stale:
+            return (
+                f"feed silent: no quote for {q.quote_age_s:,.0f} s "
+                f"(stale after {ctx.engine.stale_after_s:g} s); rules report unknown"
+            )
+        return "feed live"
+    if i == 1:
+        return (
+            f"{q.crossed_locked} of {q.two_sided} two-sided quotes crossed or locked "
+            f"({q.crossed_locked_ratio:.1%}, limit {limit:.1%})"
+        )
+    n = int(q.unmarked_legs[i - 2])
+    return f"{n} leg(s) without a fresh usable mark" if n else "every leg has a fresh mark"

@@ -1,0 +1,228 @@
+"""What the rules remember between cycles: explicit state owned by the engine, never globals.
+
+- VIX bars (1-minute and daily) built from the VIX index quotes (``observe_market``).
+- Baselines: each book's net vega and each condor's break-evens, taken at the first cycle with
+  valid numbers after the session open (09:30 ET) and after every change of the position they
+  belong to (``observe_index`` compares per-structure leg signatures when the portfolio index is
+  rebuilt; ``fill_baselines`` sets the missing ones).
+- When each hedge layer was last at or above its lowest gain threshold, and the size increases
+  found on a portfolio reload within the sizing window after such a gain (``SizeIncrease``).
+- The alert keys that were not ``clear`` on the previous cycle (``live_keys``) and whether the
+  next cycle must emit every key (``full``: after a start, so a firing alert restored from Redis
+  gets its resolve).
+
+Arrays are aligned to the current ``PortfolioIndex``; on a rebuild they are carried over by
+(book, structure) name. Nothing here survives a restart: baselines and bars are taken afresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.book import PortfolioIndex, PortfolioState
+from monitor.market import MarketState
+from monitor.rules.base import Signal
+from monitor.rules.codes import LayoutCache
+from monitor.rules.momentum import Bars, day_bucket, minute_bucket
+
+NEW_YORK = ZoneInfo("America/New_York")
+NS = 1_000_000_000
+SESSION_OPEN = dt.timedelta(hours=9, minutes=30)
+F64 = NDArray[np.float64]
+StructKey = tuple[str, str]
+
+
+def session_of(now_ns: int) -> int:
+    """Return the trading session of ``now_ns``: the New York date, rolling over at 09:30 ET."""
+    local = dt.datetime.fromtimestamp(now_ns / NS, NEW_YORK)
+    return (local - SESSION_OPEN).date().toordinal()
+
+
+@dataclass(frozen=True, slots=True)
+class SizeIncrease:
+    book: str
+    layer: str
+    contracts_before: int
+    contracts_after: int
+    at_ns: int
+    """When the reload with the larger layer was first evaluated."""
+    gain_ns: int
+    """When the layer was last at or above its gain threshold before that."""
+
+    @property
+    def growth(self) -> float:
+        return self.contracts_after / self.contracts_before - 1
+
+
+def _struct_keys(index: PortfolioIndex) -> list[StructKey]:
+    return [
+        (index.book_names[int(b)], n)
+        for b, n in zip(index.struct_book, index.struct_names, strict=True)
+    ]
+
+
+def _signatures(index: PortfolioIndex) -> list[tuple[tuple[str, float], ...]]:
+    legs: list[list[tuple[str, float]]] = [[] for _ in index.struct_names]
+    for sym, qty, s in zip(
+        index.leg_symbol, index.leg_qty.tolist(), index.leg_struct.tolist(), strict=True
+    ):
+        legs[s].append((sym, qty))
+    return [tuple(sorted(group)) for group in legs]
+
+
+def contracts(index: PortfolioIndex) -> NDArray[np.int64]:
+    """Return each structure's contracts (sum of |quantity| over its legs)."""
+    n = len(index.struct_names)
+    return np.bincount(index.leg_struct, np.abs(index.leg_qty), minlength=n).astype(np.int64)
+
+
+@dataclass(slots=True)
+class RuleMemory:
+    max_bars: int = 600
+    bars: dict[str, Bars] = field(default_factory=dict)
+    vix_ts_ns: int = 0
+    session: int = -1
+    index: PortfolioIndex | None = None
+    keys: list[StructKey] = field(default_factory=list)
+    signatures: list[tuple[tuple[str, float], ...]] = field(default_factory=list)
+    vega_baseline: F64 = field(default_factory=lambda: np.zeros(0))
+    be_baseline: F64 = field(default_factory=lambda: np.zeros((0, 2)))
+    """Per structure (lower, upper); meaningful for condors whose ``be_baseline_set`` is True."""
+    be_baseline_set: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
+    gain_above_ns: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    size_increases: dict[StructKey, SizeIncrease] = field(default_factory=dict)
+    live_keys: dict[str, frozenset[str]] = field(default_factory=dict)
+    full: bool = True
+    layouts: LayoutCache = field(default_factory=LayoutCache)
+
+    def __post_init__(self) -> None:
+        if not self.bars:
+            self.bars = {"1m": Bars(self.max_bars), "1d": Bars(self.max_bars)}
+
+    # ---- market --------------------------------------------------------------------------------
+
+    def observe_market(self, market: MarketState) -> None:
+        """Add the VIX index's latest value to the bars (once per new quote)."""
+        row = market.index.get("VIX")
+        if row is None:
+            return
+        ts, last = int(market.ts_ns[row]), float(market.last[row])
+        if ts <= self.vix_ts_ns or not last > 0:
+            return
+        self.vix_ts_ns = ts
+        self.bars["1m"].update(minute_bucket(ts), last)
+        self.bars["1d"].update(day_bucket(ts), last)
+
+    # ---- positions and baselines ---------------------------------------------------------------
+
+    def observe_session(self, now_ns: int) -> None:
+        """Drop every baseline when a new session starts."""
+        session = session_of(now_ns)
+        if session != self.session:
+            self.session = session
+            self.vega_baseline[:] = np.nan
+            self.be_baseline_set[:] = False
+
+    def observe_index(
+        self, index: PortfolioIndex, now_ns: int, *, growth: float, window_ns: int
+    ) -> None:
+        """Carry state over to a rebuilt index; reset baselines of changed positions."""
+        if index is self.index:
+            return
+        keys, sigs = _struct_keys(index), _signatures(index)
+        old = {k: i for i, k in enumerate(self.keys)}
+        n_s, n_b = len(keys), len(index.book_names)
+        be, be_set = np.full((n_s, 2), np.nan), np.zeros(n_s, np.bool_)
+        gain_ns = np.zeros(n_s, np.int64)
+        changed_books = self._removed_books(keys)
+        for s, key in enumerate(keys):
+            p = old.get(key)
+            if p is None or self.signatures[p] != sigs[s]:
+                changed_books.add(key[0])
+            if p is None:
+                continue
+            gain_ns[s] = self.gain_above_ns[p]
+            if self.signatures[p] == sigs[s]:
+                be[s], be_set[s] = self.be_baseline[p], self.be_baseline_set[p]
+        if self.index is not None:
+            self._find_size_increases(index, keys, old, gain_ns, now_ns, growth, window_ns)
+        old_books = {b: i for i, b in enumerate(self.index.book_names)} if self.index else {}
+        vega = np.full(n_b, np.nan)
+        for b, name in enumerate(index.book_names):
+            if name in old_books and name not in changed_books:
+                vega[b] = self.vega_baseline[old_books[name]]
+        self.index, self.keys, self.signatures = index, keys, sigs
+        self.vega_baseline, self.be_baseline, self.be_baseline_set = vega, be, be_set
+        self.gain_above_ns = gain_ns
+
+    def _removed_books(self, keys: list[StructKey]) -> set[str]:
+        present = set(keys)
+        return {k[0] for k in self.keys if k not in present}
+
+    def _find_size_increases(
+        self,
+        index: PortfolioIndex,
+        keys: list[StructKey],
+        old: dict[StructKey, int],
+        gain_ns: NDArray[np.int64],
+        now_ns: int,
+        growth: float,
+        window_ns: int,
+    ) -> None:
+        assert self.index is not None
+        before, after = contracts(self.index), contracts(index)
+        for s, key in enumerate(keys):
+            p = old.get(key)
+            if p is None or index.struct_kind[s] != "layer" or after[s] <= before[p] * (1 + growth):
+                continue
+            if gain_ns[s] > 0 and now_ns - int(gain_ns[s]) <= window_ns:
+                self.size_increases[key] = SizeIncrease(
+                    book=key[0],
+                    layer=key[1],
+                    contracts_before=int(before[p]),
+                    contracts_after=int(after[s]),
+                    at_ns=now_ns,
+                    gain_ns=int(gain_ns[s]),
+                )
+
+    def observe_gains(self, state: PortfolioState, threshold: float, now_ns: int) -> None:
+        """Remember when each layer was last at or above ``threshold`` on fresh marks."""
+        layer = np.array([k == "layer" for k in state.index.struct_kind], np.bool_)
+        with np.errstate(invalid="ignore"):
+            above = layer & ~state.struct_stale & (state.struct_gain_ratio >= threshold)
+        self.gain_above_ns[above] = now_ns
+
+    def fill_baselines(
+        self,
+        vega: F64,
+        book_stale: NDArray[np.bool_],
+        be_now: F64,
+        be_valid: NDArray[np.bool_],
+    ) -> None:
+        """Take the missing baselines from this cycle's valid numbers."""
+        take = np.isnan(self.vega_baseline) & ~book_stale & ~np.isnan(vega)
+        self.vega_baseline[take] = vega[take]
+        take_be = ~self.be_baseline_set & be_valid
+        self.be_baseline[take_be] = be_now[take_be]
+        self.be_baseline_set |= take_be
+
+    # ---- sparse emission -----------------------------------------------------------------------
+
+    def after_signals(self, signals: Iterable[Signal]) -> None:
+        """Remember which keys were not clear, for the next cycle's sparse emission."""
+        live: dict[str, set[str]] = {}
+        for sig in signals:
+            if sig.condition != "clear":
+                live.setdefault(sig.rule, set()).add(sig.key)
+        self.live_keys = {rule: frozenset(keys) for rule, keys in live.items()}
+        self.full = False
+
+    def reset_emission(self) -> None:
+        """Emit every key on the next cycle (after a start or an alert-state reload)."""
+        self.full = True

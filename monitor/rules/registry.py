@@ -1,0 +1,115 @@
+"""The rule list and one evaluation cycle over it.
+
+A rule is a pure function ``evaluate(ctx, cfg, now_ns) -> list[Signal]``; adding one is a new
+module and one line in ``RULES``. ``run`` advances the rule memory (bars, positions, session),
+computes the shared analyses, evaluates every rule, attaches the market context every alert
+carries, and records which keys were not clear for the next cycle's sparse emission.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from monitor.model import Scalar
+from monitor.rules import (
+    breakeven,
+    data_quality,
+    event_risk,
+    greeks,
+    layer_gain,
+    momentum,
+    sizing,
+    stress,
+    term_structure,
+)
+from monitor.rules.base import Signal
+from monitor.rules.context import Analysis, RuleContext, RuleInputs, analyze
+from monitor.rules.memory import RuleMemory
+from monitor.settings import RulesConfig
+
+NS = 1_000_000_000
+Rule = Callable[[RuleContext, RulesConfig, int], list[Signal]]
+
+RULES: tuple[tuple[str, Rule], ...] = (
+    (layer_gain.RULE, layer_gain.evaluate),
+    (breakeven.RULE, breakeven.evaluate),
+    (term_structure.RULE, term_structure.evaluate),
+    (greeks.RULE, greeks.evaluate),
+    (stress.RULE, stress.evaluate),
+    (momentum.RULE, momentum.evaluate),
+    (event_risk.RULE, event_risk.evaluate),
+    (sizing.RULE, sizing.evaluate),
+    (data_quality.RULE, data_quality.evaluate),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    signals: list[Signal]
+    analysis: Analysis
+    context: dict[str, Scalar]
+    conditions: dict[tuple[str, str, str], int]
+    """(rule, book, condition) -> keys, for every condition but clear."""
+
+
+def market_context(a: Analysis, now_ns: int, cfg: RulesConfig) -> dict[str, Scalar]:
+    """Return the context every alert carries: next macro event, VIX momentum, the curve."""
+    ev = a.next_event
+    ind = a.momentum.by_timeframe.get(cfg.momentum.timeframe)
+    return {
+        "next_event": None if ev is None else ev.label(),
+        "next_event_kind": None if ev is None else ev.kind,
+        "next_event_in_h": None if ev is None else round((ev.ts_ns - now_ns) / NS / 3600, 2),
+        "vix": _r(a.momentum.vix),
+        "vix_rsi": None if ind is None else _r(ind.rsi),
+        "vix_macd_histogram": None if ind is None else _r(ind.histogram, 4),
+        "vix_mean_reversion_likely": a.momentum.mean_reversion,
+        "vx_contango": _r(a.curve.contango, 4),
+    }
+
+
+def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
+    """Evaluate every rule at ``inp.now_ns``; the memory advances, nothing else changes."""
+    now_ns = inp.now_ns
+    mem.observe_market(inp.market)
+    mem.observe_index(
+        inp.state.index,
+        now_ns,
+        growth=cfg.sizing.growth,
+        window_ns=round(cfg.sizing.window_h * 3600 * NS),
+    )
+    mem.observe_session(now_ns)
+    mem.observe_gains(inp.state, cfg.layer_gain.thresholds[0], now_ns)
+    analysis = analyze(inp, cfg, mem)
+    ctx = RuleContext(
+        now_ns=now_ns,
+        cfg=cfg,
+        engine=inp.engine,
+        state=inp.state,
+        valuation=inp.valuation,
+        market=inp.market,
+        market_stale=inp.market_stale,
+        memory=mem,
+        analysis=analysis,
+        live_keys=mem.live_keys,
+        full=mem.full,
+        layouts=mem.layouts,
+    )
+    context = market_context(analysis, now_ns, cfg)
+    signals: list[Signal] = []
+    for _name, rule in RULES:
+        signals += (msgspec.structs.replace(s, context=context) for s in rule(ctx, cfg, now_ns))
+    mem.after_signals(signals)
+    counts: Counter[tuple[str, str, str]] = Counter(
+        (s.rule, s.book, s.condition) for s in signals if s.condition != "clear"
+    )
+    return Outcome(signals=signals, analysis=analysis, context=context, conditions=dict(counts))
+
+
+def _r(x: float, digits: int = 2) -> float | None:
+    return None if math.isnan(x) else round(x, digits)

@@ -1,0 +1,199 @@
+"""VIX term structure: the VX futures curve, front/second contango and VIX/VIX3M.
+
+The curve is the monthly VX futures (a future is monthly when it settles on the VIX monthly
+expiry date of the pricing calendar; weeklies are skipped) that have not settled and carry a
+fresh two-sided quote, priced at the mid, in expiry order. ``contango = F2 / F1 - 1`` of its first
+two points; ``vix_vix3m = VIX / VIX3M`` from the index quotes.
+
+Alert keys (book ``market``), all "at or beyond" the threshold:
+- ``backwardation``: contango <= 0 (F2 at or below F1); clears above ``hysteresis``.
+- ``contango_low``: contango <= ``min_contango``; clears above ``min_contango + hysteresis``.
+- ``vix_vix3m``: VIX/VIX3M >= ``vix_vix3m_max``; clears below ``vix_vix3m_max - hysteresis``.
+The resolve event of each is "the return". Fewer than two fresh monthlies (or a stale feed) is
+``unknown``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from monitor import symbols
+from monitor.market import MarketState
+from monitor.rules import codes as C
+from monitor.rules.base import Signal
+
+if TYPE_CHECKING:
+    from monitor.rules.context import RuleContext
+    from monitor.settings import RulesConfig
+
+RULE = "term_structure"
+MARKET = "market"
+SUBJECTS = ["backwardation", "contango_low", "vix_vix3m"]
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CurvePoint:
+    months_out: int
+    symbol: str
+    expiry: dt.date
+    days: int
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    points: list[CurvePoint]
+    contango: float
+    vix: float
+    vix3m: float
+
+    @property
+    def vix_vix3m(self) -> float:
+        return self.vix / self.vix3m if self.vix3m > 0 else math.nan
+
+    @property
+    def in_contango(self) -> bool | None:
+        return None if math.isnan(self.contango) else self.contango > 0
+
+    def future(self, expiry: dt.date) -> float:
+        """Return the curve's price of the monthly settling on ``expiry`` (NaN if absent)."""
+        return next((p.price for p in self.points if p.expiry == expiry), math.nan)
+
+
+def _fresh(market: MarketState, row: int, now_ns: int, max_age_ns: int, stale: bool) -> bool:
+    return not stale and now_ns - int(market.ts_ns[row]) <= max_age_ns
+
+
+def index_level(market: MarketState, name: str, now_ns: int, max_age_ns: int, stale: bool) -> float:
+    """Return an index's last value if fresh, else NaN."""
+    row = market.index.get(name)
+    if row is None or not _fresh(market, row, now_ns, max_age_ns, stale):
+        return math.nan
+    return float(market.last[row])
+
+
+def analyze(
+    market: MarketState,
+    today: dt.date,
+    now_ns: int,
+    *,
+    is_monthly: Callable[[dt.date], bool],
+    max_age_ns: int,
+    stale: bool,
+) -> Curve:
+    """Build the monthly curve and the two ratios from the latest quotes."""
+    found: list[tuple[dt.date, str, float]] = []
+    for inst in market.instruments:
+        if inst.kind is not symbols.Kind.FUTURE or inst.expiry is None or inst.expiry <= today:
+            continue
+        if not is_monthly(inst.expiry):
+            continue
+        row = market.index[inst.symbol]
+        bid, ask = float(market.bid[row]), float(market.ask[row])
+        if not (bid > 0 and ask >= bid) or not _fresh(market, row, now_ns, max_age_ns, stale):
+            continue
+        found.append((inst.expiry, inst.symbol, (bid + ask) / 2))
+    found.sort()
+    points = [
+        CurvePoint(months_out=i + 1, symbol=s, expiry=e, days=(e - today).days, price=p)
+        for i, (e, s, p) in enumerate(found)
+    ]
+    contango = points[1].price / points[0].price - 1 if len(points) >= 2 else math.nan
+    return Curve(
+        points=points,
+        contango=contango,
+        vix=index_level(market, "VIX", now_ns, max_age_ns, stale),
+        vix3m=index_level(market, "VIX3M", now_ns, max_age_ns, stale),
+    )
+
+
+def conditions(curve: Curve, cfg: RulesConfig) -> C.Codes:
+    ts = cfg.term_structure
+    c = np.array([curve.contango], np.float64)
+    ratio = np.array([curve.vix_vix3m], np.float64)
+    return np.concatenate(
+        [
+            C.levels_below(c, 0.0, ts.hysteresis),
+            C.levels_below(c, ts.min_contango, ts.min_contango + ts.hysteresis),
+            C.levels_above(ratio, ts.vix_vix3m_max, ts.vix_vix3m_max - ts.hysteresis),
+        ]
+    )
+
+
+def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
+    del now_ns
+    curve = ctx.analysis.curve
+    codes = conditions(curve, cfg)
+    layout = ctx.layouts.get(
+        RULE, None, cfg, lambda: C.Layout.of(RULE, [MARKET] * len(SUBJECTS), SUBJECTS)
+    )
+    values = _values(curve)
+    ts = cfg.term_structure
+    out = []
+    for i in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist():
+        code = int(codes[i])
+        out.append(
+            Signal(
+                rule=RULE,
+                book=MARKET,
+                subject=SUBJECTS[i],
+                condition=C.CONDITIONS[code],
+                severity=ts.backwardation_severity if i == 0 else ts.contango_severity,
+                summary=_summary(i, code, curve, cfg),
+                values=values,
+                action=_action(i) if code == C.BREACH else None,
+            )
+        )
+    return out
+
+
+def _values(curve: Curve) -> dict[str, float | int | str | bool | None]:
+    out: dict[str, float | int | str | bool | None] = {
+        "contango": _r(curve.contango, 4),
+        "vix": _r(curve.vix, 2),
+        "vix3m": _r(curve.vix3m, 2),
+        "vix_vix3m": _r(curve.vix_vix3m, 4),
+    }
+    for p in curve.points[:2]:
+        out[f"f{p.months_out}"] = round(p.price, 3)
+        out[f"f{p.months_out}_symbol"] = p.symbol
+    return out
+
+
+def _summary(i: int, code: int, curve: Curve, cfg: RulesConfig) -> str:
+    ts = cfg.term_structure
+    if code == C.UNKNOWN and i == 2:
+        return "VIX/VIX3M unknown: an index quote is missing or stale"
+    if code == C.UNKNOWN:
+        return f"VX term structure {SUBJECTS[i]} unknown: fewer than two fresh monthly futures"
+    if i == 2:
+        side = "at or above" if curve.vix_vix3m >= ts.vix_vix3m_max else "below"
+        return f"VIX/VIX3M {curve.vix_vix3m:.3f} {side} {ts.vix_vix3m_max:g}"
+    f1, f2 = curve.points[0], curve.points[1]
+    spread = (
+        f"F2/F1-1 {curve.contango:+.2%} ({f1.symbol} {f1.price:.2f}, {f2.symbol} {f2.price:.2f})"
+    )
+    if i == 0:
+        return f"VX curve in {'backwardation' if curve.contango <= 0 else 'contango'}: {spread}"
+    side = "at or below" if curve.contango <= ts.min_contango else "above"
+    return f"VX contango {side} {ts.min_contango:.1%}: {spread}"
+
+
+def _action(i: int) -> str:
+    if i == 2:
+        return "Short-end stress: check the hedge layers' gains before the front settles."
+    return (
+        "Backwardation favours harvesting short-dated VIX calls; do not add size into the "
+        "pop, roll into 45-90-day calls only once contango returns."
+    )
+
+
+def _r(x: float, digits: int) -> float | None:
+    return None if math.isnan(x) else round(x, digits)

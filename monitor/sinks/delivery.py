@@ -1,0 +1,372 @@
+"""The delivery service: one worker per sink over the outbox, plus their shared lifecycle.
+
+Secrets are read when the service is built (a missing one fails startup, not the first alert).
+``run`` creates the consumer groups that are missing, then runs every worker and the pending
+gauge refresher in one TaskGroup until ``drain`` (or cancellation). Workers block inside Redis
+(``XREADGROUP BLOCK``), so an XADD from any process wakes them at once.
+
+A consumer group that vanishes while running (``NOGROUP``: Redis restarted without its data)
+is recreated, and a critical ``data_loss`` alert event is appended so that every sink says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+import msgspec
+import redis.asyncio as aioredis
+import structlog
+from prometheus_client import CollectorRegistry
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from monitor.clock import Clock
+from monitor.logging import redact_text
+from monitor.model import AlertEvent
+from monitor.secrets import SecretError, SecretRef, read_secret
+from monitor.sinks.base import Sink
+from monitor.sinks.config import (
+    LogSinkConfig,
+    RetryConfig,
+    SinkConfig,
+    SlackSinkConfig,
+    WebhookSinkConfig,
+)
+from monitor.sinks.log import LogSink
+from monitor.sinks.metrics import DeliveryMetrics
+from monitor.sinks.outbox import (
+    DEFAULT_MAXLEN,
+    GroupLostError,
+    Outbox,
+    OutboxGroup,
+    create_group,
+    first_entry_id,
+    group_names,
+    recreated_start_id,
+)
+from monitor.sinks.ratelimit import TokenBucket
+from monitor.sinks.signing import SigningSecretError, signing_key
+from monitor.sinks.slack import SlackSink
+from monitor.sinks.webhook import WebhookSink
+from monitor.sinks.worker import SinkWorker, Sleep, WorkerSettings
+
+log = structlog.get_logger(__name__)
+
+_PENDING_REFRESH_S = 5.0
+_PENDING_MIN_INTERVAL_S = 0.2
+
+
+class SinkStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One sink as ``/api/v1/status`` shows it (never a URL or a secret)."""
+
+    name: str
+    kind: str
+    enabled: bool
+    pending: int | None
+    delivered: int
+    dead: int
+    last_error: str | None
+    last_delivered_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A sink's config with its secrets read."""
+
+    config: SinkConfig
+    url: str = ""
+    keys: tuple[bytes, ...] = ()
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        sinks: Sequence[SinkConfig],
+        *,
+        prefix: str = "vixmon",
+        clock: Clock,
+        registry: CollectorRegistry,
+        consumer: str,
+        maxlen: int | None = DEFAULT_MAXLEN,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        read_block_s: float = 1.0,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        names = [s.name for s in sinks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sink names must be unique: {names}")
+        self._redis = redis
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._read_block_ms = max(round(read_block_s * 1000), 1)
+        self.outbox = Outbox(redis, prefix=prefix, maxlen=maxlen)
+        env = None if environ is None else dict(environ)
+        self._plans = [_resolve(s, env) for s in sinks]
+        self._groups = {
+            n: OutboxGroup(redis, prefix=prefix, group=n, consumer=consumer, dead_maxlen=maxlen)
+            for n in names
+        }
+        self._metrics = DeliveryMetrics(registry, names)
+        for name in names:
+            self._metrics.sink(name).enabled.set(1)
+        self._pending: dict[str, int] = {}
+        self._workers: list[SinkWorker] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._refresher: asyncio.Task[None] | None = None
+        self._groups_lock = asyncio.Lock()
+        self._dirty = asyncio.Event()
+        self._stopping = False
+
+    async def prepare(self) -> None:
+        """Create the consumer groups that are missing (``run`` does it too; idempotent).
+
+        A brand-new outbox (no groups at all) is read from its start, so events appended before
+        the first run are delivered; a sink added later starts with the events after it.
+        """
+        await self._ensure_groups(recovering=False)
+
+    async def run(self) -> None:
+        """Run one worker per sink until ``drain`` or cancellation; failures propagate."""
+        await self.prepare()
+        if self._stopping:
+            return
+        async with aiohttp.ClientSession() as session, asyncio.TaskGroup() as tg:
+            self._workers = [self._worker(plan, session) for plan in self._plans]
+            self._tasks = [
+                tg.create_task(w.run(), name=f"alert-sink-{w.name}") for w in self._workers
+            ]
+            self._refresher = tg.create_task(self._refresh_loop(), name="alert-outbox-pending")
+
+    async def drain(self, timeout_s: float) -> None:
+        """Finish in-flight deliveries (up to ``timeout_s``), then stop every worker.
+
+        Idle or backing-off workers stop at once; what is not delivered stays in the outbox
+        and goes out after the next start.
+        """
+        self._stopping = True
+        for worker in self._workers:
+            worker.stop()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=timeout_s)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("alert_drain_timeout", timeout_s=timeout_s, sinks=len(late))
+                await asyncio.wait(late)
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.wait([self._refresher])
+
+    def wake(self) -> None:
+        """Tell workers Redis is reachable (an append just succeeded): stop waiting for it.
+
+        New entries need no wake-up: workers block on the stream inside Redis.
+        """
+        for worker in self._workers:
+            worker.wake()
+
+    def status(self) -> list[SinkStatus]:
+        """Return each sink's state for the status API."""
+        workers = {w.name: w for w in self._workers}
+        out = []
+        for plan in self._plans:
+            name = plan.config.name
+            w = workers.get(name)
+            out.append(
+                SinkStatus(
+                    name=name,
+                    kind=_kind(plan.config),
+                    enabled=w.enabled if w else True,
+                    pending=self._pending.get(name),
+                    delivered=w.delivered if w else 0,
+                    dead=w.dead if w else 0,
+                    last_error=redact_text(w.last_error) if w and w.last_error else None,
+                    last_delivered_ns=w.last_delivered_ns if w else None,
+                )
+            )
+        return out
+
+    async def refresh_pending(self) -> None:
+        """Update ``vixmon_alert_outbox_pending`` for every sink from Redis."""
+        for name, group in self._groups.items():
+            try:
+                pending = await group.pending()
+            except GroupLostError:
+                continue  # the worker notices and recreates it
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.debug("alert_pending_refresh_failed", error=str(exc))
+                return
+            self._pending[name] = pending
+            self._metrics.sink(name).pending.set(pending)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await self.refresh_pending()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_PENDING_REFRESH_S):
+                    await self._dirty.wait()
+            self._dirty.clear()
+            await asyncio.sleep(_PENDING_MIN_INTERVAL_S)  # coalesce a burst into one refresh
+
+    async def _recover(self) -> None:
+        await self._ensure_groups(recovering=True)
+
+    async def _ensure_groups(self, *, recovering: bool) -> None:
+        async with self._groups_lock:
+            key = self.outbox.key
+            existing = await group_names(self._redis, key)
+            missing = [name for name in self._groups if name not in existing]
+            if not missing:
+                return
+            if recovering:
+                first_id = await first_entry_id(self._redis, key)
+                seen = {w.name: w.last_seen_id for w in self._workers}
+                starts = {
+                    n: recreated_start_id(first_id=first_id, last_seen=seen.get(n, "0"))
+                    for n in missing
+                }
+            else:
+                starts = dict.fromkeys(missing, "$" if existing else "0")
+            created = {
+                name: start
+                for name, start in starts.items()
+                if await create_group(self._redis, key, name, start_id=start)
+            }
+            if not created:
+                return
+            if not recovering:
+                log.info("alert_outbox_groups_created", groups=created)
+                return
+            await self.outbox.append([data_loss_event(key, list(created), self._clock.now_ns())])
+            self._metrics.data_loss.inc()
+            log.critical(
+                "alert_outbox_data_loss",
+                stream=key,
+                recreated_groups=created,
+                hint="Redis lost the outbox (restart without AOF?); undelivered alerts may be "
+                "gone. Review firing alerts by hand.",
+            )
+
+    def _worker(self, plan: _Plan, session: aiohttp.ClientSession) -> SinkWorker:
+        cfg = plan.config
+        name = cfg.name
+        match cfg:
+            case LogSinkConfig():
+                settings = WorkerSettings(retry=RetryConfig(), read_block_ms=self._read_block_ms)
+                limiter = None
+            case WebhookSinkConfig() | SlackSinkConfig():
+                settings = WorkerSettings(
+                    retry=cfg.retry,
+                    group_wait_s=cfg.group_wait_s,
+                    max_group_size=cfg.max_group_size,
+                    read_block_ms=self._read_block_ms,
+                )
+                rl = cfg.rate_limit
+                now_ns = self._clock.monotonic_ns()
+                limiter = TokenBucket(per_s=rl.per_s, burst=rl.burst, now_ns=now_ns) if rl else None
+        return SinkWorker(
+            _sink(plan, session),
+            self._groups[name],
+            settings=settings,
+            limiter=limiter,
+            metrics=self._metrics.sink(name),
+            clock=self._clock,
+            sleep=self._sleep,
+            rng=self._rng,
+            recover=self._recover,
+            on_progress=self._dirty.set,
+        )
+
+
+def data_loss_event(stream: str, groups: Sequence[str], now_ns: int) -> AlertEvent:
+    """Return the critical event announcing that the outbox lost data."""
+    return AlertEvent(
+        id=f"evt_{uuid.uuid4().hex}",
+        key=f"data_loss|all|{stream}",
+        rule="data_loss",
+        book="all",
+        subject=stream,
+        status="firing",
+        severity="critical",
+        summary="Redis lost the alert outbox: consumer groups "
+        f"{', '.join(groups)} were gone and have been recreated. Alerts that were not yet "
+        "delivered may be lost.",
+        ts_ns=now_ns,
+        values={"groups_recreated": len(groups)},
+        action="Check Redis persistence (appendonly yes) and review firing alerts by hand.",
+    )
+
+
+def _kind(cfg: SinkConfig) -> str:
+    match cfg:
+        case LogSinkConfig():
+            return "log"
+        case WebhookSinkConfig():
+            return "webhook"
+        case SlackSinkConfig():
+            return "slack"
+
+
+def _sink(plan: _Plan, session: aiohttp.ClientSession) -> Sink:
+    cfg = plan.config
+    match cfg:
+        case LogSinkConfig():
+            return LogSink(name=cfg.name, logger=cfg.logger)
+        case WebhookSinkConfig():
+            return WebhookSink(
+                name=cfg.name,
+                url=plan.url,
+                keys=plan.keys,
+                timeout_s=cfg.timeout_s,
+                session=session,
+            )
+        case SlackSinkConfig():
+            return SlackSink(name=cfg.name, url=plan.url, timeout_s=cfg.timeout_s, session=session)
+
+
+def _resolve(cfg: SinkConfig, environ: dict[str, str] | None) -> _Plan:
+    match cfg:
+        case LogSinkConfig():
+            return _Plan(cfg)
+        case WebhookSinkConfig():
+            keys = tuple(
+                _key(cfg.name, i, _secret(cfg.name, f"signing_secrets[{i}]", ref, environ))
+                for i, ref in enumerate(cfg.signing_secrets)
+            )
+            return _Plan(cfg, _url(cfg.name, "url", cfg.url, environ), keys)
+        case SlackSinkConfig():
+            return _Plan(cfg, _url(cfg.name, "webhook_url", cfg.webhook_url, environ))
+
+
+def _secret(sink: str, field: str, ref: SecretRef, environ: dict[str, str] | None) -> str:
+    try:
+        value = read_secret(ref, environ=environ)
+    except SecretError as exc:
+        raise SecretError(f"sinks.{sink}.{field}: {exc}") from None
+    if not value:
+        raise SecretError(f"sinks.{sink}.{field}: names no env var, file or credential")
+    return value
+
+
+def _url(sink: str, field: str, ref: SecretRef, environ: dict[str, str] | None) -> str:
+    url = _secret(sink, field, ref, environ)
+    if not url.startswith(("https://", "http://")):
+        raise SecretError(f"sinks.{sink}.{field}: the secret is not an http(s) URL")
+    return url
+
+
+def _key(sink: str, index: int, secret: str) -> bytes:
+    try:
+        return signing_key(secret)
+    except SigningSecretError as exc:
+        raise SigningSecretError(f"sinks.{sink}.signing_secrets[{index}]: {exc}") from None

@@ -1,0 +1,233 @@
+"""The durable outbox: every alert event is XADDed to ``{prefix}:alerts`` before any delivery.
+
+Each sink reads the stream through its own consumer group (named after the sink), so one slow
+or broken sink never holds up another, and acknowledges an entry only once the sink accepted it
+(or it was dead-lettered to ``{prefix}:alerts:dead``). Unacknowledged entries stay in the
+group's pending list and are delivered again after a crash: at least once, never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from monitor.model import AlertEvent
+
+FIELD_EVENT = b"event"
+DEFAULT_MAXLEN = 100_000
+_CLAIM_COUNT = 100
+_LAG_COUNT_MAX = 10_000
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(AlertEvent)
+
+RawEntry = tuple[str, bytes | None]
+"""An entry id and its encoded event (None: trimmed away while still pending)."""
+
+
+def alerts_key(prefix: str) -> str:
+    return f"{prefix}:alerts"
+
+
+def dead_key(prefix: str) -> str:
+    return f"{prefix}:alerts:dead"
+
+
+def encode_event(event: AlertEvent) -> bytes:
+    return _ENCODER.encode(event)
+
+
+def decode_event(raw: bytes) -> AlertEvent:
+    """Decode an outbox entry; raises ``msgspec.DecodeError`` / ``ValidationError``."""
+    return _DECODER.decode(raw)
+
+
+class GroupLostError(RuntimeError):
+    """The consumer group (or the whole stream) is gone: Redis lost data."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _is_nogroup(exc: ResponseError) -> bool:
+    return str(exc).startswith("NOGROUP")
+
+
+class Outbox:
+    """Append alert events to the outbox stream."""
+
+    def __init__(
+        self, redis: aioredis.Redis, *, prefix: str = "vixmon", maxlen: int | None = DEFAULT_MAXLEN
+    ) -> None:
+        self._redis = redis
+        self.key = alerts_key(prefix)
+        self._maxlen = maxlen
+
+    async def append(self, events: Sequence[AlertEvent]) -> list[str]:
+        """XADD every event (one pipeline round trip); return the entry ids, in order."""
+        if not events:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.xadd(
+                    self.key,
+                    {FIELD_EVENT: encode_event(event)},
+                    maxlen=self._maxlen,
+                    approximate=True,
+                )
+            ids = await pipe.execute()
+        return [_text(i) for i in ids]
+
+
+async def group_names(redis: aioredis.Redis, key: str) -> set[str]:
+    """Return the consumer groups of stream ``key`` (empty when the stream does not exist)."""
+    try:
+        groups = await redis.xinfo_groups(key)
+    except ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return set()
+        raise
+    return {_text(g["name"]) for g in groups}
+
+
+async def create_group(redis: aioredis.Redis, key: str, group: str, *, start_id: str) -> bool:
+    """Create ``group`` at ``start_id`` (and the stream); return False if it already existed."""
+    try:
+        await redis.xgroup_create(key, group, id=start_id, mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" in str(exc):
+            return False
+        raise
+    return True
+
+
+def parse_id(entry_id: str) -> tuple[int, int]:
+    """Return a stream id (``ms-seq``) as a tuple that orders like the stream does."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def first_entry_id(redis: aioredis.Redis, key: str) -> str | None:
+    """Return the id of the stream's oldest entry (None when empty or missing)."""
+    first: Any = await redis.xrange(key, count=1)
+    return _text(first[0][0]) if first else None
+
+
+def recreated_start_id(*, first_id: str | None, last_seen: str) -> str:
+    """Return where a lost group resumes: after what its sink already read, if that is still
+    in the stream (the group alone was lost), else from the start (the stream is new)."""
+    if last_seen != "0" and first_id is not None and parse_id(first_id) <= parse_id(last_seen):
+        return last_seen
+    return "0"
+
+
+class OutboxGroup:
+    """One sink's view of the outbox: its consumer group, reads, acks and dead letters."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        prefix: str,
+        group: str,
+        consumer: str,
+        dead_maxlen: int | None = DEFAULT_MAXLEN,
+    ) -> None:
+        self._redis = redis
+        self.key = alerts_key(prefix)
+        self.dead_key = dead_key(prefix)
+        self.group = group
+        self.consumer = consumer
+        self._dead_maxlen = dead_maxlen
+
+    async def read(self, start: str, *, count: int, block_ms: int | None) -> list[RawEntry]:
+        """XREADGROUP from ``start`` (``>`` new entries, an id: own pending entries after it)."""
+        try:
+            resp: Any = await self._redis.xreadgroup(
+                self.group, self.consumer, {self.key: start}, count=count, block=block_ms
+            )
+        except ResponseError as exc:
+            if _is_nogroup(exc):
+                raise GroupLostError(str(exc)) from exc
+            raise
+        if not resp:
+            return []
+        entries: list[tuple[Any, Any]] = resp[self.key] if isinstance(resp, dict) else resp[0][1]
+        return [(_text(i), fields.get(FIELD_EVENT) if fields else None) for i, fields in entries]
+
+    async def claim_all(self) -> int:
+        """Take over every entry pending in the group, whichever consumer held it.
+
+        One process delivers for a sink; entries another consumer name left pending (a previous
+        run under another host or pid) are ours to finish. Returns how many were claimed.
+        """
+        cursor, claimed = "0-0", 0
+        while True:
+            try:
+                resp: Any = await self._redis.xautoclaim(
+                    self.key, self.group, self.consumer, 0, start_id=cursor, count=_CLAIM_COUNT
+                )
+            except ResponseError as exc:
+                if _is_nogroup(exc):
+                    raise GroupLostError(str(exc)) from exc
+                raise
+            cursor, claimed = _text(resp[0]), claimed + len(resp[1])
+            if cursor == "0-0":
+                return claimed
+
+    async def ack(self, ids: Sequence[str]) -> None:
+        await self._redis.xack(self.key, self.group, *ids)
+
+    async def dead_letter(
+        self,
+        entries: Sequence[RawEntry],
+        *,
+        sink: str,
+        reason: str,
+        error: str,
+        attempts: int,
+        now_ns: int,
+    ) -> None:
+        """Copy ``entries`` to the dead-letter stream with the last error, and ack them: atomic."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for entry_id, raw in entries:
+                pipe.xadd(
+                    self.dead_key,
+                    {
+                        FIELD_EVENT: raw or b"",
+                        b"sink": sink.encode(),
+                        b"outbox_id": entry_id.encode(),
+                        b"reason": reason.encode(),
+                        b"error": error.encode(errors="replace")[:2048],
+                        b"attempts": str(attempts).encode(),
+                        b"dead_ts_ns": str(now_ns).encode(),
+                    },
+                    maxlen=self._dead_maxlen,
+                    approximate=True,
+                )
+            pipe.xack(self.key, self.group, *[entry_id for entry_id, _ in entries])
+            await pipe.execute()
+
+    async def pending(self) -> int:
+        """Return how many entries this group has yet to finish: pending plus not yet read."""
+        try:
+            groups = await self._redis.xinfo_groups(self.key)
+        except ResponseError as exc:
+            raise GroupLostError(str(exc)) from exc
+        for info in groups:
+            if _text(info["name"]) == self.group:
+                return int(info["pending"]) + await self._lag(info)
+        raise GroupLostError(f"no consumer group {self.group!r} on {self.key}")
+
+    async def _lag(self, info: dict[str, Any]) -> int:
+        lag = info.get("lag")
+        if isinstance(lag, int):  # Redis >= 7 counts it for us
+            return lag
+        last = _text(info["last-delivered-id"])
+        unread: Any = await self._redis.xrange(self.key, min=f"({last}", count=_LAG_COUNT_MAX)
+        return len(unread)

@@ -1,0 +1,153 @@
+"""Fixtures for the deployment tests: the external checkers and one live demo run per session.
+
+The live demo is ``vixmon run`` on the shipped sample session (the README's demo, sped up), with a
+log sink and a signed webhook sink delivering to an in-process receiver. It runs in a thread with
+its own event loop, so that every module can scrape it; the first scrape is taken once a
+layer-gain alert has been delivered, when every family the demo can produce has samples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy.exposition import Exposition
+from tests.deploy.tools import ensure_tool
+from tests.support.daemon import ROOT, Receiver, get_text, run_daemon
+
+DEPLOY = ROOT / "deploy"
+SAMPLE = ROOT / "config" / "sample-session.jsonl.gz"
+WEBHOOK_SECRET = "whsec_" + "c2VjcmV0LWZvci10aGUtZGVwbG95LXRlc3Rz"
+DEMO_TIMEOUT_S = 90
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    return ensure_tool("promtool", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> Path:
+    return ensure_tool("amtool", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def systemd_analyze() -> Path:
+    return ensure_tool("systemd-analyze", "systemd")
+
+
+@pytest.fixture(scope="session")
+def docker_compose() -> Path:
+    return ensure_tool("docker-compose", "docker-compose")
+
+
+def write_config(
+    directory: Path,
+    *,
+    feeds: str,
+    sinks: str = '[[sinks]]\nkind = "log"\nname = "log"\n',
+    redis_url: str = "",
+    extra: str = "",
+) -> Path:
+    """Write a test config (HTTP on a free port, Redis state in ``directory``); return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = directory / "vixmon.toml"
+    cfg.write_text(
+        f'portfolio = "{ROOT / "config" / "portfolio.toml"}"\n'
+        f'[redis]\nurl = "{redis_url}"\nstate_dir = "{directory / "state"}"\n'
+        '[engine]\ntime_source = "market"\ncadence_ms = 100\n'
+        '[http]\nport = 0\n[logging]\njson = true\n'
+        f'[rules.calendar]\npath = "{ROOT / "config" / "events.toml"}"\n'
+        f"{extra}\n{feeds}\n{sinks}"
+    )
+    return cfg
+
+
+def replay_feed(speed: float = 120.0, name: str = "replay") -> str:
+    if not SAMPLE.is_file():
+        pytest.fail(f"the demo session {SAMPLE} is missing (make sample)", pytrace=False)
+    return f'[[feeds]]\nkind = "replay"\nname = "{name}"\npath = "{SAMPLE}"\nspeed = {speed}\n'
+
+
+def simulator_feed(name: str = "sim") -> str:
+    return f'[[feeds]]\nkind = "simulator"\nname = "{name}"\ntick_interval_ms = 100\n'
+
+
+def is_alert_firing(line: dict[str, Any]) -> bool:
+    return line.get("event") == "alert" and line.get("status") == "firing"
+
+
+@dataclass
+class LiveDemo:
+    """A running demo daemon: its port and the scrape taken once an alert was delivered."""
+
+    config: Path
+    port: int = 0
+    scrape: Exposition = field(default_factory=lambda: Exposition(""))
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int | None = None
+    error: BaseException | None = None
+    _ready: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _main(self) -> None:
+        receiver = Receiver()
+        await receiver.start()
+        env = {"DEPLOY_WEBHOOK_URL": receiver.url, "DEPLOY_WEBHOOK_SECRET": WEBHOOK_SECRET}
+        try:
+            async with run_daemon(self.config, env=env) as daemon:
+                self.lines = daemon.lines
+                self.port = await daemon.http_port()
+                await receiver.wait_for(lambda body: bool(body.get("events")), DEMO_TIMEOUT_S)
+                await daemon.wait_log(is_alert_firing, DEMO_TIMEOUT_S)
+                self.scrape = Exposition(await get_text(f"{self.url}/metrics"))
+                self._ready.set()
+                await asyncio.to_thread(self._stop.wait)
+                try:
+                    self.exit_code = await daemon.stop()
+                except TimeoutError:
+                    tail = "\n".join(daemon.raw[-20:])
+                    raise AssertionError(f"the demo did not stop on SIGTERM:\n{tail}") from None
+        finally:
+            await receiver.stop()
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._ready.set()
+
+
+@pytest.fixture(scope="session")
+def live_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDemo]:
+    """Yield the shared demo run; stop it (SIGTERM, expecting exit 0) at the end of the session."""
+    sinks = (
+        '[[sinks]]\nkind = "log"\nname = "log"\n'
+        '[[sinks]]\nkind = "webhook"\nname = "hook"\nurl = { env = "DEPLOY_WEBHOOK_URL" }\n'
+        'signing_secrets = [{ env = "DEPLOY_WEBHOOK_SECRET" }]\n'
+    )
+    cfg = write_config(tmp_path_factory.mktemp("demo"), feeds=replay_feed(), sinks=sinks)
+    demo = LiveDemo(cfg)
+    thread = threading.Thread(target=demo.run, name="live-demo", daemon=True)
+    thread.start()
+    demo._ready.wait(timeout=3 * DEMO_TIMEOUT_S)
+    if demo.error is not None:
+        raise demo.error
+    assert demo.port, "the demo daemon did not come up"
+    yield demo
+    demo._stop.set()
+    thread.join(timeout=60)
+    assert demo.error is None, demo.error
+    assert demo.exit_code == 0

@@ -1,0 +1,86 @@
+"""Shared test plumbing for the venue fakes: a recording sink, waiting on conditions, serving."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from adapters.base import FeedAdapter, SubscriptionSource
+from monitor.model import Quote
+
+WAIT_S = 5.0
+
+
+class Signal:
+    """Something changed; ``wait_for`` re-checks a predicate after every ``notify``."""
+
+    def __init__(self) -> None:
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def notify(self) -> None:
+        for fut in self._waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters.clear()
+
+    async def wait_for(self, predicate: Callable[[], object], within_s: float = WAIT_S) -> None:
+        async with asyncio.timeout(within_s):
+            while not predicate():
+                fut = asyncio.get_running_loop().create_future()
+                self._waiters.add(fut)
+                try:
+                    await fut
+                finally:
+                    self._waiters.discard(fut)
+
+
+class RecordingSink:
+    """A QuoteSink that keeps everything; close ``gate`` to make it a slow consumer."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Quote]] = []
+        self.latest: dict[str, Quote] = {}
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.changed = Signal()
+
+    async def publish(self, feed: str, quotes: Sequence[Quote]) -> None:
+        await self.gate.wait()
+        self.batches.append(list(quotes))
+        for q in quotes:
+            self.latest[q.sym] = q
+        self.changed.notify()
+
+    @property
+    def quotes(self) -> list[Quote]:
+        return [q for batch in self.batches for q in batch]
+
+    async def wait_for(self, predicate: Callable[[], object], within_s: float = WAIT_S) -> None:
+        await self.changed.wait_for(predicate, within_s)
+
+    async def wait_quote(self, sym: str, within_s: float = WAIT_S, **fields: object) -> Quote:
+        """Wait until the latest quote of ``sym`` has the given field values."""
+
+        def matches() -> bool:
+            q = self.latest.get(sym)
+            return q is not None and all(getattr(q, k) == v for k, v in fields.items())
+
+        await self.wait_for(matches, within_s)
+        return self.latest[sym]
+
+
+@contextlib.asynccontextmanager
+async def running(
+    feed: FeedAdapter, sink: RecordingSink, subscriptions: SubscriptionSource,
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run the feed for the body of the ``async with``; fail if it died on its own."""
+    task = asyncio.create_task(feed.run(sink, subscriptions))
+    try:
+        yield task
+        if task.done():
+            task.result()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
