@@ -132,6 +132,11 @@ class App:
             "sinks": [s.name for s in self.cfg.sinks] if self.role != "ingest" else [],
             "config": str(self.loaded.config_path),
             "portfolio": str(self.loaded.portfolio_path),
+            # what the running config monitors: a reload shows here at once
+            "books": {
+                b.name: [s.name for s in (*b.condors, *b.layers)]
+                for b in self.loaded.portfolio.books
+            },
         }
 
     def snapshot(self) -> dict[str, Any] | None:

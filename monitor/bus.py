@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ResponseError
 
-from monitor.model import Quote
+from monitor.model import Quote, QuoteLike
 from monitor.quotes import FIELD_BINARY, FIELD_FEED, Reject, decode_entry, encode_batch
 
 log = structlog.get_logger(__name__)
@@ -67,7 +67,7 @@ class Batch:
     """What one read produced: decoded quotes, rejects per feed, and the ids to ack."""
 
     ids: list[bytes] = field(default_factory=list)
-    quotes: list[Quote] = field(default_factory=list)
+    quotes: list[QuoteLike] = field(default_factory=list)
     accepted: dict[str, int] = field(default_factory=dict)
     rejects: list[tuple[str, bytes, Reject]] = field(default_factory=list)
     feed_last_ts_ns: dict[str, int] = field(default_factory=dict)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from monitor import book
 from monitor.market import MarketState
-from monitor.model import Portfolio, Quote
+from monitor.model import Portfolio, QuoteLike
 from monitor.pricing.rates import RateCurve
 from monitor.pricing.universe import Universe
 from monitor.pricing.valuation import Valuation, value
@@ -74,7 +74,7 @@ class Engine:
         self.portfolio = portfolio
         self._portfolio_version += 1
 
-    def ingest(self, quotes: Sequence[Quote]) -> int:
+    def ingest(self, quotes: Sequence[QuoteLike]) -> int:
         return self.market.apply(quotes)
 
     def now_ns(self, wall_ns: int) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor import symbols
-from monitor.model import Quote
+from monitor.model import QuoteLike
 
 _NAN = float("nan")
 
@@ -65,9 +65,9 @@ class MarketState:
         dl[: len(self.delayed)] = self.delayed
         self.delayed = dl
 
-    def apply(self, quotes: Sequence[Quote]) -> int:
+    def apply(self, quotes: Sequence[QuoteLike]) -> int:
         """Apply validated quotes (newest per symbol wins); return how many rows changed."""
-        latest: dict[str, Quote] = {}
+        latest: dict[str, QuoteLike] = {}
         for q in quotes:
             prev = latest.get(q.sym)
             if prev is None or q.ts >= prev.ts:

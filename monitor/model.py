@@ -6,7 +6,7 @@ premium points (x100 contract multiplier gives USD).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -24,6 +24,23 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     ask_size: int | None = None
     last: float | None = None
     delayed: bool = False
+
+
+class QuoteLike(Protocol):
+    """What the engine reads of a quote: ``Quote`` and the binary batch rows both provide it."""
+
+    @property
+    def sym(self) -> str: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def bid(self) -> float | None: ...
+    @property
+    def ask(self) -> float | None: ...
+    @property
+    def last(self) -> float | None: ...
+    @property
+    def delayed(self) -> bool: ...
 
 
 class Leg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Annotated, Final
 
 import msgspec
 
 from monitor import symbols
-from monitor.model import Quote
+from monitor.model import Quote, QuoteLike
 
 FIELD_JSON: Final = b"q"
 FIELD_BINARY: Final = b"b"
@@ -47,6 +47,22 @@ class QuoteRow(msgspec.Struct, array_like=True, frozen=True):
     delayed: bool = False
 
 
+Price = Annotated[float, msgspec.Meta(ge=0.0, le=1e15)]
+
+
+class _CheckedRow(msgspec.Struct, array_like=True, frozen=True):
+    """The binary row with its numeric checks done by msgspec in C: the fast path."""
+
+    sym: str
+    ts: Annotated[int, msgspec.Meta(gt=0)]
+    bid: Price | None = None
+    ask: Price | None = None
+    bid_size: int | None = None
+    ask_size: int | None = None
+    last: Price | None = None
+    delayed: bool = False
+
+
 class Reject(msgspec.Struct, frozen=True):
     reason: str
     detail: str
@@ -54,7 +70,10 @@ class Reject(msgspec.Struct, frozen=True):
 
 
 _ENCODER = msgspec.msgpack.Encoder()
-_ROWS_DECODER = msgspec.msgpack.Decoder(list[QuoteRow])
+_CHECKED_ROWS = msgspec.msgpack.Decoder(list[_CheckedRow])
+_RAW_ROWS = msgspec.msgpack.Decoder(list[msgspec.Raw])
+_ROW = msgspec.msgpack.Decoder(QuoteRow)
+_KNOWN_SYMBOLS: set[str] = set()
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _QUOTE_JSON = msgspec.json.Decoder(Quote)
 
@@ -74,7 +93,7 @@ def encode_json(quotes: Sequence[Quote]) -> bytes:
     return msgspec.json.encode(list(quotes))
 
 
-def _check(q: Quote) -> str | None:
+def _check(q: QuoteLike) -> str | None:
     """Return a reject reason, or None for a valid quote."""
     if q.ts <= 0:
         return "missing_ts"
@@ -87,11 +106,18 @@ def _check(q: Quote) -> str | None:
             return "negative_price"
     if q.bid is not None and q.ask is not None and q.bid > q.ask:
         return "crossed"
+    return None if _known(q.sym) else "unknown_symbol"
+
+
+def _known(sym: str) -> bool:
+    if sym in _KNOWN_SYMBOLS:
+        return True
     try:
-        symbols.parse(q.sym)
+        symbols.parse(sym)
     except symbols.SymbolError:
-        return "unknown_symbol"
-    return None
+        return False
+    _KNOWN_SYMBOLS.add(sym)
+    return True
 
 
 _NON_FINITE_TOKENS: Final = (b"NaN", b"Infinity")
@@ -109,7 +135,7 @@ def _json_reason(raw: bytes) -> str:
     return "non_finite" if any(t in raw for t in _NON_FINITE_TOKENS) else "bad_json"
 
 
-def _decode_json(payload: bytes, out: list[Quote], rejects: list[Reject]) -> None:
+def _decode_json(payload: bytes, out: list[QuoteLike], rejects: list[Reject]) -> None:
     stripped = payload.lstrip()
     try:
         items = _RAW_LIST.decode(stripped) if stripped[:1] == b"[" else [msgspec.Raw(stripped)]
@@ -128,7 +154,7 @@ def _decode_json(payload: bytes, out: list[Quote], rejects: list[Reject]) -> Non
         _accept(q, out, rejects, bytes(raw))
 
 
-def _accept(q: Quote, out: list[Quote], rejects: list[Reject], raw: bytes) -> None:
+def _accept(q: Quote, out: list[QuoteLike], rejects: list[Reject], raw: bytes) -> None:
     reason = _check(q)
     if reason is None:
         out.append(q)
@@ -136,35 +162,49 @@ def _accept(q: Quote, out: list[Quote], rejects: list[Reject], raw: bytes) -> No
         rejects.append(Reject(reason, q.sym, raw))
 
 
-def _decode_binary(payload: bytes, out: list[Quote], rejects: list[Reject]) -> None:
+def _decode_binary(payload: bytes, out: list[QuoteLike], rejects: list[Reject]) -> None:
     try:
-        rows = _ROWS_DECODER.decode(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        rows = _CHECKED_ROWS.decode(payload)
+    except msgspec.ValidationError:
+        _decode_binary_rowwise(payload, out, rejects)  # some row is bad: find which
+        return
+    except msgspec.DecodeError as exc:
         rejects.append(Reject("bad_schema", str(exc), payload[:512]))
         return
     for r in rows:
-        q = Quote(
-            sym=r.sym,
-            ts=r.ts,
-            bid=r.bid,
-            ask=r.ask,
-            bid_size=r.bid_size,
-            ask_size=r.ask_size,
-            last=r.last,
-            delayed=r.delayed,
-        )
-        reason = _check(q)
-        if reason is None:
-            out.append(q)
+        if r.bid is not None and r.ask is not None and r.bid > r.ask:
+            rejects.append(Reject("crossed", r.sym, msgspec.json.encode(r)))
+        elif not _known(r.sym):
+            rejects.append(Reject("unknown_symbol", r.sym, msgspec.json.encode(r)))
         else:
-            rejects.append(Reject(reason, q.sym, msgspec.json.encode(q)))
+            out.append(r)
 
 
-def decode_entry(fields: Mapping[bytes, bytes]) -> tuple[str, list[Quote], list[Reject]]:
+def _decode_binary_rowwise(payload: bytes, out: list[QuoteLike], rejects: list[Reject]) -> None:
+    """The slow path: decode and check each row on its own to reject only the bad ones."""
+    try:
+        raws = _RAW_ROWS.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        rejects.append(Reject("bad_schema", str(exc), payload[:512]))
+        return
+    for raw in raws:
+        try:
+            r = _ROW.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            rejects.append(Reject(_schema_reason(exc), str(exc), bytes(raw)))
+            continue
+        reason = _check(r)
+        if reason is None:
+            out.append(r)
+        else:
+            rejects.append(Reject(reason, r.sym, bytes(raw)))
+
+
+def decode_entry(fields: Mapping[bytes, bytes]) -> tuple[str, list[QuoteLike], list[Reject]]:
     """Decode one stream entry into (feed, valid quotes, rejects)."""
     feed_raw = fields.get(FIELD_FEED)
     feed = feed_raw.decode(errors="replace") if feed_raw else EXTERNAL_FEED
-    quotes: list[Quote] = []
+    quotes: list[QuoteLike] = []
     rejects: list[Reject] = []
     if (binary := fields.get(FIELD_BINARY)) is not None:
         _decode_binary(binary, quotes, rejects)

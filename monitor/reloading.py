@@ -1,30 +1,34 @@
 """What a reload (SIGHUP, ``vixmon reload``) applies in place, and what waits for a restart.
 
-In place: the portfolio, the engine's pricing inputs and staleness limits, the rules, the feeds'
-subscriptions, the drain limit and the log level. Built once at startup and therefore
-restart-only: the Redis connection, the HTTP listener, the set of feeds and sinks, the alert
-state machine's timers, the evaluation cadence and the log format. A reload that changes those
-still succeeds and says which ones need a restart, rather than pretending they took effect.
+In place: the portfolio, the engine's pricing inputs and staleness limits, the rules and the
+macro calendar, the feeds' subscriptions, the drain limit and the log level. Built once at
+startup and therefore restart-only: the Redis connection, the HTTP listener, the set of feeds
+and sinks, the alert state machine's timers, the evaluation cadence, the log format and the
+rules' bar memory. A reload that changes those still succeeds and says which need a restart,
+rather than pretending they took effect.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from monitor.settings import Settings
 
-RESTART_ONLY_SECTIONS = ("redis", "http", "feeds", "sinks", "alerts")
-RESTART_ONLY_KEYS = (("engine", "cadence_ms"), ("engine", "consumer"), ("logging", "json"))
+RESTART_ONLY = (
+    "redis", "http", "feeds", "sinks", "alerts",
+    "engine.cadence_ms", "engine.consumer", "logging.json", "rules.momentum.max_bars",
+)  # fmt: skip
 _MAX_LISTED = 50
+
+
+def _get(settings: Settings, path: str) -> object:
+    return functools.reduce(getattr, path.split("."), settings)
 
 
 def restart_required(old: Settings, new: Settings) -> list[str]:
     """Return the TOML paths whose change only a restart applies."""
-    changed = [s for s in RESTART_ONLY_SECTIONS if getattr(old, s) != getattr(new, s)]
-    for section, key in RESTART_ONLY_KEYS:
-        if getattr(getattr(old, section), key) != getattr(getattr(new, section), key):
-            changed.append(f"{section}.{key}")
-    return changed
+    return [path for path in RESTART_ONLY if _get(old, path) != _get(new, path)]
 
 
 def subscription_diff(before: frozenset[str], after: frozenset[str]) -> dict[str, object]:

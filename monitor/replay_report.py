@@ -137,6 +137,16 @@ def write_json(doc: dict[str, Any], out: Path) -> None:
     out.write_bytes(msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n")
 
 
+def _cell(text: str) -> str:
+    """Escape a Markdown table cell (a pipe splits cells even inside backticks)."""
+    return text.replace("|", "\\|")
+
+
+def _ctx(ctx: dict[str, Any], key: str) -> str:
+    value = ctx.get(key)
+    return "n/a" if value is None else str(value)
+
+
 def _num(x: Any, fmt: str = ",.2f") -> str:
     return "n/a" if x is None else format(float(x), fmt)
 
@@ -229,17 +239,17 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for a in doc["alerts"]:
-        summary = a["summary"].replace("|", "\\|")
+        summary = _cell(a["summary"])
         lines.append(
             f"| {a['time_et'][11:19]} | {a['status']} | {a['severity']} | "
-            f"`{a['key']}` | {summary} |"
+            f"`{_cell(a['key'])}` | {summary} |"
         )
     lines += ["", "## Roll advisories", ""]
     for a in doc["alerts"]:
         if a["rule"] != "layer_gain" or a["status"] == "resolved" or not a.get("advisory"):
             continue
         lines += [
-            f"### {a['time_et'][11:19]} ET: `{a['key']}`",
+            f"### {a['time_et'][11:19]} ET: `{_cell(a['key'])}`",
             "",
             f"{a['action']}",
             "",
@@ -250,10 +260,10 @@ def markdown(doc: dict[str, Any]) -> str:
         ctx = a.get("context") or {}
         lines += [
             "",
-            f"Context: next event {ctx.get('next_event')} "
-            f"(in {ctx.get('next_event_in_h')} h), VIX {ctx.get('vix')}, "
-            f"RSI {ctx.get('vix_rsi')}, MACD histogram {ctx.get('vix_macd_histogram')}, "
-            f"contango {ctx.get('vx_contango')}.",
+            f"Context: next event {_ctx(ctx, 'next_event')} "
+            f"(in {_ctx(ctx, 'next_event_in_h')} h), VIX {_ctx(ctx, 'vix')}, "
+            f"RSI {_ctx(ctx, 'vix_rsi')}, MACD histogram {_ctx(ctx, 'vix_macd_histogram')}, "
+            f"VX contango {_ctx(ctx, 'vx_contango')}.",
             "",
         ]
     return "\n".join(lines) + "\n"

@@ -53,18 +53,23 @@ def write_config(
     feeds: str,
     sinks: str = '[[sinks]]\nkind = "log"\nname = "log"\n',
     redis_url: str = "",
-    extra: str = "",
+    portfolio: Path = ROOT / "config" / "portfolio.toml",
+    port: int = 0,
+    tables: str = "",
 ) -> Path:
-    """Write a test config (HTTP on a free port, Redis state in ``directory``); return its path."""
+    """Write a test config (Redis state in ``directory``, port 0: any free one); return its path.
+
+    ``tables`` are extra TOML tables (``[shutdown]\n...``), appended as they are.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     cfg = directory / "vixmon.toml"
     cfg.write_text(
-        f'portfolio = "{ROOT / "config" / "portfolio.toml"}"\n'
+        f'portfolio = "{portfolio}"\n'
         f'[redis]\nurl = "{redis_url}"\nstate_dir = "{directory / "state"}"\n'
         '[engine]\ntime_source = "market"\ncadence_ms = 100\n'
-        '[http]\nport = 0\n[logging]\njson = true\n'
+        f"[http]\nport = {port}\n[logging]\njson = true\n"
         f'[rules.calendar]\npath = "{ROOT / "config" / "events.toml"}"\n'
-        f"{extra}\n{feeds}\n{sinks}"
+        f"{tables}\n{feeds}\n{sinks}"
     )
     return cfg
 
@@ -79,8 +84,14 @@ def simulator_feed(name: str = "sim") -> str:
     return f'[[feeds]]\nkind = "simulator"\nname = "{name}"\ntick_interval_ms = 100\n'
 
 
-def is_alert_firing(line: dict[str, Any]) -> bool:
-    return line.get("event") == "alert" and line.get("status") == "firing"
+def is_layer_gain_firing(line: dict[str, Any]) -> bool:
+    """The demo's headline: a hedge layer crossed its harvest threshold (needs quotes to flow)."""
+    key = str(line.get("key", ""))
+    return (
+        line.get("event") == "alert"
+        and key.startswith("layer_gain|")
+        and line.get("status") == "firing"
+    )
 
 
 @dataclass
@@ -109,7 +120,7 @@ class LiveDemo:
                 self.lines = daemon.lines
                 self.port = await daemon.http_port()
                 await receiver.wait_for(lambda body: bool(body.get("events")), DEMO_TIMEOUT_S)
-                await daemon.wait_log(is_alert_firing, DEMO_TIMEOUT_S)
+                await daemon.wait_log(is_layer_gain_firing, DEMO_TIMEOUT_S)
                 self.scrape = Exposition(await get_text(f"{self.url}/metrics"))
                 self._ready.set()
                 await asyncio.to_thread(self._stop.wait)

@@ -35,9 +35,7 @@ class Exposition:
         for fam in text_string_to_metric_families(text):
             exposed = fam.name + "_total" if fam.type == "counter" else fam.name
             labels = {k for s in fam.samples for k in s.labels} - {"le", "quantile"}
-            self.families[exposed] = Family(
-                exposed, fam.type, frozenset(labels), bool(fam.samples)
-            )
+            self.families[exposed] = Family(exposed, fam.type, frozenset(labels), bool(fam.samples))
         # prometheus_client exposes a counter's or histogram's creation time as its own gauge
         for name in [n for n in self.families if n.endswith("_created")]:
             base = name.removesuffix("_created")

@@ -78,7 +78,9 @@ def test_panels_have_unique_ids_queries_and_no_overlap(path: Path) -> None:
     for p in doc["panels"]:
         g = p["gridPos"]
         assert g["x"] + g["w"] <= 24
-        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        mine = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
         assert not cells & mine, f"{p['title']} overlaps another panel"
         cells |= mine
     assert all(p["targets"] and all(t["expr"] for t in p["targets"]) for p in panels(path))

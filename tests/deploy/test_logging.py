@@ -123,11 +123,14 @@ def test_a_different_stream_gets_no_priority_prefix(monkeypatch: pytest.MonkeyPa
 
 
 def test_run_refuses_an_unknown_log_level_as_a_config_error(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, feeds=simulator_feed(), extra="")
-    cfg.write_text(cfg.read_text().replace("[logging]\njson = true", '[logging]\nlevel = "loud"'))
+    cfg = write_config(tmp_path, feeds=simulator_feed())
+    cfg.write_text(cfg.read_text().replace("[logging]\n", '[logging]\nlevel = "loud"\n'))
     done = subprocess.run(
         [sys.executable, "-m", "monitor.cli", "run", "--config", str(cfg)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2
     assert "config error: logging.level" in done.stderr

@@ -92,8 +92,6 @@ def test_every_metric_a_rule_queries_is_in_the_demos_scrape(live_demo: LiveDemo)
     assert not missing, "metrics not in the demo's /metrics:\n" + "\n".join(sorted(missing))
 
 
-def test_the_live_scrape_passes_promtool_check_metrics(
-    promtool: Path, live_demo: LiveDemo
-) -> None:
+def test_the_live_scrape_passes_promtool_check_metrics(promtool: Path, live_demo: LiveDemo) -> None:
     done = run(promtool, "check", "metrics", stdin=live_demo.scrape.text)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -27,7 +27,7 @@ def notify_socket(tmp_path: Path) -> Iterator[tuple[str, socket.socket]]:
 
 
 def pending(sock: socket.socket) -> list[str]:
-    """Return the datagrams already queued on ``sock`` (sends are synchronous: nothing in flight)."""
+    """Return the datagrams queued on ``sock`` (a send is synchronous: none is in flight)."""
     out = []
     while True:
         try:

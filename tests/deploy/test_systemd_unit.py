@@ -77,7 +77,9 @@ def test_unit_passes_systemd_analyze_verify(systemd_analyze: Path, tmp_path: Pat
     root = install_root(tmp_path / "root")
     done = subprocess.run(
         [systemd_analyze, "verify", f"--root={root}", "vixmon.service"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     # verify exits 0 on unknown keys and bad values too; any message is a finding
     assert (done.returncode, done.stderr + done.stdout) == (0, "")
@@ -86,7 +88,9 @@ def test_unit_passes_systemd_analyze_verify(systemd_analyze: Path, tmp_path: Pat
 def test_unit_security_exposure_is_at_most_1_5(systemd_analyze: Path) -> None:
     done = subprocess.run(
         [systemd_analyze, "security", "--offline=true", "--no-pager", str(UNIT)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     m = re.search(r"Overall exposure level for vixmon\.service: (\d+\.\d+)", done.stdout)
     assert m is not None, done.stdout + done.stderr
@@ -145,6 +149,8 @@ def etc_vixmon(tmp_path: Path) -> Path:
 def test_example_config_passes_check_config_as_installed(etc_vixmon: Path) -> None:
     done = subprocess.run(
         [Path(sys.executable).parent / "vixmon", "check-config", etc_vixmon / "vixmon.toml"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -135,6 +135,7 @@ class FakeDxLink:
         self.stalled = False
         self.flushes = 0
         self.fail_upgrades = 0
+        self.fail_quote_tokens = 0
         self.upgrade_failures = 0
         self.changed = Signal()
         self._ids = itertools.count(1)
@@ -204,6 +205,9 @@ class FakeDxLink:
 
     async def _quote_token(self, request: web.Request) -> web.Response:
         self.rest_calls.append("api-quote-tokens")
+        if self.fail_quote_tokens > 0:
+            self.fail_quote_tokens -= 1
+            return self._error(503, "service_unavailable", "try again")
         if not self._authorized(request):
             return self._error(401, "unauthorized", "Token is invalid or expired")
         token = f"quote-token-{next(self._ids)}"

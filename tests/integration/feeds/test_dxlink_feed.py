@@ -212,6 +212,20 @@ async def test_token_is_refreshed_before_expiry_and_reauthed_on_the_live_connect
     assert len(set(tokens)) == len(tokens)
 
 
+async def test_a_failed_refresh_keeps_the_live_token_and_retries_before_expiry(
+    fakes: list[FakeDxLink],
+) -> None:
+    fake = await start_fake(fakes, token_ttl_s=1.5)
+    feed = DxLinkFeed(config(fake, token_refresh_margin_s=1.3, action_timeout_s=0.1),
+                      LiveClock())
+    async with running(feed, RecordingSink(), Subscriptions({"SPX"})):
+        await fake.wait_for(lambda: fake.live and fake.subscribed())
+        fake.fail_quote_tokens = 2
+        await fake.wait_for(lambda: fake.live and fake.live[0].count("AUTH") == 2, within_s=3)
+    assert len(fake.conns) == 1 and feed.stats.reconnects == 0
+    assert fake.rest_calls.count("api-quote-tokens") == 4  # first, two failures, the new one
+
+
 async def test_server_drop_and_return_restores_the_same_subscriptions_and_quotes_resume(
     fakes: list[FakeDxLink],
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from monitor.model import Quote
+from monitor.model import Quote, QuoteLike
 from monitor.quotes import REJECT_REASONS, decode_entry, encode_batch, encode_json
 
 TS = 1_795_000_000_000_000_000
@@ -69,7 +69,27 @@ def test_binary_batches_round_trip_with_their_feed_name() -> None:
         Quote(sym="VIX", last=17.25, ts=TS + 1, delayed=True),
     ]
     feed, quotes, rejects = decode_entry({b"b": encode_batch(batch), b"f": b"dxlink"})
-    assert (feed, quotes, rejects) == ("dxlink", batch, [])
+    assert (feed, rejects) == ("dxlink", [])
+    assert [fields(q) for q in quotes] == [fields(q) for q in batch]
+
+
+def fields(q: QuoteLike) -> tuple[object, ...]:
+    return (q.sym, q.ts, q.bid, q.ask, q.last, q.delayed)
+
+
+def test_one_bad_binary_row_rejects_only_that_row() -> None:
+    batch = [
+        Quote(sym="VIX", bid=-1.0, ts=TS),
+        Quote(sym="VIX", bid=1.0, ts=TS),
+        Quote(sym="VIX", bid=2.0, ask=1.0, ts=TS),
+        Quote(sym="NOPE", bid=1.0, ts=TS),
+        Quote(sym="VIX", bid=float("inf"), ts=TS),
+    ]
+    _feed, quotes, rejects = decode_entry({b"b": encode_batch(batch)})
+    assert [fields(q) for q in quotes] == [fields(batch[1])]
+    assert [r.reason for r in rejects] == [
+        "negative_price", "crossed", "unknown_symbol", "non_finite"
+    ]
 
 
 def test_binary_rows_are_validated_like_json_ones() -> None:
