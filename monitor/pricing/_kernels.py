@@ -12,8 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.pricing._jit import jit
-from monitor.pricing._lbr import black_vega, normalised_vol
-from monitor.pricing._special import norm_cdf
+from monitor.pricing._lbr import black_vega, normalised_vol, refine_vol
+from monitor.pricing._special import ONE_OVER_SQRT_2PI, norm_cdf
 
 FloatArray = NDArray[np.float64]
 ReasonArray = NDArray[np.int8]
@@ -47,25 +47,60 @@ def classify(cp: float, f: float, k: float, t: float, df: float, p: float, tick:
 
 
 @jit
-def iv_one(
-    cp: float, f: float, k: float, t: float, df: float, p: float, tick: float
+def solve_one(
+    cp: float, f: float, k: float, t: float, df: float, p: float, tick: float, guess: float
 ) -> tuple[float, int]:
-    """Return (vol, reason) for one quote; vol is NaN unless the reason is OK."""
+    """Return (total vol s = vol sqrt(T), reason) for one quote; s is NaN unless OK.
+
+    A finite positive ``guess`` (a vol, e.g. last tick's) is polished first; the full solve
+    runs when there is none or when the polish does not settle.
+    """
     reason = classify(cp, f, k, t, df, p, tick)
     if reason != OK:
         return math.nan, reason
-    lo = min(f, k)
-    hi = max(f, k)
-    ex = math.sqrt(lo / hi)
-    beta = (p - df * max(cp * (f - k), 0.0)) / (df * math.sqrt(f) * math.sqrt(k))
+    ratio = min(f, k) / max(f, k)
+    ex = math.sqrt(ratio)
+    emx = 1.0 / ex
+    x = math.log(ratio)
+    beta = (p - df * max(cp * (f - k), 0.0)) / (df * math.sqrt(f * k))
     if beta >= ex:
         return math.nan, ABOVE_BOUND
     if beta < TINY:
         return math.nan, BELOW_TICK
-    s = normalised_vol(beta, math.log(lo / hi), ex, math.sqrt(hi / lo))
+    s = math.nan
+    if guess > 0.0 and guess < math.inf:
+        s = refine_vol(beta, x, ex, emx, guess * math.sqrt(t))
+    if not (s > 0.0 and s < math.inf):
+        s = normalised_vol(beta, x, ex, emx)
     if not (s > 0.0 and s < math.inf):
         return math.nan, NOT_IDENTIFIABLE
-    return s / math.sqrt(t), OK
+    return s, OK
+
+
+@jit
+def iv_one(
+    cp: float, f: float, k: float, t: float, df: float, p: float, tick: float, guess: float
+) -> tuple[float, int]:
+    """Return (vol, reason) for one quote; vol is NaN unless the reason is OK."""
+    s, reason = solve_one(cp, f, k, t, df, p, tick, guess)
+    return s / math.sqrt(t), reason
+
+
+@jit
+def greeks_at_premium(
+    cp: float, f: float, k: float, t: float, df: float, s: float, p: float, carry: float, spot: bool
+) -> tuple[float, float, float, float, float, float]:
+    """Return the Greeks of a solved quote (s > 0, t > 0): its premium is its model price."""
+    sqrt_t = math.sqrt(t)
+    vol = s / sqrt_t
+    d1 = math.log(f / k) / s + 0.5 * s
+    pdf = ONE_OVER_SQRT_2PI * math.exp(-0.5 * d1 * d1)
+    delta = df * cp * norm_cdf(cp * d1)
+    decay = df * f * pdf * vol / (2.0 * sqrt_t)
+    drift = delta * carry * f if spot else 0.0
+    theta = (-math.log(df) / t * p - decay - drift) / 365.0
+    rho = (-t * p + (t * f * delta if spot else 0.0)) * 0.01
+    return p, delta, df * pdf / (f * s), df * f * pdf * sqrt_t * 0.01, theta, rho
 
 
 @jit
@@ -159,12 +194,13 @@ def iv_kernel(
     df: FloatArray,
     p: FloatArray,
     tick: float,
+    guess: FloatArray,
     vol: FloatArray,
     reason: ReasonArray,
 ) -> None:
-    """Fill ``vol`` and ``reason`` for 1-D contiguous inputs of equal length."""
+    """Fill ``vol`` and ``reason`` for 1-D contiguous inputs of equal length (guess NaN: none)."""
     for i in range(cp.size):
-        vol[i], reason[i] = iv_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick)
+        vol[i], reason[i] = iv_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick, guess[i])
 
 
 @jit
@@ -199,6 +235,7 @@ def iv_greeks_kernel(
     df: FloatArray,
     p: FloatArray,
     tick: float,
+    guess: FloatArray,
     carry: FloatArray,
     spot: NDArray[np.bool_],
     vol: FloatArray,
@@ -211,9 +248,14 @@ def iv_greeks_kernel(
     rho: FloatArray,
 ) -> None:
     """Solve the vol and fill the Greeks at it in one pass (NaN Greeks where vol is NaN)."""
+    nan = math.nan
     for i in range(cp.size):
-        v, r = iv_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick)
-        vol[i] = v
+        s, r = solve_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick, guess[i])
         reason[i] = r
-        g = greeks_one(cp[i], f[i], k[i], t[i], df[i], v, carry[i], spot[i])
+        if r == OK:
+            vol[i] = s / math.sqrt(t[i])
+            g = greeks_at_premium(cp[i], f[i], k[i], t[i], df[i], s, p[i], carry[i], spot[i])
+        else:
+            vol[i] = nan
+            g = (nan, nan, nan, nan, nan, nan)
         price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = g

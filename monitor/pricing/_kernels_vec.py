@@ -17,8 +17,8 @@ from monitor.pricing._kernels import (
     OK,
     TINY,
 )
-from monitor.pricing._lbr_vec import black_vega_v, normalised_vol_v
-from monitor.pricing._special import norm_cdf_v
+from monitor.pricing._lbr_vec import black_vega_v, normalised_vol_v, refine_vol_v
+from monitor.pricing._special import ONE_OVER_SQRT_2PI, norm_cdf_v
 
 FloatArray = NDArray[np.float64]
 ReasonArray = NDArray[np.int8]
@@ -53,6 +53,45 @@ def classify_v(
     return reason
 
 
+def solve_v(
+    cp: FloatArray,
+    f: FloatArray,
+    k: FloatArray,
+    t: FloatArray,
+    df: FloatArray,
+    p: FloatArray,
+    tick: float,
+    guess: FloatArray,
+) -> tuple[FloatArray, ReasonArray]:
+    """Return (total vol s, reason) per quote; s is NaN unless the reason is OK."""
+    reason = classify_v(cp, f, k, t, df, p, tick)
+    out = np.full(cp.shape, np.nan)
+    i = np.flatnonzero(reason == OK)
+    ci, fi, ki, ti, di, pi = cp[i], f[i], k[i], t[i], df[i], p[i]
+    with np.errstate(all="ignore"):
+        ratio = np.minimum(fi, ki) / np.maximum(fi, ki)
+        ex = np.sqrt(ratio)
+        emx = 1.0 / ex
+        x = np.log(ratio)
+        beta = (pi - di * np.maximum(ci * (fi - ki), 0.0)) / (di * np.sqrt(fi * ki))
+    reason[i[beta >= ex]] = ABOVE_BOUND
+    reason[i[beta < TINY]] = BELOW_TICK
+    go = np.flatnonzero((beta < ex) & (beta >= TINY))
+    b, xg, eg, emg = beta[go], x[go], ex[go], emx[go]
+    s = np.full(go.size, np.nan)
+    g = guess[i[go]]
+    warm = np.flatnonzero((g > 0.0) & (g < np.inf))
+    with np.errstate(all="ignore"):
+        s0 = g[warm] * np.sqrt(ti[go][warm])
+    s[warm] = refine_vol_v(b[warm], xg[warm], eg[warm], emg[warm], s0)
+    cold = np.flatnonzero(~((s > 0.0) & (s < np.inf)))
+    s[cold] = normalised_vol_v(b[cold], xg[cold], eg[cold], emg[cold])
+    good = (s > 0.0) & (s < np.inf)
+    reason[i[go][~good]] = NOT_IDENTIFIABLE
+    out[i[go][good]] = s[good]
+    return out, reason
+
+
 def iv_v(
     cp: FloatArray,
     f: FloatArray,
@@ -61,25 +100,48 @@ def iv_v(
     df: FloatArray,
     p: FloatArray,
     tick: float,
+    guess: FloatArray,
 ) -> tuple[FloatArray, ReasonArray]:
     """Return (vol, reason) per quote; vol is NaN unless the reason is OK."""
-    reason = classify_v(cp, f, k, t, df, p, tick)
-    vol = np.full(cp.shape, np.nan)
-    i = np.flatnonzero(reason == OK)
-    ci, fi, ki, ti, di, pi = cp[i], f[i], k[i], t[i], df[i], p[i]
-    lo = np.minimum(fi, ki)
-    hi = np.maximum(fi, ki)
-    ex = np.sqrt(lo / hi)
-    beta = (pi - di * np.maximum(ci * (fi - ki), 0.0)) / (di * np.sqrt(fi) * np.sqrt(ki))
-    reason[i[beta >= ex]] = ABOVE_BOUND
-    reason[i[beta < TINY]] = BELOW_TICK
-    go = np.flatnonzero((beta < ex) & (beta >= TINY))
-    j = i[go]
-    s = normalised_vol_v(beta[go], np.log(lo[go] / hi[go]), ex[go], np.sqrt(hi[go] / lo[go]))
-    good = (s > 0.0) & (s < np.inf)
-    reason[j[~good]] = NOT_IDENTIFIABLE
-    vol[j[good]] = s[good] / np.sqrt(ti[go][good])
+    s, reason = solve_v(cp, f, k, t, df, p, tick, guess)
+    with np.errstate(all="ignore"):
+        vol: FloatArray = s / np.sqrt(t)
     return vol, reason
+
+
+def iv_greeks_v(
+    cp: FloatArray,
+    f: FloatArray,
+    k: FloatArray,
+    t: FloatArray,
+    df: FloatArray,
+    p: FloatArray,
+    tick: float,
+    guess: FloatArray,
+    carry: FloatArray,
+    spot: BoolArray,
+) -> tuple[FloatArray, ReasonArray, FloatArray]:
+    """Return vol, reason and the 6 x n Greeks at the solved vol (premium as price)."""
+    s, reason = solve_v(cp, f, k, t, df, p, tick, guess)
+    vol = np.full(cp.shape, np.nan)
+    rows = np.full((6, cp.size), np.nan)
+    i = np.flatnonzero(reason == OK)
+    ci, fi, ki, ti, di, si, pi = cp[i], f[i], k[i], t[i], df[i], s[i], p[i]
+    sqrt_t = np.sqrt(ti)
+    v = si / sqrt_t
+    vol[i] = v
+    d1 = np.log(fi / ki) / si + 0.5 * si
+    pdf = ONE_OVER_SQRT_2PI * np.exp(-0.5 * d1 * d1)
+    delta = di * ci * norm_cdf_v(ci * d1)
+    decay = di * fi * pdf * v / (2.0 * sqrt_t)
+    drift = np.where(spot[i], delta * carry[i] * fi, 0.0)
+    rows[0, i] = pi
+    rows[1, i] = delta
+    rows[2, i] = di * pdf / (fi * si)
+    rows[3, i] = di * fi * pdf * sqrt_t * 0.01
+    rows[4, i] = (-np.log(di) / ti * pi - decay - drift) / 365.0
+    rows[5, i] = (-ti * pi + np.where(spot[i], ti * fi * delta, 0.0)) * 0.01
+    return vol, reason, rows
 
 
 def otm_value_v(

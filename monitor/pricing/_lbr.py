@@ -39,6 +39,8 @@ SMALL_T = 0.21
 # A first Householder(3) step of relative size under REFINE leaves an error below ~1e-13 s
 # (fourth-order convergence from LBR's guess), so only larger first steps get a second one.
 REFINE = 1e-3
+# A warm start (last tick's vol) is trusted only if its second step is this small.
+WARM_TOL = 1e-7
 INV_3F = 1.0 / 6.0
 INV_5F = 1.0 / 120.0
 INV_7F = 1.0 / 5040.0
@@ -290,9 +292,11 @@ def initial_guess(beta: float, x: float, ex: float, emx: float) -> tuple[float, 
 def householder_step(
     beta: float, ln_beta: float, x: float, ex: float, emx: float, s: float, branch: int
 ) -> float:
-    """Return the third-order Householder step for s on the branch's objective (0 if stuck)."""
-    h = x / s
-    h_s = h / s
+    """Return the third-order Householder step for s on the branch's objective (NaN if the
+    objective cannot be evaluated there, e.g. b underflowed)."""
+    inv_s = 1.0 / s
+    h = x * inv_s
+    h_s = h * inv_s
     b_halley = h * h_s - 0.25 * s
     b_hh3 = b_halley * b_halley - 3.0 * h_s * h_s - 0.25
     if branch == UPPER:
@@ -310,7 +314,7 @@ def householder_step(
             inv_ln_b = 1.0 / ln_b
             bpob = bp / b
             k = 1.0 + 2.0 * inv_ln_b
-            newton = (ln_beta - ln_b) * (ln_b / ln_beta) / bpob
+            newton = (ln_beta - ln_b) * ln_b / (ln_beta * bpob)
             halley = b_halley - bpob * k
             hh3 = b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b))
             hh3 = hh3 - 3.0 * b_halley * bpob * k
@@ -320,7 +324,7 @@ def householder_step(
             hh3 = b_hh3
     ds = newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton * INV_3F))
     if not math.isfinite(ds):
-        return 0.0
+        return math.nan
     return max(-0.5 * s, ds)
 
 
@@ -333,4 +337,28 @@ def normalised_vol(beta: float, x: float, ex: float, emx: float) -> float:
     s += ds
     if abs(ds) > REFINE * s:
         s += householder_step(beta, ln_beta, x, ex, emx, s, branch)
+    return s
+
+
+@jit
+def objective_branch(beta: float, x: float, ex: float) -> int:
+    """Return the objective for polishing a nearby guess: LBR's split without its guess."""
+    if beta < 0.5 * ex * (1.0 - erfcx(math.sqrt(-x))):
+        return LOWER
+    return UPPER if beta > 0.5 * ex else MIDDLE
+
+
+@jit
+def refine_vol(beta: float, x: float, ex: float, emx: float, s0: float) -> float:
+    """Polish a nearby s0 (e.g. last tick's vol) with at most two steps; NaN if it does not
+    settle, so the caller falls back to the full solve."""
+    branch = objective_branch(beta, x, ex)
+    ln_beta = math.log(beta)
+    ds = householder_step(beta, ln_beta, x, ex, emx, s0, branch)
+    s = s0 + ds
+    if abs(ds) > REFINE * s:
+        ds = householder_step(beta, ln_beta, x, ex, emx, s, branch)
+        s += ds
+        if not abs(ds) <= WARM_TOL * s:
+            return math.nan
     return s

@@ -30,6 +30,7 @@ from monitor.pricing._lbr import (
     SQRT_THREE,
     TWO_PI_OVER_SQRT_27,
     UPPER,
+    WARM_TOL,
 )
 from monitor.pricing._special import (
     ONE_OVER_SQRT_2,
@@ -342,9 +343,10 @@ def householder_step_v(
     s: FloatArray,
     branch: IntArray,
 ) -> FloatArray:
-    """Return the Householder(3) step per element (0 where it is not finite)."""
-    h = x / s
-    h_s = h / s
+    """Return the Householder(3) step per element (NaN where it is not finite)."""
+    inv_s = 1.0 / s
+    h = x * inv_s
+    h_s = h * inv_s
     b_halley = h * h_s - 0.25 * s
     b_hh3 = b_halley * b_halley - 3.0 * h_s * h_s - 0.25
     newton = np.empty_like(x)
@@ -370,12 +372,12 @@ def householder_step_v(
     bpob = bp[low] / bl
     k = 1.0 + 2.0 * inv_ln_b
     lnb_target = ln_beta[il]
-    newton[il] = (lnb_target - ln_b) * (ln_b / lnb_target) / bpob
+    newton[il] = (lnb_target - ln_b) * ln_b / (lnb_target * bpob)
     halley[il] = b_halley[il] - bpob * k
     hh3_l = b_hh3[il] + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b))
     hh3[il] = hh3_l - 3.0 * b_halley[il] * bpob * k
     ds = newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton * INV_3F))
-    out: FloatArray = np.where(np.isfinite(ds), np.maximum(-0.5 * s, ds), 0.0)
+    out: FloatArray = np.where(np.isfinite(ds), np.maximum(-0.5 * s, ds), np.nan)
     return out
 
 
@@ -390,4 +392,27 @@ def normalised_vol_v(
         s = s + ds
         i = np.flatnonzero(np.abs(ds) > REFINE * s)
         s[i] += householder_step_v(beta[i], ln_beta[i], x[i], ex[i], emx[i], s[i], branch[i])
+    return s
+
+
+def objective_branch_v(beta: FloatArray, x: FloatArray, ex: FloatArray) -> IntArray:
+    """Return the polishing objective per element."""
+    lower = beta < 0.5 * ex * (1.0 - erfcx_v(np.sqrt(-x)))
+    out: IntArray = np.where(lower, LOWER, np.where(beta > 0.5 * ex, UPPER, MIDDLE)).astype(np.int8)
+    return out
+
+
+def refine_vol_v(
+    beta: FloatArray, x: FloatArray, ex: FloatArray, emx: FloatArray, s0: FloatArray
+) -> FloatArray:
+    """Polish nearby guesses elementwise; NaN where two steps do not settle."""
+    with np.errstate(all="ignore"):
+        branch = objective_branch_v(beta, x, ex)
+        ln_beta = np.log(beta)
+        ds = householder_step_v(beta, ln_beta, x, ex, emx, s0, branch)
+        s = s0 + ds
+        i = np.flatnonzero(np.abs(ds) > REFINE * s)
+        ds2 = householder_step_v(beta[i], ln_beta[i], x[i], ex[i], emx[i], s[i], branch[i])
+        s[i] += ds2
+        s[i[~(np.abs(ds2) <= WARM_TOL * s[i])]] = np.nan
     return s

@@ -169,20 +169,23 @@ def implied_vol(
     premium: ArrayLike,
     *,
     tick: float = 0.05,
+    guess: ArrayLike | None = None,
 ) -> tuple[FloatArray, ReasonArray]:
     """Return the Black-76 implied vol per option and an :class:`IvReason` code per option.
 
     Invalid inputs never raise and never give 0: the vol is NaN and the code says why (bad
     input, no quote, expired, below intrinsic, at or above the no-arbitrage bound, time value
-    under ``tick``, or not identifiable at double precision).
+    under ``tick``, or not identifiable at double precision). ``guess`` (e.g. last tick's vols,
+    NaN where unknown) lets unchanged-ish quotes converge in one polishing step; a guess that
+    does not settle falls back to the full solve, so it never changes what is found.
     """
-    shape, (c, f, k, t, d, p) = _flat(cp, forward, strike, t_years, df, premium)
+    shape, (c, f, k, t, d, p, g) = _flat(cp, forward, strike, t_years, df, premium, _no(guess))
     if HAVE_NUMBA:
         vol = np.empty(c.size)
         reason = np.empty(c.size, dtype=np.int8)
-        _run(nb.iv_kernel, c.size, c, f, k, t, d, p, float(tick), vol, reason)
+        _run(nb.iv_kernel, c.size, c, f, k, t, d, p, float(tick), g, vol, reason)
     else:
-        vol, reason = vec.iv_v(c, f, k, t, d, p, float(tick))
+        vol, reason = vec.iv_v(c, f, k, t, d, p, float(tick), g)
     return vol.reshape(shape), reason.reshape(shape)
 
 
@@ -197,23 +200,29 @@ def implied_vol_and_greeks(
     tick: float = 0.05,
     carry: ArrayLike = 0.0,
     spot_based: ArrayLike = False,
+    guess: ArrayLike | None = None,
 ) -> tuple[FloatArray, ReasonArray, Greeks]:
     """Solve the implied vol and return it, its reason codes and the Greeks at it, in one pass.
 
-    Same results as :func:`implied_vol` followed by :func:`greeks`, without a second sweep.
+    Same vols and codes as :func:`implied_vol`; the Greeks match :func:`greeks` at those vols
+    (to rounding: the premium itself serves as the price). NaN Greeks where the vol is NaN.
     """
-    shape, (c, f, k, t, d, p, b) = _flat(cp, forward, strike, t_years, df, premium, carry)
+    arrays = (cp, forward, strike, t_years, df, premium, carry, _no(guess))
+    shape, (c, f, k, t, d, p, b, g) = _flat(*arrays)
     spot = _spot(spot_based, shape)
     if HAVE_NUMBA:
         vol = np.empty(c.size)
         reason = np.empty(c.size, dtype=np.int8)
         rows: tuple[FloatArray, ...] | FloatArray = _empty_greeks(c.size)
-        args = (c, f, k, t, d, p, float(tick), b, spot, vol, reason, *rows)
+        args = (c, f, k, t, d, p, float(tick), g, b, spot, vol, reason, *rows)
         _run(nb.iv_greeks_kernel, c.size, *args)
     else:
-        vol, reason = vec.iv_v(c, f, k, t, d, p, float(tick))
-        rows = vec.greeks_v(c, f, k, t, d, vol, b, spot)
+        vol, reason, rows = vec.iv_greeks_v(c, f, k, t, d, p, float(tick), g, b, spot)
     return vol.reshape(shape), reason.reshape(shape), _greeks_from(rows, shape)
+
+
+def _no(guess: ArrayLike | None) -> ArrayLike:
+    return np.nan if guess is None else guess
 
 
 def position_greeks(

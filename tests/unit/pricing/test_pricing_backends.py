@@ -43,15 +43,31 @@ def test_backend_is_numba_when_numba_is_installed() -> None:
     assert black.backend() == "numba"
 
 
-def test_numpy_and_numba_implied_vols_are_identical(chain: dict[str, np.ndarray]) -> None:
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_numpy_and_numba_implied_vols_are_identical(
+    chain: dict[str, np.ndarray], warm: bool
+) -> None:
     c = chain
-    args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"], 0.05)
+    guess = c["vol"] * 1.01 if warm else np.full(c["cp"].size, np.nan)
+    args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"], 0.05, guess)
     vol_np, reason_np = vec.iv_v(*args)
     vol_nb = np.empty(c["cp"].size)
     reason_nb = np.empty(c["cp"].size, dtype=np.int8)
     nb.iv_kernel(*args, vol_nb, reason_nb)
     np.testing.assert_array_equal(reason_np, reason_nb)
     np.testing.assert_array_equal(vol_np, vol_nb)
+
+
+def test_numpy_and_numba_fused_solves_are_identical(chain: dict[str, np.ndarray]) -> None:
+    c = chain
+    n = c["cp"].size
+    args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"], 0.05, np.full(n, np.nan))
+    vol_np, reason_np, rows_np = vec.iv_greeks_v(*args, c["carry"], c["spot"])
+    vol, reason, rows = np.empty(n), np.empty(n, dtype=np.int8), [np.empty(n) for _ in range(6)]
+    nb.iv_greeks_kernel(*args, c["carry"], c["spot"], vol, reason, *rows)
+    np.testing.assert_array_equal(vol_np, vol)
+    np.testing.assert_array_equal(reason_np, reason)
+    np.testing.assert_array_equal(rows_np, np.array(rows))
 
 
 def test_numpy_and_numba_prices_are_identical(chain: dict[str, np.ndarray]) -> None:
@@ -80,8 +96,27 @@ def test_fused_solve_equals_solve_then_greeks(chain: dict[str, np.ndarray]) -> N
     g2 = black.greeks(*args, vol2, carry=c["carry"], spot_based=c["spot"])
     np.testing.assert_array_equal(vol, vol2)
     np.testing.assert_array_equal(reason, reason2)
-    np.testing.assert_array_equal(g.delta, g2.delta)
-    np.testing.assert_array_equal(g.theta, g2.theta)
+    for name in ("price", "delta", "gamma", "vega", "theta", "rho"):
+        np.testing.assert_allclose(getattr(g, name), getattr(g2, name), rtol=1e-9, atol=1e-12)
+
+
+def test_warm_start_from_last_ticks_vols_finds_the_same_vols(
+    chain: dict[str, np.ndarray],
+) -> None:
+    c = chain
+    args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"])
+    cold, reason = black.implied_vol(*args)
+    warm, reason_warm = black.implied_vol(*args, guess=cold * (1 + 2e-3))
+    np.testing.assert_array_equal(reason, reason_warm)
+    np.testing.assert_allclose(warm, cold, rtol=1e-12)
+
+
+def test_a_wild_guess_falls_back_to_the_full_solve(chain: dict[str, np.ndarray]) -> None:
+    c = chain
+    args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"])
+    cold, _ = black.implied_vol(*args)
+    wild, _ = black.implied_vol(*args, guess=np.full(c["cp"].size, 40.0))
+    np.testing.assert_allclose(wild, cold, rtol=1e-12)
 
 
 def test_large_calls_split_across_threads_give_the_same_answer(

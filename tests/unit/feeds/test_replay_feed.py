@@ -1,0 +1,81 @@
+"""Replaying a recorded session: grouping, pacing, restamping, bad lines."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from adapters.replay.config import ReplayFeedConfig
+from adapters.replay.feed import ReplayFeed, read_groups
+from monitor.clock import FakeClock
+from monitor.model import Quote
+from monitor.subscriptions import Subscriptions
+
+TS = 1_795_530_600_000_000_000
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.batches: list[list[Quote]] = []
+
+    async def publish(self, feed: str, quotes: Sequence[Quote]) -> None:
+        self.batches.append(list(quotes))
+
+
+def write_session(path: Path, lines: list[bytes]) -> Path:
+    data = b"\n".join(lines) + b"\n"
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def line(*quotes: Quote) -> bytes:
+    return msgspec.json.encode(list(quotes))
+
+
+def test_quotes_with_one_event_time_form_one_group(tmp_path: Path) -> None:
+    path = write_session(
+        tmp_path / "s.jsonl.gz",
+        [
+            line(Quote(sym="SPX", last=6000.0, ts=TS), Quote(sym="VIX", last=15.0, ts=TS)),
+            msgspec.json.encode(Quote(sym="VIX", last=15.5, ts=TS + 5)),
+        ],
+    )
+    groups = [(ts, [q.sym for q in qs]) for ts, qs, _bad in read_groups(path)]
+    assert groups == [(TS, ["SPX", "VIX"]), (TS + 5, ["VIX"])]
+
+
+def test_bad_lines_are_counted_and_skipped(tmp_path: Path) -> None:
+    path = write_session(tmp_path / "s.jsonl", [b"{oops", line(Quote(sym="VIX", last=15.0, ts=TS))])
+    assert [(len(qs), bad) for _ts, qs, bad in read_groups(path)] == [(1, 1)]
+
+
+async def test_restamp_shifts_the_session_to_start_now(tmp_path: Path) -> None:
+    path = write_session(
+        tmp_path / "s.jsonl",
+        [line(Quote(sym="VIX", last=15.0, ts=TS)), line(Quote(sym="VIX", last=16.0, ts=TS + 10))],
+    )
+    clock = FakeClock(start_ns=TS + 1_000)
+    feed = ReplayFeed(ReplayFeedConfig(path=str(path), speed=0, restamp=True), clock, tmp_path)
+    sink = ListSink()
+    await feed.run(sink, Subscriptions())
+    assert [b[0].ts for b in sink.batches] == [TS + 1_000, TS + 1_010]
+    assert feed.stats.quotes == 2 and feed.finished.is_set()
+
+
+async def test_recorded_times_are_kept_without_restamp(tmp_path: Path) -> None:
+    path = write_session(tmp_path / "s.jsonl", [line(Quote(sym="VIX", last=15.0, ts=TS))])
+    feed = ReplayFeed(ReplayFeedConfig(path="s.jsonl", speed=0, restamp=False), FakeClock(), tmp_path)
+    sink = ListSink()
+    await feed.run(sink, Subscriptions())
+    assert sink.batches[0][0].ts == TS and feed.stats.last_quote_ts_ns == TS
+
+
+def test_the_shipped_sample_session_is_small_and_readable(project_root: Path) -> None:
+    path = project_root / "config" / "sample-session.jsonl.gz"
+    assert path.stat().st_size <= 5_000_000
+    groups = list(read_groups(path))
+    assert sum(bad for _t, _q, bad in groups) == 0
+    assert groups[-1][0] - groups[0][0] >= 25 * 60 * 1_000_000_000
