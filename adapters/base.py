@@ -207,9 +207,6 @@ class QuoteBuffer:
             self._wakeup.set()
         return changed
 
-    def latest(self, sym: str) -> Quote | None:
-        return self._state.get(sym)
-
     def take(self) -> list[Quote]:
         """Remove and return up to ``max_batch`` pending quotes, oldest update first."""
         if len(self._pending) <= self._max_batch:

@@ -88,6 +88,23 @@ def snapshots(insts: list[symbols.Instrument]) -> list[list[Quote]]:
     return out
 
 
+class TimedRun:
+    """Wraps ``registry.run`` and remembers how long the last call took."""
+
+    def __init__(self) -> None:
+        self.inner = registry.run
+        self.last_ms = 0.0
+
+    def __call__(self, inp: RuleInputs, cfg: object, mem: object) -> registry.Outcome:
+        t = time.perf_counter()
+        out = self.inner(inp, cfg, mem)  # type: ignore[arg-type]
+        self.last_ms = (time.perf_counter() - t) * 1e3
+        return out
+
+
+timed_run = TimedRun()
+
+
 def pct(xs: list[float], q: float) -> float:
     return sorted(xs)[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
@@ -95,8 +112,9 @@ def pct(xs: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--books", type=int, default=1000)
-    ap.add_argument("--cycles", type=int, default=30)
+    ap.add_argument("--cycles", type=int, default=80)
     args = ap.parse_args()
+    registry.run = timed_run  # the engine calls registry.run: time the rules inside its cycle
     book = portfolio(args.books)
     legs = sum(len(c.legs) for b in book.books for c in [*b.condors, *b.layers])
     settings = msgspec.convert({"portfolio": "bench"}, Settings)
@@ -123,20 +141,20 @@ def main() -> None:
         t2 = time.perf_counter()
         cycle_ms.append((t1 - t0) * 1e3)
         machine_ms.append((t2 - t1) * 1e3)
+        rules_ms.append(timed_run.last_ms)
         signals.append(len(c.signals))
-        inp = RuleInputs(now_ns=now, state=c.state, valuation=c.valuation, market=engine.market,
-                         market_stale=False, engine=settings.engine, events=engine.events)
-        t3 = time.perf_counter()
-        registry.run(inp, settings.rules, engine.memory)
-        rules_ms.append((time.perf_counter() - t3) * 1e3)
     assert first.rules is not None
     keys = len(first.signals)
-    print(f"{args.books} books, {legs} legs, {len(engine.market)} instruments, {keys} alert keys "
-          f"({statistics.median(signals):.0f} signals per steady cycle)")
+    breaching = sum(n for (_r, _b, c), n in first.rules.conditions().items() if c == "breach")
+    print(f"{args.books} books, {legs} legs, {len(engine.market)} instruments, {keys} alert keys, "
+          f"{breaching} breaching; {args.cycles} cycles of 250 ms (market time)")
+    print(f"signals per cycle: median {statistics.median(signals):.0f}, max {max(signals)} "
+          "(steady breaching keys are re-sent every 5-10 s)")
     print(f"first cycle (every key emitted, kernels warm): {cold_ms:7.1f} ms")
     for name, xs in (("engine cycle (pricing + books + rules)", cycle_ms),
-                     ("rules alone", rules_ms), ("alert state machine step", machine_ms)):
-        print(f"{name:40s} median {statistics.median(xs):6.1f} ms   p95 {pct(xs, 0.95):6.1f} ms")
+                     ("  of which the rules", rules_ms), ("alert state machine step", machine_ms)):
+        print(f"{name:40s} median {statistics.median(xs):6.1f} ms   p95 {pct(xs, 0.95):6.1f} ms"
+              f"   max {max(xs):6.1f} ms")
     verdict = "OK" if statistics.median(cycle_ms) <= 50 else "OVER BUDGET"
     print(f"target: engine cycle <= 50 ms -> {verdict}")
 

@@ -113,6 +113,7 @@ class AlertMachine:
         return None
 
     def _event(self, sig: Signal, status: AlertStatus, now_ns: int) -> AlertEvent:
+        sig = sig.materialize()
         return AlertEvent(
             id=self.new_id(),
             key=sig.key,

@@ -85,6 +85,8 @@ class App:
         self._reload_ts.set(time.time())
         self.started_mono = time.monotonic()
         self.stop_requested = asyncio.Event()
+        self.started = asyncio.Event()
+        """Set once every component is up (the HTTP port is known)."""
         self._forced = asyncio.Event()
         self.exit_code = EXIT_OK
         self.redis_url = ""
@@ -297,6 +299,7 @@ class App:
             self._own(self._follow_market(), "subscriptions", self._tasks)
         await self._start_http()
         self._own(self._announce_ready(), "sd-ready", self._tasks)
+        self.started.set()
         log.info("started", role=self.role, redis=self.redis_url, feeds=list(self.feeds))
 
     async def _announce_ready(self) -> None:
@@ -418,6 +421,7 @@ class App:
 
     async def _drain_within(self, limit_s: float) -> None:
         """Drain until done, ``limit_s`` passes or a forced stop arrives, whichever is first."""
+        log.info("draining", limit_s=limit_s)
         drain = asyncio.create_task(self._drain(), name="drain")
         forced = asyncio.create_task(self._forced.wait(), name="forced")
         done, _ = await asyncio.wait(
@@ -444,11 +448,21 @@ class App:
             await delivery.drain(self.cfg.shutdown.drain_timeout_s)
 
 
-async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    pending = list(tasks)
-    for t in pending:
-        t.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+async def _cancel(tasks: Iterable[asyncio.Task[Any]], *, recancel_s: float = 0.5) -> None:
+    """Cancel ``tasks`` and wait until every one has finished.
+
+    A cancellation can be lost: Python 3.11's ``asyncio.wait_for`` (redis-py's socket timeout)
+    returns the inner result when it completes in the same tick as the cancel (CPython
+    gh-86296), and the task carries on. A task still running after ``recancel_s`` is cancelled
+    again, so one unlucky XADD cannot hang the shutdown until systemd's SIGKILL.
+    """
+    pending = set(tasks)
+    while pending:
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=recancel_s)
+        if pending:
+            log.warning("cancel_lost", tasks=sorted(t.get_name() for t in pending))
 
 
 def state_dir_of(loaded: settings.Loaded) -> Path:

@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import json
 import sys
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import cast
+
+import msgspec
 
 from monitor import settings
 from monitor.logging import configure_logging
@@ -71,8 +74,19 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _http_of(path: Path | None) -> settings.HttpConfig:
+    """Read only ``[http]``: the daemon validates the rest on reload and reports every error."""
+    config = path or settings.DEFAULT_CONFIG
+    try:
+        with config.open("rb") as fh:
+            return msgspec.convert(tomllib.load(fh).get("http", {}), settings.HttpConfig)
+    except (OSError, tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
+        print(f"config error: {config}: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
 def _reload(args: argparse.Namespace) -> int:
-    http = _load_or_exit(args.config).settings.http
+    http = _http_of(args.config)
     host = _LOOPBACK.get(http.host, http.host)
     if ":" in host:
         host = f"[{host}]"

@@ -44,7 +44,7 @@ class RulesCollector(Collector):
             return
         out = cycle.rules
         yield from _breakevens(cycle, out)
-        yield from _curve(out)
+        yield from _curve(out, cycle.now_ns)
         yield from _books(cycle, out)
         yield from _momentum(out)
         yield from _calendar(cycle.now_ns, out)
@@ -86,17 +86,17 @@ def _breakevens(cycle: Cycle, out: Outcome) -> Iterator[Metric]:
     yield from (points, base, dist, move)
 
 
-def _curve(out: Outcome) -> Iterator[Metric]:
+def _curve(out: Outcome, now_ns: int) -> Iterator[Metric]:
     curve = out.analysis.curve
     price = _g("vixmon_vx_future_price", "Monthly VX future mid by months out", ["months_out"])
     days = _g(
-        "vixmon_vx_future_days_to_settlement",
-        "Calendar days to the monthly's final settlement",
+        "vixmon_vx_future_time_to_settlement_seconds",
+        "Time to the monthly's final settlement (09:30 ET special opening quotation)",
         ["months_out"],
     )
     for p in curve.points:
         price.add_metric([str(p.months_out)], p.price)
-        days.add_metric([str(p.months_out)], float(p.days))
+        days.add_metric([str(p.months_out)], (p.settle_ns - now_ns) / NS)
     contango = _g("vixmon_vx_contango_ratio", "Front/second VX contango F2/F1 - 1")
     _add(contango, [], curve.contango)
     ratio = _g("vixmon_vix_vix3m_ratio", "VIX / VIX3M")
@@ -134,7 +134,11 @@ def _books(cycle: Cycle, out: Outcome) -> Iterator[Metric]:
 def _momentum(out: Outcome) -> Iterator[Metric]:
     m = out.analysis.momentum
     rsi = _g("vixmon_vix_rsi", "RSI(14) of VIX index closes", ["timeframe"])
-    hist = _g("vixmon_vix_macd_histogram", "MACD(12,26,9) histogram of VIX closes", ["timeframe"])
+    hist = _g(
+        "vixmon_vix_macd_diff",
+        "MACD(12,26,9) histogram (line - signal) of VIX closes",
+        ["timeframe"],
+    )
     bars = _g("vixmon_vix_bars", "Completed VIX bars the indicators read", ["timeframe"])
     for tf, ind in m.by_timeframe.items():
         _add(rsi, [tf], ind.rsi)
@@ -205,6 +209,6 @@ def _rule_keys(out: Outcome) -> Iterator[Metric]:
         "Alert keys per rule, book and condition (breach, hold, unknown; every other key is clear)",
         ["rule", "book", "condition"],
     )
-    for (rule, book, condition), n in sorted(out.conditions.items()):
+    for (rule, book, condition), n in sorted(out.conditions().items()):
         fam.add_metric([rule, book, condition], float(n))
     yield fam

@@ -10,7 +10,8 @@ Session steps:
 A session id is good for 5 minutes until used and only one session may be open per token, so
 every connection starts with a new one and an old id is never reused. The HTTP stream is used
 when configured, when the symbol payload exceeds ``max_ws_payload_bytes``, and (for good) after
-the websocket server refused a frame as too big (close code 1009). The stream never
+the websocket server refused a frame as too big (close code 1009) or refused the upgrade with a
+4xx (a sandbox without the market websocket). The stream never
 acknowledges a subscription, so the backoff resets with the first quote of a session.
 """
 
@@ -38,6 +39,7 @@ from adapters.tradier.symbols import to_tradier
 from monitor.clock import Clock
 
 _WS_CLOSE_TOO_BIG = 1009
+_WS_UNAVAILABLE = frozenset({400, 403, 404, 405, 426})
 
 
 class SessionInvalid(FeedError):
@@ -103,9 +105,16 @@ class TradierFeed(ReconnectingFeed):
                 )
         except SessionClosed as exc:
             if exc.code == _WS_CLOSE_TOO_BIG:
-                self.use_http = True
-                self.log.error("tradier_ws_frame_too_big_switching_to_http")
+                self._switch_to_http("websocket frame too big (1009)")
             raise
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in _WS_UNAVAILABLE:
+                self._switch_to_http(f"websocket refused with HTTP {exc.status}")
+            raise
+
+    def _switch_to_http(self, reason: str) -> None:
+        self.use_http = True
+        self.log.error("tradier_switching_to_http_streaming", reason=reason)
 
     async def _read_ws(self, ch: WsChannel) -> None:
         while True:

@@ -271,7 +271,7 @@ def book_rows() -> list[Row]:
                   unit="none"),
             Panel("timeseries", "VIX momentum", [
                 _q("vixmon_vix_rsi", SEL, "RSI {{timeframe}}"),
-                _q("vixmon_vix_macd_histogram", SEL, "MACD histogram {{timeframe}}"),
+                _q("vixmon_vix_macd_diff", SEL, "MACD histogram {{timeframe}}"),
             ], width=16, unit="none"),
             Panel("stat", "VIX mean reversion likely",
                   [_q("vixmon_vix_mean_reversion_likely", SEL)], width=8, instant=True,

@@ -49,32 +49,32 @@ def classify(cp: float, f: float, k: float, t: float, df: float, p: float, tick:
 @jit
 def solve_one(
     cp: float, f: float, k: float, t: float, df: float, p: float, tick: float, guess: float
-) -> tuple[float, int]:
-    """Return (total vol s = vol sqrt(T), reason) for one quote; s is NaN unless OK.
+) -> tuple[float, int, float]:
+    """Return (total vol s = vol sqrt(T), reason, ln(F/K)) for one quote; s is NaN unless OK.
 
     A finite positive ``guess`` (a vol, e.g. last tick's) is polished first; the full solve
     runs when there is none or when the polish does not settle.
     """
     reason = classify(cp, f, k, t, df, p, tick)
     if reason != OK:
-        return math.nan, reason
+        return math.nan, reason, math.nan
     ratio = min(f, k) / max(f, k)
     ex = math.sqrt(ratio)
     emx = 1.0 / ex
     x = math.log(ratio)
     beta = (p - df * max(cp * (f - k), 0.0)) / (df * math.sqrt(f * k))
     if beta >= ex:
-        return math.nan, ABOVE_BOUND
+        return math.nan, ABOVE_BOUND, x
     if beta < TINY:
-        return math.nan, BELOW_TICK
+        return math.nan, BELOW_TICK, x
     s = math.nan
     if guess > 0.0 and guess < math.inf:
         s = refine_vol(beta, x, ex, emx, guess * math.sqrt(t))
     if not (s > 0.0 and s < math.inf):
         s = normalised_vol(beta, x, ex, emx)
     if not (s > 0.0 and s < math.inf):
-        return math.nan, NOT_IDENTIFIABLE
-    return s, OK
+        return math.nan, NOT_IDENTIFIABLE, x
+    return s, OK, (x if f < k else -x)
 
 
 @jit
@@ -82,18 +82,27 @@ def iv_one(
     cp: float, f: float, k: float, t: float, df: float, p: float, tick: float, guess: float
 ) -> tuple[float, int]:
     """Return (vol, reason) for one quote; vol is NaN unless the reason is OK."""
-    s, reason = solve_one(cp, f, k, t, df, p, tick, guess)
+    s, reason, _ = solve_one(cp, f, k, t, df, p, tick, guess)
     return s / math.sqrt(t), reason
 
 
 @jit
 def greeks_at_premium(
-    cp: float, f: float, k: float, t: float, df: float, s: float, p: float, carry: float, spot: bool
+    cp: float,
+    f: float,
+    t: float,
+    df: float,
+    s: float,
+    x: float,
+    p: float,
+    carry: float,
+    spot: bool,
 ) -> tuple[float, float, float, float, float, float]:
-    """Return the Greeks of a solved quote (s > 0, t > 0): its premium is its model price."""
+    """Return the Greeks of a solved quote (s > 0, t > 0, x = ln(F/K)): its premium is its
+    model price."""
     sqrt_t = math.sqrt(t)
     vol = s / sqrt_t
-    d1 = math.log(f / k) / s + 0.5 * s
+    d1 = x / s + 0.5 * s
     pdf = ONE_OVER_SQRT_2PI * math.exp(-0.5 * d1 * d1)
     delta = df * cp * norm_cdf(cp * d1)
     decay = df * f * pdf * vol / (2.0 * sqrt_t)
@@ -250,11 +259,11 @@ def iv_greeks_kernel(
     """Solve the vol and fill the Greeks at it in one pass (NaN Greeks where vol is NaN)."""
     nan = math.nan
     for i in range(cp.size):
-        s, r = solve_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick, guess[i])
+        s, r, x = solve_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick, guess[i])
         reason[i] = r
         if r == OK:
             vol[i] = s / math.sqrt(t[i])
-            g = greeks_at_premium(cp[i], f[i], k[i], t[i], df[i], s, p[i], carry[i], spot[i])
+            g = greeks_at_premium(cp[i], f[i], t[i], df[i], s, x, p[i], carry[i], spot[i])
         else:
             vol[i] = nan
             g = (nan, nan, nan, nan, nan, nan)

@@ -62,10 +62,11 @@ def solve_v(
     p: FloatArray,
     tick: float,
     guess: FloatArray,
-) -> tuple[FloatArray, ReasonArray]:
-    """Return (total vol s, reason) per quote; s is NaN unless the reason is OK."""
+) -> tuple[FloatArray, ReasonArray, FloatArray]:
+    """Return (total vol s, reason, ln(F/K)) per quote; s is NaN unless the reason is OK."""
     reason = classify_v(cp, f, k, t, df, p, tick)
     out = np.full(cp.shape, np.nan)
+    log_fk = np.full(cp.shape, np.nan)
     i = np.flatnonzero(reason == OK)
     ci, fi, ki, ti, di, pi = cp[i], f[i], k[i], t[i], df[i], p[i]
     with np.errstate(all="ignore"):
@@ -89,7 +90,8 @@ def solve_v(
     good = (s > 0.0) & (s < np.inf)
     reason[i[go][~good]] = NOT_IDENTIFIABLE
     out[i[go][good]] = s[good]
-    return out, reason
+    log_fk[i] = np.where(fi < ki, x, -x)
+    return out, reason, log_fk
 
 
 def iv_v(
@@ -103,7 +105,7 @@ def iv_v(
     guess: FloatArray,
 ) -> tuple[FloatArray, ReasonArray]:
     """Return (vol, reason) per quote; vol is NaN unless the reason is OK."""
-    s, reason = solve_v(cp, f, k, t, df, p, tick, guess)
+    s, reason, _ = solve_v(cp, f, k, t, df, p, tick, guess)
     with np.errstate(all="ignore"):
         vol: FloatArray = s / np.sqrt(t)
     return vol, reason
@@ -122,15 +124,15 @@ def iv_greeks_v(
     spot: BoolArray,
 ) -> tuple[FloatArray, ReasonArray, FloatArray]:
     """Return vol, reason and the 6 x n Greeks at the solved vol (premium as price)."""
-    s, reason = solve_v(cp, f, k, t, df, p, tick, guess)
+    s, reason, log_fk = solve_v(cp, f, k, t, df, p, tick, guess)
     vol = np.full(cp.shape, np.nan)
     rows = np.full((6, cp.size), np.nan)
     i = np.flatnonzero(reason == OK)
-    ci, fi, ki, ti, di, si, pi = cp[i], f[i], k[i], t[i], df[i], s[i], p[i]
+    ci, fi, ti, di, si, pi = cp[i], f[i], t[i], df[i], s[i], p[i]
     sqrt_t = np.sqrt(ti)
     v = si / sqrt_t
     vol[i] = v
-    d1 = np.log(fi / ki) / si + 0.5 * si
+    d1 = log_fk[i] / si + 0.5 * si
     pdf = ONE_OVER_SQRT_2PI * np.exp(-0.5 * d1 * d1)
     delta = di * ci * norm_cdf_v(ci * d1)
     decay = di * fi * pdf * v / (2.0 * sqrt_t)

@@ -6,10 +6,12 @@ total vol ``s = vol * sqrt(T)``, normalised premium ``b = time value / sqrt(F K)
     b(x, s) = exp(x/2) N(x/s + s/2) - exp(-x/2) N(x/s - s/2),   0 < b < b_max = exp(x/2)
 
 Any call or put reduces to it (subtract intrinsic, map puts to calls by x -> -x), so one
-solver covers ITM and OTM, calls and puts. The solver is the paper's: a rational-cubic guess on
-four branches, then two third-order Householder steps on an objective chosen per branch
-(1/ln b in the lower wing, b in the middle, ln(b_max - b) near the upper bound), which is
-enough for full double precision. ``ex``/``emx`` are exp(x/2)/exp(-x/2), computed once.
+solver covers ITM and OTM, calls and puts. The method is the paper's: a rational-cubic guess
+on four branches, then third-order Householder steps on an objective chosen per branch
+(1/ln b in the lower wing, b in the middle, ln(b_max - b) near the upper bound); a second step
+runs only when the first moved s by more than ``REFINE``. b itself is evaluated with Jäckel's
+small-t series near the money (its coefficients are his), the erfcx form in the body and the
+normal-CDF form for d1 > 0.85. ``ex``/``emx`` are exp(x/2)/exp(-x/2), computed once.
 
 These are scalar functions (compiled by numba when present); ``_lbr_vec.py`` is their
 vectorized twin and must stay operation-for-operation identical.
@@ -22,13 +24,10 @@ import math
 import numpy as np
 
 from monitor.pricing._jit import jit
+from monitor.pricing._rational_cubic import r_left, r_right, rc_interp
 from monitor.pricing._special import ONE_OVER_SQRT_2, ONE_OVER_SQRT_2PI, erfc, erfcx, inv_norm_cdf
 
-DBL_EPSILON = 2.220446049250313e-16
-DBL_MAX = 1.7976931348623157e308
 SQRT_DBL_MAX = 1.3407807929942596e154
-MAX_R = 2.0 / (DBL_EPSILON * DBL_EPSILON)
-MIN_R = -(1.0 - 1.4901161193847656e-08)
 SQRT_THREE = 1.732050807568877293527446341505872366942805253810
 SQRT_ONE_OVER_THREE = 0.577350269189625764509148780501957455647601751270
 TWO_PI = 6.283185307179586476925286766559005768394338798750
@@ -138,90 +137,6 @@ def otm_black_gap(x: float, s: float, ex: float, emx: float) -> float:
 
 
 @jit
-def rc_interp(
-    x: float, x_l: float, x_r: float, y_l: float, y_r: float, d_l: float, d_r: float, r: float
-) -> float:
-    """Rational cubic interpolation (Delbourgo & Gregory) with control parameter ``r``."""
-    h = x_r - x_l
-    if abs(h) <= 0.0:
-        return 0.5 * (y_l + y_r)
-    t = (x - x_l) / h
-    if r >= MAX_R:
-        return y_r * t + y_l * (1.0 - t)
-    omt = 1.0 - t
-    t2 = t * t
-    omt2 = omt * omt
-    num = y_r * t2 * t + (r * y_r - h * d_r) * t2 * omt + (r * y_l + h * d_l) * t * omt2
-    return (num + y_l * omt2 * omt) / (1.0 + (r - 3.0) * t * omt)
-
-
-@jit
-def nan_max(a: float, b: float) -> float:
-    """Return max(a, b) propagating NaN like numpy.maximum (Python's max does not)."""
-    if a != a or b != b:
-        return a + b
-    return a if a >= b else b
-
-
-@jit
-def _r_from(num: float, den: float) -> float:
-    if num == 0.0:
-        return 0.0
-    if den == 0.0:
-        return MAX_R if num > 0.0 else MIN_R
-    return num / den
-
-
-@jit
-def _r_min(d_l: float, d_r: float, s: float, prefer_shape: bool) -> float:
-    monotonic = d_l * s >= 0.0 and d_r * s >= 0.0
-    convex = d_l <= s and s <= d_r
-    concave = d_l >= s and s >= d_r
-    if not monotonic and not convex and not concave:
-        return MIN_R
-    r1 = -DBL_MAX
-    r2 = -DBL_MAX
-    if monotonic:
-        if s != 0.0:
-            r1 = (d_r + d_l) / s
-        elif prefer_shape:
-            r1 = MAX_R
-    if convex or concave:
-        s_m_d_l = s - d_l
-        d_r_m_s = d_r - s
-        if s_m_d_l != 0.0 and d_r_m_s != 0.0:
-            d_r_m_d_l = d_r - d_l
-            r2 = nan_max(abs(d_r_m_d_l / d_r_m_s), abs(d_r_m_d_l / s_m_d_l))
-        elif prefer_shape:
-            r2 = MAX_R
-    elif monotonic and prefer_shape:
-        r2 = MAX_R
-    return nan_max(MIN_R, nan_max(r1, r2))
-
-
-@jit
-def r_left(
-    x_l: float, x_r: float, y_l: float, y_r: float, d_l: float, d_r: float, d2_l: float, pref: bool
-) -> float:
-    """Return the convexity-preserving control parameter matching the left second derivative."""
-    h = x_r - x_l
-    slope = (y_r - y_l) / h
-    r = _r_from(0.5 * h * d2_l + (d_r - d_l), slope - d_l)
-    return nan_max(r, _r_min(d_l, d_r, slope, pref))
-
-
-@jit
-def r_right(
-    x_l: float, x_r: float, y_l: float, y_r: float, d_l: float, d_r: float, d2_r: float, pref: bool
-) -> float:
-    """Return the convexity-preserving control parameter matching the right second derivative."""
-    h = x_r - x_l
-    slope = (y_r - y_l) / h
-    r = _r_from(0.5 * h * d2_r + (d_r - d_l), d_r - slope)
-    return nan_max(r, _r_min(d_l, d_r, slope, pref))
-
-
-@jit
 def lower_guess(beta: float, x: float, s_l: float, b_l: float) -> float:
     """Guess s in the lower wing via the map f = 2pi/sqrt(27) |x| N(-|x|/(sqrt(3) s))^3.
 
@@ -290,10 +205,20 @@ def initial_guess(beta: float, x: float, ex: float, emx: float) -> tuple[float, 
 
 @jit
 def householder_step(
-    beta: float, ln_beta: float, x: float, ex: float, emx: float, s: float, branch: int
+    beta: float,
+    ln_beta: float,
+    x: float,
+    ex: float,
+    emx: float,
+    s: float,
+    branch: int,
+    strict: bool,
 ) -> float:
-    """Return the third-order Householder step for s on the branch's objective (NaN if the
-    objective cannot be evaluated there, e.g. b underflowed)."""
+    """Return the third-order Householder step for s on the branch's objective.
+
+    NaN if the objective cannot be evaluated there (b underflowed), or, when ``strict``, if
+    the Newton step exceeds s/2: the point is too far for the expansion to mean anything.
+    """
     inv_s = 1.0 / s
     h = x * inv_s
     h_s = h * inv_s
@@ -323,7 +248,7 @@ def householder_step(
             halley = b_halley
             hh3 = b_hh3
     ds = newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton * INV_3F))
-    if not math.isfinite(ds):
+    if not math.isfinite(ds) or (strict and not abs(newton) <= 0.5 * s):
         return math.nan
     return max(-0.5 * s, ds)
 
@@ -333,31 +258,35 @@ def normalised_vol(beta: float, x: float, ex: float, emx: float) -> float:
     """Return s with b(x, s) = beta for x <= 0 and 0 < beta < exp(x/2)."""
     s, branch = initial_guess(beta, x, ex, emx)
     ln_beta = math.log(beta)
-    ds = householder_step(beta, ln_beta, x, ex, emx, s, branch)
+    ds = householder_step(beta, ln_beta, x, ex, emx, s, branch, False)
     s += ds
     if abs(ds) > REFINE * s:
-        s += householder_step(beta, ln_beta, x, ex, emx, s, branch)
+        s += householder_step(beta, ln_beta, x, ex, emx, s, branch, False)
     return s
 
 
 @jit
-def objective_branch(beta: float, x: float, ex: float) -> int:
-    """Return the objective for polishing a nearby guess: LBR's split without its guess."""
-    if beta < 0.5 * ex * (1.0 - erfcx(math.sqrt(-x))):
+def objective_branch(beta: float, x: float, ex: float, s: float) -> int:
+    """Return the objective for polishing a nearby guess s: LBR's split without its guess.
+
+    LBR's lower/middle boundary is b(x, s_c) with s_c = sqrt(-2x); b increases with s, so
+    comparing the guess with s_c decides the same way without evaluating b_c.
+    """
+    if s < math.sqrt(-2.0 * x):
         return LOWER
     return UPPER if beta > 0.5 * ex else MIDDLE
 
 
 @jit
 def refine_vol(beta: float, x: float, ex: float, emx: float, s0: float) -> float:
-    """Polish a nearby s0 (e.g. last tick's vol) with at most two steps; NaN if it does not
-    settle, so the caller falls back to the full solve."""
-    branch = objective_branch(beta, x, ex)
+    """Polish a nearby s0 (the tabulated guess, or last tick's vol) with at most two steps;
+    NaN if it does not settle, so the caller falls back to the full solve."""
+    branch = objective_branch(beta, x, ex, s0)
     ln_beta = math.log(beta)
-    ds = householder_step(beta, ln_beta, x, ex, emx, s0, branch)
+    ds = householder_step(beta, ln_beta, x, ex, emx, s0, branch, True)
     s = s0 + ds
     if abs(ds) > REFINE * s:
-        ds = householder_step(beta, ln_beta, x, ex, emx, s, branch)
+        ds = householder_step(beta, ln_beta, x, ex, emx, s, branch, True)
         s += ds
         if not abs(ds) <= WARM_TOL * s:
             return math.nan

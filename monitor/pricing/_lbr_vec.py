@@ -10,7 +10,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.pricing._lbr import (
-    DBL_MAX,
     INV_3F,
     INV_5F,
     INV_7F,
@@ -18,9 +17,7 @@ from monitor.pricing._lbr import (
     INV_11F,
     INV_13F,
     LOWER,
-    MAX_R,
     MIDDLE,
-    MIN_R,
     PI_OVER_SIX,
     REFINE,
     SMALL_T,
@@ -32,6 +29,7 @@ from monitor.pricing._lbr import (
     UPPER,
     WARM_TOL,
 )
+from monitor.pricing._rational_cubic import r_left_v, r_right_v, rc_interp_v
 from monitor.pricing._special import (
     ONE_OVER_SQRT_2,
     ONE_OVER_SQRT_2PI,
@@ -132,94 +130,6 @@ def otm_black_gap_v(x: FloatArray, s: FloatArray, ex: FloatArray, emx: FloatArra
     t = 0.5 * s
     e1 = erfc_v((h + t) * ONE_OVER_SQRT_2)
     out: FloatArray = 0.5 * (ex * e1 + emx * erfc_v(-(h - t) * ONE_OVER_SQRT_2))
-    return out
-
-
-def rc_interp_v(
-    x: FloatArray,
-    x_l: FloatArray,
-    x_r: FloatArray,
-    y_l: FloatArray,
-    y_r: FloatArray,
-    d_l: FloatArray,
-    d_r: FloatArray,
-    r: FloatArray,
-) -> FloatArray:
-    """Rational cubic interpolation elementwise."""
-    h = x_r - x_l
-    t = (x - x_l) / h
-    omt = 1.0 - t
-    t2 = t * t
-    omt2 = omt * omt
-    num = y_r * t2 * t + (r * y_r - h * d_r) * t2 * omt + (r * y_l + h * d_l) * t * omt2
-    cubic = (num + y_l * omt2 * omt) / (1.0 + (r - 3.0) * t * omt)
-    linear = y_r * t + y_l * (1.0 - t)
-    out: FloatArray = np.where(
-        np.abs(h) <= 0.0, 0.5 * (y_l + y_r), np.where(r >= MAX_R, linear, cubic)
-    )
-    return out
-
-
-def _r_from_v(num: FloatArray, den: FloatArray) -> FloatArray:
-    out: FloatArray = np.where(
-        num == 0.0, 0.0, np.where(den == 0.0, np.where(num > 0.0, MAX_R, MIN_R), num / den)
-    )
-    return out
-
-
-def _r_min_v(d_l: FloatArray, d_r: FloatArray, s: FloatArray, prefer_shape: bool) -> FloatArray:
-    monotonic = (d_l * s >= 0.0) & (d_r * s >= 0.0)
-    convex = (d_l <= s) & (s <= d_r)
-    concave = (d_l >= s) & (s >= d_r)
-    r1 = np.where(monotonic & (s != 0.0), (d_r + d_l) / s, -DBL_MAX)
-    if prefer_shape:
-        r1 = np.where(monotonic & (s == 0.0), MAX_R, r1)
-    s_m_d_l = s - d_l
-    d_r_m_s = d_r - s
-    d_r_m_d_l = d_r - d_l
-    ratio_ok = (s_m_d_l != 0.0) & (d_r_m_s != 0.0)
-    ratio = np.maximum(np.abs(d_r_m_d_l / d_r_m_s), np.abs(d_r_m_d_l / s_m_d_l))
-    shaped = convex | concave
-    r2 = np.where(shaped & ratio_ok, ratio, -DBL_MAX)
-    if prefer_shape:
-        r2 = np.where((shaped & ~ratio_ok) | (~shaped & monotonic), MAX_R, r2)
-    out: FloatArray = np.where(~monotonic & ~shaped, MIN_R, np.maximum(MIN_R, np.maximum(r1, r2)))
-    return out
-
-
-def r_left_v(
-    x_l: FloatArray,
-    x_r: FloatArray,
-    y_l: FloatArray,
-    y_r: FloatArray,
-    d_l: FloatArray,
-    d_r: FloatArray,
-    d2_l: FloatArray,
-    pref: bool,
-) -> FloatArray:
-    """Return the left-fitted convexity-preserving control parameter elementwise."""
-    h = x_r - x_l
-    slope = (y_r - y_l) / h
-    r = _r_from_v(0.5 * h * d2_l + (d_r - d_l), slope - d_l)
-    out: FloatArray = np.maximum(r, _r_min_v(d_l, d_r, slope, pref))
-    return out
-
-
-def r_right_v(
-    x_l: FloatArray,
-    x_r: FloatArray,
-    y_l: FloatArray,
-    y_r: FloatArray,
-    d_l: FloatArray,
-    d_r: FloatArray,
-    d2_r: FloatArray,
-    pref: bool,
-) -> FloatArray:
-    """Return the right-fitted convexity-preserving control parameter elementwise."""
-    h = x_r - x_l
-    slope = (y_r - y_l) / h
-    r = _r_from_v(0.5 * h * d2_r + (d_r - d_l), d_r - slope)
-    out: FloatArray = np.maximum(r, _r_min_v(d_l, d_r, slope, pref))
     return out
 
 
@@ -342,8 +252,9 @@ def householder_step_v(
     emx: FloatArray,
     s: FloatArray,
     branch: IntArray,
+    strict: bool,
 ) -> FloatArray:
-    """Return the Householder(3) step per element (NaN where it is not finite)."""
+    """Return the Householder(3) step per element (NaN where the scalar version gives NaN)."""
     inv_s = 1.0 / s
     h = x * inv_s
     h_s = h * inv_s
@@ -377,7 +288,10 @@ def householder_step_v(
     hh3_l = b_hh3[il] + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b))
     hh3[il] = hh3_l - 3.0 * b_halley[il] * bpob * k
     ds = newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton * INV_3F))
-    out: FloatArray = np.where(np.isfinite(ds), np.maximum(-0.5 * s, ds), np.nan)
+    bad = ~np.isfinite(ds)
+    if strict:
+        bad |= ~(np.abs(newton) <= 0.5 * s)
+    out: FloatArray = np.where(bad, np.nan, np.maximum(-0.5 * s, ds))
     return out
 
 
@@ -388,16 +302,16 @@ def normalised_vol_v(
     with np.errstate(all="ignore"):
         s, branch = initial_guess_v(beta, x, ex, emx)
         ln_beta = np.log(beta)
-        ds = householder_step_v(beta, ln_beta, x, ex, emx, s, branch)
+        ds = householder_step_v(beta, ln_beta, x, ex, emx, s, branch, False)
         s = s + ds
         i = np.flatnonzero(np.abs(ds) > REFINE * s)
-        s[i] += householder_step_v(beta[i], ln_beta[i], x[i], ex[i], emx[i], s[i], branch[i])
+        s[i] += householder_step_v(beta[i], ln_beta[i], x[i], ex[i], emx[i], s[i], branch[i], False)
     return s
 
 
-def objective_branch_v(beta: FloatArray, x: FloatArray, ex: FloatArray) -> IntArray:
+def objective_branch_v(beta: FloatArray, x: FloatArray, ex: FloatArray, s: FloatArray) -> IntArray:
     """Return the polishing objective per element."""
-    lower = beta < 0.5 * ex * (1.0 - erfcx_v(np.sqrt(-x)))
+    lower = s < np.sqrt(-2.0 * x)
     out: IntArray = np.where(lower, LOWER, np.where(beta > 0.5 * ex, UPPER, MIDDLE)).astype(np.int8)
     return out
 
@@ -407,12 +321,12 @@ def refine_vol_v(
 ) -> FloatArray:
     """Polish nearby guesses elementwise; NaN where two steps do not settle."""
     with np.errstate(all="ignore"):
-        branch = objective_branch_v(beta, x, ex)
+        branch = objective_branch_v(beta, x, ex, s0)
         ln_beta = np.log(beta)
-        ds = householder_step_v(beta, ln_beta, x, ex, emx, s0, branch)
+        ds = householder_step_v(beta, ln_beta, x, ex, emx, s0, branch, True)
         s = s0 + ds
         i = np.flatnonzero(np.abs(ds) > REFINE * s)
-        ds2 = householder_step_v(beta[i], ln_beta[i], x[i], ex[i], emx[i], s[i], branch[i])
+        ds2 = householder_step_v(beta[i], ln_beta[i], x[i], ex[i], emx[i], s[i], branch[i], True)
         s[i] += ds2
         s[i[~(np.abs(ds2) <= WARM_TOL * s[i])]] = np.nan
     return s

@@ -36,6 +36,7 @@ PARALLEL_MIN = 4096
 """Calls on fewer options run on the caller's thread; larger ones split across the cores."""
 _WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 _pool: ThreadPoolExecutor | None = None
+_warm = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,10 @@ def dollar_delta_per_pct(
 
 def warm_up() -> None:
     """Load (or compile, once per install) every kernel, so no live tick pays for it."""
+    global _warm
+    if _warm:
+        return
+    _warm = True
     one = np.ones(1)
     price(one, 100.0, 100.0, 0.1, 1.0, 0.2)
     greeks(one, 100.0, 100.0, 0.1, 1.0, 0.2)

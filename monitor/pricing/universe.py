@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.pricing import black
 from monitor.pricing.expiry import settlement_ns
 from monitor.symbols import SPX_ROOTS, Instrument, Kind
 
@@ -76,7 +77,11 @@ class Universe:
 
     @classmethod
     def build(cls, instruments: Sequence[Instrument]) -> Universe:
-        """Build the arrays for ``instruments`` (their order is the tick arrays' order)."""
+        """Build the arrays for ``instruments`` (their order is the tick arrays' order).
+
+        Also loads the pricing kernels (black.warm_up), so the first tick never compiles.
+        """
+        black.warm_up()
         n = len(instruments)
         position = {ins.symbol: i for i, ins in enumerate(instruments)}
         if len(position) != n:

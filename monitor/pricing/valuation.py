@@ -110,8 +110,14 @@ def value(
     *,
     tick: float = 0.05,
     min_parity_pairs: int = MIN_PARITY_PAIRS,
+    previous: Valuation | None = None,
 ) -> Valuation:
-    """Value every instrument of ``universe`` at ``now_ns`` from one tick's quote arrays."""
+    """Value every instrument of ``universe`` at ``now_ns`` from one tick's quote arrays.
+
+    Pass the previous tick's result as ``previous``: its vols seed the solver, so quotes that
+    moved a little converge in one polishing step (anything else gets the full solve, so the
+    answer does not depend on it).
+    """
     u = universe
     bid_, ask_, last_ = (np.asarray(a, dtype=np.float64) for a in (bid, ask, last))
     mid = two_sided_mid(bid_, ask_)
@@ -128,7 +134,8 @@ def value(
     forward = np.where(linear, mid, np.nan)
     opt = u.option_pos
     forward[opt] = ch_fwd[u.chain_id[opt]]
-    solved = _solve(u, bid_, ask_, mid, forward, t, rate, df, dividend_yield, tick)
+    seeds = previous if previous is not None and previous.universe is u else None
+    solved = _solve(u, bid_, ask_, mid, forward, t, rate, df, dividend_yield, tick, seeds)
     smiles = _smiles(u, ch_fwd, ch_t, solved.iv_mid)
     _fill_from_smile(u, smiles, forward, t, rate, df, dividend_yield, solved)
     atm = np.array([s.atm_iv() for s in smiles], dtype=np.float64)
@@ -217,14 +224,19 @@ def _solve(
     df: FloatArray,
     dividend_yield: float,
     tick: float,
+    seeds: Valuation | None,
 ) -> _Solved:
     o = u.option_pos
     args = (u.cp[o], forward[o], u.strike[o], t[o], df[o])
     carry = np.where(u.spot_based[o], rate[o] - dividend_yield, 0.0)
-    iv_b, r_b = black.implied_vol(*args, bid[o], tick=tick)
-    iv_a, r_a = black.implied_vol(*args, ask[o], tick=tick)
+    guess = {
+        side: None if seeds is None else getattr(seeds, f"iv_{side}")[o]
+        for side in ("bid", "mid", "ask")
+    }
+    iv_b, r_b = black.implied_vol(*args, bid[o], tick=tick, guess=guess["bid"])
+    iv_a, r_a = black.implied_vol(*args, ask[o], tick=tick, guess=guess["ask"])
     iv_m, r_m, g = black.implied_vol_and_greeks(
-        *args, mid[o], tick=tick, carry=carry, spot_based=u.spot_based[o]
+        *args, mid[o], tick=tick, carry=carry, spot_based=u.spot_based[o], guess=guess["mid"]
     )
     linear = u.kind != int(Kind.OPTION)
     greeks = np.zeros((6, len(u)))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -268,28 +269,23 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     del now_ns
     be = ctx.analysis.breakevens
     cd = be.condors
-    mem = ctx.memory
-    base = mem.be_baseline[cd.struct]
-    moved = drift(be, base, mem.be_baseline_set[cd.struct])
+    base = ctx.analysis.be_baseline
+    is_set = np.asarray(~np.isnan(base).all(axis=1), np.bool_)
+    moved = drift(be, base, is_set)
     codes = conditions(be, moved, cfg).reshape(-1)
     idx = ctx.state.index
     layout = ctx.layouts.get(RULE, idx, cfg, lambda: _layout(idx, cd))
     out = []
-    for p in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist():
+    for p in ctx.select(RULE, layout, codes).tolist():
         c, j = divmod(p, 4)
         side, kind = divmod(j, 2)
+        code = int(codes[p])
+        severity = cfg.breakeven.inside_severity if kind == 0 else cfg.breakeven.drift_severity
+        render = partial(
+            _signal, ctx, be, c, side, kind, code, float(base[c, side]), float(moved[c, side]), cfg
+        )
         out.append(
-            _signal(
-                ctx,
-                be,
-                c,
-                side,
-                kind,
-                int(codes[p]),
-                float(base[c, side]),
-                float(moved[c, side]),
-                cfg,
-            )
+            C.lazy(RULE, layout.books[p], layout.subjects[p], code, severity, ctx.context, render)
         )
     return out
 
@@ -353,6 +349,7 @@ def _signal(
         summary=summary,
         values=vals,
         action=_action(kind, SIDES[side]) if code == C.BREACH else None,
+        context=ctx.context,
     )
 
 

@@ -1,32 +1,46 @@
 """Vectorized rule conditions and sparse signal emission.
 
 A rule computes one condition code per alert key with numpy (``levels_above``/``levels_below``),
-then materializes ``Signal`` objects only where the alert machine needs one (``select``): every
-key that is not ``clear``, plus the keys that were not clear on the previous cycle (so a firing
-alert gets the ``clear`` that resolves it). A clear key that was clear before changes nothing in
-the alert machine, and skipping it is what keeps a cycle over 1,000 books x 20 legs inside its
-time budget (a ``Signal`` costs microseconds; there are tens of thousands of keys).
+then materializes ``Signal`` objects only where the alert machine needs one (``select``):
+
+- every key whose condition changed since it was last sent (a breach, a hold, a return to
+  clear that resolves a firing alert, a flip to unknown);
+- every key that is not clear and was last sent 5 to 10 s ago (``RESEND_NS`` plus a phase per
+  key, so keys that fired together do not resend together), so a deferred notification
+  (cooldown) and a repeat still go out, at most 10 s late;
+- every key on a ``full`` cycle (the first after a start: an alert restored from Redis gets the
+  condition it has now).
+
+A clear key that was clear before changes nothing in the alert machine, and a steady breach only
+matters to it when a notification is due; skipping those keeps a cycle over 1,000 books x 20 legs
+(tens of thousands of keys, thousands breaching in a volatility spike) inside its time budget.
+What was sent is recorded from the signals themselves (``RuleMemory.after_signals``), so the
+rules write nothing but their signals.
 
 Key tables (``Layout``: the key strings of one rule for one portfolio index and config) are built
-once per index and memoized in a ``LayoutCache`` the engine owns.
+once per index and memoized in a ``LayoutCache`` the engine owns, under the rule's name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.rules.base import Condition
+from monitor.model import Scalar, Severity
+from monitor.rules.base import Condition, Signal
 
 CLEAR: Final = 0
 BREACH: Final = 1
 HOLD: Final = 2
 UNKNOWN: Final = 3
 CONDITIONS: Final[tuple[Condition, ...]] = ("clear", "breach", "hold", "unknown")
+CODE_OF: Final[dict[str, int]] = {c: i for i, c in enumerate(CONDITIONS)}
+RESEND_NS: Final = 5 * 1_000_000_000
+"""A key whose condition has not changed is sent again after this long (see the docstring)."""
 
 Codes = NDArray[np.int8]
 F64 = NDArray[np.float64]
@@ -59,15 +73,43 @@ class Layout:
 
     books: list[str]
     subjects: list[str]
+    keys: list[str]
     position: dict[str, int]
 
     @classmethod
     def of(cls, rule: str, books: list[str], subjects: list[str]) -> Layout:
         keys = [f"{rule}|{b}|{s}" for b, s in zip(books, subjects, strict=True)]
-        return cls(books=books, subjects=subjects, position={k: i for i, k in enumerate(keys)})
+        return cls(
+            books=books, subjects=subjects, keys=keys, position={k: i for i, k in enumerate(keys)}
+        )
 
     def __len__(self) -> int:
         return len(self.books)
+
+
+@dataclass(slots=True)
+class Emitted:
+    """Per key of a rule's layout: the condition last sent and when (0: never)."""
+
+    layout: Layout
+    codes: Codes
+    sent_ns: NDArray[np.int64]
+
+    @classmethod
+    def empty(cls, layout: Layout) -> Emitted:
+        n = len(layout)
+        return cls(layout, np.zeros(n, np.int8), np.zeros(n, np.int64))
+
+    def aligned(self, layout: Layout) -> Emitted:
+        """Return this state on ``layout`` (a rebuilt index), carried over by key."""
+        if layout is self.layout:
+            return self
+        out = Emitted.empty(layout)
+        for p in np.flatnonzero(self.codes != CLEAR).tolist():
+            q = layout.position.get(self.layout.keys[p])
+            if q is not None:
+                out.codes[q], out.sent_ns[q] = self.codes[p], self.sent_ns[p]
+        return out
 
 
 @dataclass(slots=True)
@@ -85,16 +127,44 @@ class LayoutCache:
         self._entries[name] = (index, cfg, value)
         return value
 
+    def latest(self, name: str) -> Layout | None:
+        """Return the layout last cached under ``name`` (a rule's name), if it is one."""
+        hit = self._entries.get(name)
+        return hit[2] if hit is not None and isinstance(hit[2], Layout) else None
+
+
+def lazy(
+    rule: str,
+    book: str,
+    subject: str,
+    code: int,
+    severity: Severity,
+    context: dict[str, Scalar],
+    render: Callable[[], Signal],
+) -> Signal:
+    """Return a lazy signal: the condition now, the summary and numbers when ``render`` runs."""
+    return Signal(
+        rule=rule,
+        book=book,
+        subject=subject,
+        condition=CONDITIONS[code],
+        severity=severity,
+        summary="",
+        context=context,
+        render=render,
+    )
+
 
 def select(
-    codes: Codes, layout: Layout, live: Mapping[str, frozenset[str]], rule: str, full: bool
+    codes: Codes, layout: Layout, prev: Emitted | None, now_ns: int, full: bool
 ) -> NDArray[np.intp]:
-    """Return the positions whose signal must be emitted (see the module docstring)."""
+    """Return the positions whose signal must be sent this cycle (see the module docstring)."""
     if full:
         return np.arange(len(codes))
-    mask = codes != CLEAR
-    for key in live.get(rule, ()):
-        i = layout.position.get(key)
-        if i is not None:
-            mask[i] = True
-    return np.flatnonzero(mask)
+    if prev is None:
+        return np.flatnonzero(codes != CLEAR)
+    prev = prev.aligned(layout)
+    # keys resend on staggered phases so thousands breaching together do not resend together
+    phase = (np.arange(len(codes)) % 16) * (RESEND_NS // 16)
+    due = (codes != CLEAR) & (now_ns - prev.sent_ns >= RESEND_NS + phase)
+    return np.flatnonzero((codes != prev.codes) | due)

@@ -18,12 +18,13 @@ from numpy.typing import NDArray
 
 from monitor.book import PortfolioState
 from monitor.market import MarketState
+from monitor.model import Scalar
 from monitor.pricing.calendar import vix_monthly_expiry
 from monitor.pricing.valuation import Valuation
 from monitor.rules import breakeven, data_quality, momentum, roll, stress, term_structure
 from monitor.rules.calendar import EventCalendar, MacroEvent
 from monitor.rules.chains import ChainTable
-from monitor.rules.codes import LayoutCache
+from monitor.rules.codes import Codes, Emitted, Layout, LayoutCache, select
 from monitor.rules.greeks import book_stale
 from monitor.rules.memory import RuleMemory
 from monitor.rules.vega import NetVega, net_vega
@@ -86,9 +87,16 @@ class RuleContext:
     market_stale: bool
     memory: RuleMemory
     analysis: Analysis
-    live_keys: Mapping[str, frozenset[str]]
+    emitted: Mapping[str, Emitted]
+    """What each rule last sent, per key (for sparse emission)."""
     full: bool
     layouts: LayoutCache
+    context: dict[str, Scalar]
+    """What every signal carries (next macro event, VIX momentum, curve)."""
+
+    def select(self, rule: str, layout: Layout, codes: Codes) -> NDArray[np.intp]:
+        """Return the positions of ``layout`` whose signal goes out this cycle."""
+        return select(codes, layout, self.emitted.get(rule), self.now_ns, self.full)
 
 
 def _events(

@@ -93,7 +93,7 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
         ),
     )
     out = []
-    for i in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist():
+    for i in ctx.select(RULE, layout, codes).tolist():
         code = int(codes[i])
         out.append(
             Signal(
@@ -104,6 +104,7 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
                 severity=cfg.data_quality.severity,
                 summary=_summary(i, q, ctx, limit),
                 values=_values(i, q, ctx, limit),
+                context=ctx.context,
             )
         )
     return out

@@ -77,19 +77,7 @@ def market(out: Outcome, now_ns: int) -> dict[str, Any]:
             "crossed_or_locked": a.quality.crossed_locked,
         },
         "roll_candidates": [c.doc() for c in a.roll_candidates],
-        "alerts": sorted(
-            (
-                {
-                    "key": s.key,
-                    "condition": s.condition,
-                    "severity": s.severity,
-                    "summary": s.summary,
-                }
-                for s in out.signals
-                if s.condition != "clear"
-            ),
-            key=lambda d: d["key"],
-        ),
+        "alerts": [{"key": k, "condition": c} for k, c in out.not_clear()],
     }
 
 
@@ -124,9 +112,8 @@ def book(out: Outcome, state: PortfolioState, b: int) -> dict[str, Any]:
         )
     st = a.stress
     w = int(st.worst_scenario[b]) if len(st.worst_scenario) else 0
-    unknown = sorted(
-        s.key for s in out.signals if s.condition == "unknown" and s.book == idx.book_names[b]
-    )
+    name = idx.book_names[b]
+    unknown = [k for k, c in out.not_clear() if c == "unknown" and k.split("|")[1] == name]
     return {
         "vega_baseline_usd": _f(float(a.vega_baseline[b]), 2),
         "stress": {

@@ -14,6 +14,7 @@ Limits come from ``[rules.greeks.defaults]``, overridden per book by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,14 +85,26 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     st = ctx.state
     idx = st.index
     lim = ctx.layouts.get("greeks:limits", idx, cfg, lambda: limits(idx, cfg)).table
-    baseline = ctx.memory.vega_baseline
+    baseline = ctx.analysis.vega_baseline
     x = measures(st, ctx.analysis.net_vega.book, baseline)
     codes = conditions(x, lim, cfg.greeks.hysteresis, book_stale(st)).reshape(-1)
     layout = ctx.layouts.get(RULE, idx, cfg, lambda: _layout(idx.book_names))
     out = []
-    for p in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist():
+    for p in ctx.select(RULE, layout, codes).tolist():
         b, j = divmod(p, 5)
-        out.append(_signal(ctx, b, j, int(codes[p]), float(lim[b, j]), cfg))
+        code = int(codes[p])
+        render = partial(_signal, ctx, b, j, code, float(lim[b, j]), cfg)
+        out.append(
+            C.lazy(
+                RULE,
+                layout.books[p],
+                layout.subjects[p],
+                code,
+                cfg.greeks.severity,
+                ctx.context,
+                render,
+            )
+        )
     return out
 
 
@@ -106,7 +119,7 @@ def _signal(ctx: RuleContext, b: int, j: int, code: int, limit: float, cfg: Rule
         "vega_usd": float(ctx.analysis.net_vega.book[b]),
         "gamma_1pct_usd": float(st.book_gamma_spx_1pct_usd[b]),
         "theta_usd": float(st.book_theta_usd[b]),
-        "vega_baseline_usd": float(ctx.memory.vega_baseline[b]),
+        "vega_baseline_usd": float(ctx.analysis.vega_baseline[b]),
     }
     vals: dict[str, Scalar] = {k: _r(v) for k, v in raw.items()}
     vals["limit"] = limit
@@ -119,6 +132,7 @@ def _signal(ctx: RuleContext, b: int, j: int, code: int, limit: float, cfg: Rule
         summary=_summary(j, code, raw, limit),
         values=vals,
         action=_ACTIONS[j] if code == C.BREACH else None,
+        context=ctx.context,
     )
 
 

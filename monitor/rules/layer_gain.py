@@ -10,6 +10,7 @@ only below ``threshold - hysteresis``. A layer with a stale or missing leg mark 
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -27,13 +28,14 @@ if TYPE_CHECKING:
 RULE = "layer_gain"
 
 
-def _layers(index: PortfolioIndex) -> np.ndarray:
+def layer_rows(index: PortfolioIndex) -> np.ndarray:
+    """Return the structure positions of the hedge layers."""
     return np.array([s for s, k in enumerate(index.struct_kind) if k == "layer"], np.int64)
 
 
 def _layout(index: PortfolioIndex, thresholds: list[float]) -> C.Layout:
     books, subjects = [], []
-    for s in _layers(index).tolist():
+    for s in layer_rows(index).tolist():
         for t in thresholds:
             books.append(index.book_names[int(index.struct_book[s])])
             subjects.append(f"{index.struct_names[s]}@{t:g}")
@@ -53,31 +55,26 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     """Return the signals of every (layer, threshold) key that needs one."""
     del now_ns  # the rule is instantaneous; kept for the uniform rule signature
     st, idx, lg = ctx.state, ctx.state.index, cfg.layer_gain
-    layers = ctx.layouts.get("layers", idx, cfg, lambda: _layers(idx))
+    layers = ctx.layouts.get("layers", idx, cfg, lambda: layer_rows(idx))
     layout = ctx.layouts.get(RULE, idx, cfg, lambda: _layout(idx, lg.thresholds))
     gain = st.struct_gain_ratio[layers]
     n_t = len(lg.thresholds)
     codes = conditions(gain, st.struct_stale[layers], lg.thresholds, lg.hysteresis).reshape(-1)
-    advice: dict[int, dict[str, object]] = {}
     out = []
-    for p in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist():
+    for p in ctx.select(RULE, layout, codes).tolist():
         j, t = divmod(p, n_t)
         s, code = int(layers[j]), int(codes[p])
-        if code in (C.BREACH, C.HOLD) and s not in advice:
-            advice[s] = roll.advisory(ctx, s, cfg.roll)
-        out.append(_signal(ctx, s, t, code, advice.get(s), cfg))
+        severity = cast(Severity, lg.severities[t])
+        render = partial(_signal, ctx, s, t, code, cfg)
+        out.append(
+            C.lazy(RULE, layout.books[p], layout.subjects[p], code, severity, ctx.context, render)
+        )
     return out
 
 
-def _signal(
-    ctx: RuleContext,
-    s: int,
-    t: int,
-    code: int,
-    advisory: dict[str, object] | None,
-    cfg: RulesConfig,
-) -> Signal:
+def _signal(ctx: RuleContext, s: int, t: int, code: int, cfg: RulesConfig) -> Signal:
     st, idx, lg = ctx.state, ctx.state.index, cfg.layer_gain
+    advisory = roll.advisory(ctx, s, cfg.roll) if code in (C.BREACH, C.HOLD) else None
     name = idx.struct_names[s]
     threshold = lg.thresholds[t]
     gain = float(st.struct_gain_ratio[s])
@@ -103,6 +100,7 @@ def _signal(
         values=values,
         advisory=advisory,
         action=roll.action_text(advisory) if advisory is not None else None,
+        context=ctx.context,
     )
 
 

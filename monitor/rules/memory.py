@@ -7,9 +7,9 @@
   rebuilt; ``fill_baselines`` sets the missing ones).
 - When each hedge layer was last at or above its lowest gain threshold, and the size increases
   found on a portfolio reload within the sizing window after such a gain (``SizeIncrease``).
-- The alert keys that were not ``clear`` on the previous cycle (``live_keys``) and whether the
-  next cycle must emit every key (``full``: after a start, so a firing alert restored from Redis
-  gets its resolve).
+- What each rule last sent per alert key, and when (``emitted``, for sparse emission: see
+  ``monitor.rules.codes``), and whether the next cycle must emit every key (``full``: after a
+  start, so a firing alert restored from Redis gets its resolve).
 
 Arrays are aligned to the current ``PortfolioIndex``; on a rebuild they are carried over by
 (book, structure) name. Nothing here survives a restart: baselines and bars are taken afresh.
@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from monitor.book import PortfolioIndex, PortfolioState
 from monitor.market import MarketState
 from monitor.rules.base import Signal
-from monitor.rules.codes import LayoutCache
+from monitor.rules.codes import CODE_OF, Emitted, LayoutCache
 from monitor.rules.momentum import Bars, day_bucket, minute_bucket
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -97,7 +97,7 @@ class RuleMemory:
     be_baseline_set: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
     gain_above_ns: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     size_increases: dict[StructKey, SizeIncrease] = field(default_factory=dict)
-    live_keys: dict[str, frozenset[str]] = field(default_factory=dict)
+    emitted: dict[str, Emitted] = field(default_factory=dict)
     full: bool = True
     layouts: LayoutCache = field(default_factory=LayoutCache)
 
@@ -214,13 +214,22 @@ class RuleMemory:
 
     # ---- sparse emission -----------------------------------------------------------------------
 
-    def after_signals(self, signals: Iterable[Signal]) -> None:
-        """Remember which keys were not clear, for the next cycle's sparse emission."""
-        live: dict[str, set[str]] = {}
+    def after_signals(self, signals: Iterable[Signal], now_ns: int) -> None:
+        """Record what each rule sent this cycle (its current layout is the cached one)."""
+        by_rule: dict[str, list[Signal]] = {}
         for sig in signals:
-            if sig.condition != "clear":
-                live.setdefault(sig.rule, set()).add(sig.key)
-        self.live_keys = {rule: frozenset(keys) for rule, keys in live.items()}
+            by_rule.setdefault(sig.rule, []).append(sig)
+        for rule, sent in by_rule.items():
+            layout = self.layouts.latest(rule)
+            if layout is None:
+                continue
+            prev = self.emitted.get(rule)
+            state = prev.aligned(layout) if prev is not None else Emitted.empty(layout)
+            for sig in sent:
+                p = layout.position.get(sig.key)
+                if p is not None:
+                    state.codes[p], state.sent_ns[p] = CODE_OF[sig.condition], now_ns
+            self.emitted[rule] = state
         self.full = False
 
     def reset_emission(self) -> None:

@@ -166,7 +166,7 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     layout = ctx.layouts.get(
         RULE, None, cfg, lambda: C.Layout.of(RULE, [MARKET], ["mean_reversion"])
     )
-    picked = C.select(np.array([code], np.int8), layout, ctx.live_keys, RULE, ctx.full)
+    picked = ctx.select(RULE, layout, np.array([code], np.int8))
     if not len(picked):
         return []
     ind = m.by_timeframe.get(cfg.momentum.timeframe)
@@ -192,6 +192,7 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
             severity=cfg.momentum.severity,
             summary=summary,
             values=values,
+            context=ctx.context,
         )
     ]
 

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import msgspec
+import numpy as np
 
 from monitor.model import Scalar
 from monitor.rules import (
@@ -28,6 +28,7 @@ from monitor.rules import (
     term_structure,
 )
 from monitor.rules.base import Signal
+from monitor.rules.codes import CLEAR, CONDITIONS, Codes, Layout
 from monitor.rules.context import Analysis, RuleContext, RuleInputs, analyze
 from monitor.rules.memory import RuleMemory
 from monitor.settings import RulesConfig
@@ -53,8 +54,25 @@ class Outcome:
     signals: list[Signal]
     analysis: Analysis
     context: dict[str, Scalar]
-    conditions: dict[tuple[str, str, str], int]
-    """(rule, book, condition) -> keys, for every condition but clear."""
+    states: dict[str, tuple[Layout, Codes]]
+    """Every key's condition after this cycle, per rule (a copy)."""
+
+    def conditions(self) -> dict[tuple[str, str, str], int]:
+        """Return (rule, book, condition) -> number of keys, for every condition but clear."""
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for rule, (layout, codes) in self.states.items():
+            for p in np.flatnonzero(codes != CLEAR).tolist():
+                counts[(rule, layout.books[p], CONDITIONS[int(codes[p])])] += 1
+        return dict(counts)
+
+    def not_clear(self) -> list[tuple[str, str]]:
+        """Return (key, condition) of every key that is not clear, sorted by key."""
+        out = [
+            (layout.keys[p], CONDITIONS[int(codes[p])])
+            for layout, codes in self.states.values()
+            for p in np.flatnonzero(codes != CLEAR).tolist()
+        ]
+        return sorted(out)
 
 
 def market_context(a: Analysis, now_ns: int, cfg: RulesConfig) -> dict[str, Scalar]:
@@ -86,7 +104,9 @@ def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
     mem.observe_session(now_ns)
     mem.observe_gains(inp.state, cfg.layer_gain.thresholds[0], now_ns)
     analysis = analyze(inp, cfg, mem)
+    context = market_context(analysis, now_ns, cfg)
     ctx = RuleContext(
+        context=context,
         now_ns=now_ns,
         cfg=cfg,
         engine=inp.engine,
@@ -96,19 +116,16 @@ def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
         market_stale=inp.market_stale,
         memory=mem,
         analysis=analysis,
-        live_keys=mem.live_keys,
+        emitted=mem.emitted,
         full=mem.full,
         layouts=mem.layouts,
     )
-    context = market_context(analysis, now_ns, cfg)
     signals: list[Signal] = []
     for _name, rule in RULES:
-        signals += (msgspec.structs.replace(s, context=context) for s in rule(ctx, cfg, now_ns))
-    mem.after_signals(signals)
-    counts: Counter[tuple[str, str, str]] = Counter(
-        (s.rule, s.book, s.condition) for s in signals if s.condition != "clear"
-    )
-    return Outcome(signals=signals, analysis=analysis, context=context, conditions=dict(counts))
+        signals += rule(ctx, cfg, now_ns)
+    mem.after_signals(signals, now_ns)
+    states = {rule: (e.layout, e.codes.copy()) for rule, e in mem.emitted.items()}
+    return Outcome(signals=signals, analysis=analysis, context=context, states=states)
 
 
 def _r(x: float, digits: int = 2) -> float | None:

@@ -193,7 +193,7 @@ def advisory(ctx: RuleContext, s: int, cfg: RollConfig) -> dict[str, Any]:
     nv = ctx.analysis.net_vega
     vega_now = float(nv.book[b])
     after_harvest = vega_now - float(nv.struct[s])
-    baseline = float(ctx.memory.vega_baseline[b])
+    baseline = float(ctx.analysis.vega_baseline[b])
     doc: dict[str, Any] = {
         "layer": st.index.struct_names[s],
         "legs": legs,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+import msgspec
 import numpy as np
 
 from monitor.book import PortfolioIndex
@@ -48,8 +49,9 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
         if i is not None and now_ns - inc.at_ns <= window_ns:
             codes[i], found[i] = C.BREACH, inc
     out = []
-    for i in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist():
-        out.append(_signal(layout.books[i], layout.subjects[i], found.get(i), cfg))
+    for i in ctx.select(RULE, layout, codes).tolist():
+        sig = _signal(layout.books[i], layout.subjects[i], found.get(i), cfg)
+        out.append(msgspec.structs.replace(sig, context=ctx.context))
     return out
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -167,8 +168,16 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
         lambda: C.Layout.of(RULE, idx.book_names, ["coverage"] * len(idx.book_names)),
     )
     return [
-        _signal(ctx, b, int(codes[b]), cfg)
-        for b in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist()
+        C.lazy(
+            RULE,
+            layout.books[b],
+            "coverage",
+            int(codes[b]),
+            sc.severity,
+            ctx.context,
+            partial(_signal, ctx, b, int(codes[b]), cfg),
+        )
+        for b in ctx.select(RULE, layout, codes).tolist()
     ]
 
 
@@ -208,6 +217,7 @@ def _signal(ctx: RuleContext, b: int, code: int, cfg: RulesConfig) -> Signal:
         summary=summary,
         values=vals,
         action=action,
+        context=ctx.context,
     )
 
 

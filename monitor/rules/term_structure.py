@@ -25,6 +25,7 @@ import numpy as np
 
 from monitor import symbols
 from monitor.market import MarketState
+from monitor.pricing.expiry import settlement_ns
 from monitor.rules import codes as C
 from monitor.rules.base import Signal
 
@@ -44,6 +45,8 @@ class CurvePoint:
     symbol: str
     expiry: dt.date
     days: int
+    settle_ns: int
+    """The final settlement instant (the VIX special opening quotation, 09:30 ET)."""
     price: float
 
 
@@ -102,7 +105,14 @@ def analyze(
         found.append((inst.expiry, inst.symbol, (bid + ask) / 2))
     found.sort()
     points = [
-        CurvePoint(months_out=i + 1, symbol=s, expiry=e, days=(e - today).days, price=p)
+        CurvePoint(
+            months_out=i + 1,
+            symbol=s,
+            expiry=e,
+            days=(e - today).days,
+            settle_ns=settlement_ns("VX", e),
+            price=p,
+        )
         for i, (e, s, p) in enumerate(found)
     ]
     contango = points[1].price / points[0].price - 1 if len(points) >= 2 else math.nan
@@ -137,7 +147,7 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     values = _values(curve)
     ts = cfg.term_structure
     out = []
-    for i in C.select(codes, layout, ctx.live_keys, RULE, ctx.full).tolist():
+    for i in ctx.select(RULE, layout, codes).tolist():
         code = int(codes[i])
         out.append(
             Signal(
@@ -149,6 +159,7 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
                 summary=_summary(i, code, curve, cfg),
                 values=values,
                 action=_action(i) if code == C.BREACH else None,
+                context=ctx.context,
             )
         )
     return out

@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import aiohttp
 import msgspec
@@ -28,9 +26,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from monitor.clock import Clock
 from monitor.logging import redact_text
-from monitor.model import AlertEvent
-from monitor.secrets import SecretError, SecretRef, read_secret
-from monitor.sinks.base import Sink
 from monitor.sinks.config import (
     LogSinkConfig,
     RetryConfig,
@@ -38,7 +33,7 @@ from monitor.sinks.config import (
     SlackSinkConfig,
     WebhookSinkConfig,
 )
-from monitor.sinks.log import LogSink
+from monitor.sinks.factory import SinkPlan, build_sink, resolve, sink_kind
 from monitor.sinks.metrics import DeliveryMetrics
 from monitor.sinks.outbox import (
     DEFAULT_MAXLEN,
@@ -46,20 +41,20 @@ from monitor.sinks.outbox import (
     Outbox,
     OutboxGroup,
     create_group,
+    data_loss_event,
     first_entry_id,
     group_names,
     recreated_start_id,
 )
 from monitor.sinks.ratelimit import TokenBucket
-from monitor.sinks.signing import SigningSecretError, signing_key
-from monitor.sinks.slack import SlackSink
-from monitor.sinks.webhook import WebhookSink
 from monitor.sinks.worker import SinkWorker, Sleep, WorkerSettings
 
 log = structlog.get_logger(__name__)
 
 _PENDING_REFRESH_S = 5.0
 _PENDING_MIN_INTERVAL_S = 0.2
+_CANCEL_TRIES = 10
+_CANCEL_WAIT_S = 0.5
 
 
 class SinkStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,15 +68,6 @@ class SinkStatus(msgspec.Struct, frozen=True, kw_only=True):
     dead: int
     last_error: str | None
     last_delivered_ns: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """A sink's config with its secrets read."""
-
-    config: SinkConfig
-    url: str = ""
-    keys: tuple[bytes, ...] = ()
 
 
 class DeliveryService:
@@ -110,7 +96,7 @@ class DeliveryService:
         self._read_block_ms = max(round(read_block_s * 1000), 1)
         self.outbox = Outbox(redis, prefix=prefix, maxlen=maxlen)
         env = None if environ is None else dict(environ)
-        self._plans = [_resolve(s, env) for s in sinks]
+        self._plans = [resolve(s, env) for s in sinks]
         self._groups = {
             n: OutboxGroup(redis, prefix=prefix, group=n, consumer=consumer, dead_maxlen=maxlen)
             for n in names
@@ -121,7 +107,7 @@ class DeliveryService:
         self._pending: dict[str, int] = {}
         self._workers: list[SinkWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._refresher: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
         self._groups_lock = asyncio.Lock()
         self._dirty = asyncio.Event()
         self._stopping = False
@@ -144,27 +130,35 @@ class DeliveryService:
             self._tasks = [
                 tg.create_task(w.run(), name=f"alert-sink-{w.name}") for w in self._workers
             ]
-            self._refresher = tg.create_task(self._refresh_loop(), name="alert-outbox-pending")
+            refresher = tg.create_task(self._refresh_loop(), name="alert-outbox-pending")
+            try:
+                await self._stopped.wait()
+            except asyncio.CancelledError:
+                # on 3.11 redis-py's wait_for can swallow a child's cancellation: the stop
+                # flags end every loop anyway
+                self._stop_all()
+                raise
+            refresher.cancel()
 
     async def drain(self, timeout_s: float) -> None:
         """Finish in-flight deliveries (up to ``timeout_s``), then stop every worker.
 
         Idle or backing-off workers stop at once; what is not delivered stays in the outbox
-        and goes out after the next start.
+        and goes out after the next start. ``run`` returns once this has.
         """
-        self._stopping = True
-        for worker in self._workers:
-            worker.stop()
+        self._stop_all()
         if self._tasks:
             _, late = await asyncio.wait(self._tasks, timeout=timeout_s)
-            for task in late:
-                task.cancel()
             if late:
                 log.warning("alert_drain_timeout", timeout_s=timeout_s, sinks=len(late))
-                await asyncio.wait(late)
-        if self._refresher is not None:
-            self._refresher.cancel()
-            await asyncio.wait([self._refresher])
+                await _cancel(late)
+        self._stopped.set()
+
+    def _stop_all(self) -> None:
+        self._stopping = True
+        self._dirty.set()
+        for worker in self._workers:
+            worker.stop()
 
     def wake(self) -> None:
         """Tell workers Redis is reachable (an append just succeeded): stop waiting for it.
@@ -184,7 +178,7 @@ class DeliveryService:
             out.append(
                 SinkStatus(
                     name=name,
-                    kind=_kind(plan.config),
+                    kind=sink_kind(plan.config),
                     enabled=w.enabled if w else True,
                     pending=self._pending.get(name),
                     delivered=w.delivered if w else 0,
@@ -209,14 +203,15 @@ class DeliveryService:
             self._metrics.sink(name).pending.set(pending)
 
     async def _refresh_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self.refresh_pending()
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_PENDING_REFRESH_S):
                     await self._dirty.wait()
             self._dirty.clear()
-            await asyncio.sleep(_PENDING_MIN_INTERVAL_S)  # coalesce a burst into one refresh
+            if not self._stopping:
+                await asyncio.sleep(_PENDING_MIN_INTERVAL_S)  # coalesce a burst of changes
 
     async def _recover(self) -> None:
         await self._ensure_groups(recovering=True)
@@ -257,7 +252,7 @@ class DeliveryService:
                 "gone. Review firing alerts by hand.",
             )
 
-    def _worker(self, plan: _Plan, session: aiohttp.ClientSession) -> SinkWorker:
+    def _worker(self, plan: SinkPlan, session: aiohttp.ClientSession) -> SinkWorker:
         cfg = plan.config
         name = cfg.name
         match cfg:
@@ -275,7 +270,7 @@ class DeliveryService:
                 now_ns = self._clock.monotonic_ns()
                 limiter = TokenBucket(per_s=rl.per_s, burst=rl.burst, now_ns=now_ns) if rl else None
         return SinkWorker(
-            _sink(plan, session),
+            build_sink(plan, session),
             self._groups[name],
             settings=settings,
             limiter=limiter,
@@ -288,85 +283,12 @@ class DeliveryService:
         )
 
 
-def data_loss_event(stream: str, groups: Sequence[str], now_ns: int) -> AlertEvent:
-    """Return the critical event announcing that the outbox lost data."""
-    return AlertEvent(
-        id=f"evt_{uuid.uuid4().hex}",
-        key=f"data_loss|all|{stream}",
-        rule="data_loss",
-        book="all",
-        subject=stream,
-        status="firing",
-        severity="critical",
-        summary="Redis lost the alert outbox: consumer groups "
-        f"{', '.join(groups)} were gone and have been recreated. Alerts that were not yet "
-        "delivered may be lost.",
-        ts_ns=now_ns,
-        values={"groups_recreated": len(groups)},
-        action="Check Redis persistence (appendonly yes) and review firing alerts by hand.",
-    )
-
-
-def _kind(cfg: SinkConfig) -> str:
-    match cfg:
-        case LogSinkConfig():
-            return "log"
-        case WebhookSinkConfig():
-            return "webhook"
-        case SlackSinkConfig():
-            return "slack"
-
-
-def _sink(plan: _Plan, session: aiohttp.ClientSession) -> Sink:
-    cfg = plan.config
-    match cfg:
-        case LogSinkConfig():
-            return LogSink(name=cfg.name, logger=cfg.logger)
-        case WebhookSinkConfig():
-            return WebhookSink(
-                name=cfg.name,
-                url=plan.url,
-                keys=plan.keys,
-                timeout_s=cfg.timeout_s,
-                session=session,
-            )
-        case SlackSinkConfig():
-            return SlackSink(name=cfg.name, url=plan.url, timeout_s=cfg.timeout_s, session=session)
-
-
-def _resolve(cfg: SinkConfig, environ: dict[str, str] | None) -> _Plan:
-    match cfg:
-        case LogSinkConfig():
-            return _Plan(cfg)
-        case WebhookSinkConfig():
-            keys = tuple(
-                _key(cfg.name, i, _secret(cfg.name, f"signing_secrets[{i}]", ref, environ))
-                for i, ref in enumerate(cfg.signing_secrets)
-            )
-            return _Plan(cfg, _url(cfg.name, "url", cfg.url, environ), keys)
-        case SlackSinkConfig():
-            return _Plan(cfg, _url(cfg.name, "webhook_url", cfg.webhook_url, environ))
-
-
-def _secret(sink: str, field: str, ref: SecretRef, environ: dict[str, str] | None) -> str:
-    try:
-        value = read_secret(ref, environ=environ)
-    except SecretError as exc:
-        raise SecretError(f"sinks.{sink}.{field}: {exc}") from None
-    if not value:
-        raise SecretError(f"sinks.{sink}.{field}: names no env var, file or credential")
-    return value
-
-
-def _url(sink: str, field: str, ref: SecretRef, environ: dict[str, str] | None) -> str:
-    url = _secret(sink, field, ref, environ)
-    if not url.startswith(("https://", "http://")):
-        raise SecretError(f"sinks.{sink}.{field}: the secret is not an http(s) URL")
-    return url
-
-
-def _key(sink: str, index: int, secret: str) -> bytes:
-    try:
-        return signing_key(secret)
-    except SigningSecretError as exc:
-        raise SigningSecretError(f"sinks.{sink}.signing_secrets[{index}]: {exc}") from None
+async def _cancel(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for them, repeating a cancellation a library swallowed."""
+    for _ in range(_CANCEL_TRIES):
+        for task in tasks:
+            task.cancel()
+        _, tasks = await asyncio.wait(tasks, timeout=_CANCEL_WAIT_S)
+        if not tasks:
+            return
+    log.error("alert_sink_tasks_not_cancelled", tasks=[t.get_name() for t in tasks])

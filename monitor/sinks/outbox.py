@@ -8,6 +8,7 @@ group's pending list and are delivered again after a crash: at least once, never
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,6 +57,25 @@ def _text(value: bytes | str) -> str:
 
 def _is_nogroup(exc: ResponseError) -> bool:
     return str(exc).startswith("NOGROUP")
+
+
+def data_loss_event(stream: str, groups: Sequence[str], now_ns: int) -> AlertEvent:
+    """Return the critical event announcing that the outbox lost data."""
+    return AlertEvent(
+        id=f"evt_{uuid.uuid4().hex}",
+        key=f"data_loss|all|{stream}",
+        rule="data_loss",
+        book="all",
+        subject=stream,
+        status="firing",
+        severity="critical",
+        summary="Redis lost the alert outbox: consumer groups "
+        f"{', '.join(groups)} were gone and have been recreated. Alerts that were not yet "
+        "delivered may be lost.",
+        ts_ns=now_ns,
+        values={"groups_recreated": len(groups)},
+        action="Check Redis persistence (appendonly yes) and review firing alerts by hand.",
+    )
 
 
 class Outbox:

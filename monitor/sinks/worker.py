@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-import msgspec
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -38,9 +37,10 @@ from monitor.logging import redact_text
 from monitor.model import AlertEvent
 from monitor.sinks.backoff import next_delay_s
 from monitor.sinks.base import Delivered, Disable, Reject, Retry, Sink, message_for
+from monitor.sinks.batching import Entry, make_entry, take_book
 from monitor.sinks.config import RetryConfig
 from monitor.sinks.metrics import SinkMetrics
-from monitor.sinks.outbox import GroupLostError, OutboxGroup, RawEntry, decode_event
+from monitor.sinks.outbox import GroupLostError, OutboxGroup, RawEntry
 from monitor.sinks.ratelimit import TokenBucket
 
 log = structlog.get_logger(__name__)
@@ -62,16 +62,6 @@ class WorkerSettings:
     max_group_size: int = 1
     read_block_ms: int = 1_000
     read_count: int = 100
-
-
-@dataclass(slots=True)
-class Entry:
-    outbox_id: str
-    raw: bytes | None
-    event: AlertEvent | None
-    problem: str
-    """Why the entry cannot be delivered (trimmed, undecodable); empty when it can."""
-    read_ns: int
 
 
 class _Stopped(Exception):
@@ -187,7 +177,7 @@ class SinkWorker:
     def _take_in(self, entries: list[RawEntry]) -> None:
         now_ns = self._clock.monotonic_ns()
         for entry_id, raw in entries:
-            self._buffer.append(_entry(entry_id, raw, now_ns))
+            self._buffer.append(make_entry(entry_id, raw, now_ns))
             self._last_id = entry_id
         if entries:
             self._on_progress()
@@ -205,15 +195,7 @@ class SinkWorker:
         return self._pop_book(head.event.book)
 
     def _pop_book(self, book: str) -> list[Entry]:
-        batch: list[Entry] = []
-        rest: deque[Entry] = deque()
-        for entry in self._buffer:
-            same_book = entry.event is not None and entry.event.book == book
-            if same_book and len(batch) < self._settings.max_group_size:
-                batch.append(entry)
-            else:
-                rest.append(entry)
-        self._buffer = rest
+        batch, self._buffer = take_book(self._buffer, book, self._settings.max_group_size)
         return batch
 
     # sending
@@ -393,12 +375,3 @@ class SinkWorker:
             yield
         finally:
             self._cancel_safe = False
-
-
-def _entry(entry_id: str, raw: bytes | None, read_ns: int) -> Entry:
-    if raw is None:
-        return Entry(entry_id, None, None, "trimmed from the outbox before delivery", read_ns)
-    try:
-        return Entry(entry_id, raw, decode_event(raw), "", read_ns)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return Entry(entry_id, raw, None, f"undecodable outbox entry: {exc}", read_ns)

@@ -50,6 +50,17 @@ async def app(tmp_path: Path, portfolio: Path, redis_url: str) -> AsyncIterator[
         await app.shutdown()
 
 
+def append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def edit(path: Path, *replacements: tuple[str, str]) -> None:
+    text = path.read_text()
+    for old, new in replacements:
+        text = text.replace(old, new)
+    path.write_text(text)
+
+
 def gauge(app: App, name: str) -> float | None:
     return app.registry.get_sample_value(name)
 
@@ -60,7 +71,7 @@ async def test_reload_adds_a_layer_and_the_feeds_subscribe_to_its_leg(
     before = gauge(app, "vixmon_config_last_reload_success_timestamp_seconds")
     assert NEW_LEG not in app.subscriptions.current()
     version = app.subscriptions.version
-    portfolio.write_text(portfolio.read_text() + NEW_LAYER)
+    append(portfolio, NEW_LAYER)
 
     assert await app.reload() == (True, "reloaded")
     assert NEW_LEG in app.subscriptions.current()
@@ -75,7 +86,7 @@ async def test_reload_adds_a_layer_and_the_feeds_subscribe_to_its_leg(
 async def test_a_bad_file_keeps_the_running_config(app: App, portfolio: Path) -> None:
     good_ts = gauge(app, "vixmon_config_last_reload_success_timestamp_seconds")
     running, symbols = app.loaded, app.subscriptions.current()
-    portfolio.write_text(portfolio.read_text() + BROKEN_LAYER)
+    append(portfolio, BROKEN_LAYER)
 
     ok, message = await app.reload()
     assert not ok
@@ -85,15 +96,14 @@ async def test_a_bad_file_keeps_the_running_config(app: App, portfolio: Path) ->
     assert gauge(app, "vixmon_config_last_reload_successful") == 0
     assert gauge(app, "vixmon_config_last_reload_success_timestamp_seconds") == good_ts
 
-    portfolio.write_text(portfolio.read_text().replace(BROKEN_LAYER, ""))
+    edit(portfolio, (BROKEN_LAYER, ""))
     assert (await app.reload())[0]
     assert gauge(app, "vixmon_config_last_reload_successful") == 1
 
 
 async def test_engine_settings_apply_in_place_and_restart_only_ones_are_named(app: App) -> None:
-    cfg = app.loaded.config_path
-    text = cfg.read_text().replace("cadence_ms = 100\n", "cadence_ms = 100\nrate = 0.05\n")
-    cfg.write_text(text.replace("port = 0", "port = 1"))
+    edit(app.loaded.config_path, ("cadence_ms = 100\n", "cadence_ms = 100\nrate = 0.05\n"),
+         ("port = 0", "port = 1"))  # fmt: skip
 
     ok, message = await app.reload()
     assert ok and message == "reloaded; restart to apply http"
@@ -125,20 +135,20 @@ async def test_sighup_and_vixmon_reload_reach_a_running_daemon(
     async with run_daemon(cfg) as daemon:
         base = f"http://127.0.0.1:{await daemon.http_port()}"
 
-        portfolio.write_text(portfolio.read_text() + NEW_LAYER)
+        append(portfolio, NEW_LAYER)
         daemon.proc.send_signal(signal.SIGHUP)
         line = await daemon.wait_log(lambda x: x.get("event") == "config_reloaded", 30)
         assert NEW_LEG in line["subscribed"]
         assert "L4-JAN" in (await get_json(f"{base}/api/v1/status"))["books"]["main"]
 
-        portfolio.write_text(portfolio.read_text() + BROKEN_LAYER)
+        append(portfolio, BROKEN_LAYER)
         code, out = await vixmon_reload(cfg)
         assert code == 2 and "books[0].layers[4].legs[0].symbol" in out
         await daemon.wait_log(lambda x: x.get("event") == "config_reload_failed", 30)
         assert "vixmon_config_last_reload_successful 0.0" in await get_text(f"{base}/metrics")
         assert "L5-BAD" not in (await get_json(f"{base}/api/v1/status"))["books"]["main"]
 
-        portfolio.write_text(portfolio.read_text().replace(BROKEN_LAYER, ""))
+        edit(portfolio, (BROKEN_LAYER, ""))
         assert await vixmon_reload(cfg) == (0, "reloaded\n")
         assert "vixmon_config_last_reload_successful 1.0" in await get_text(f"{base}/metrics")
         assert await daemon.stop() == 0

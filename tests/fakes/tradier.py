@@ -70,6 +70,7 @@ class FakeTradier:
         self.used: dict[str, Stream] = {}
         self.streams: list[Stream] = []
         self.session_requests = 0
+        self.websocket_available = True
         self.pings = 0
         self.rest_requests: list[str] = []
         self.stalled = False
@@ -211,6 +212,8 @@ class FakeTradier:
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            if not self.websocket_available:
+                return web.Response(status=404, text="Not Found")
             return await self._ws(request)
         return await self._http(request)
 

@@ -18,7 +18,7 @@ def config(tmp_path: Path, redis_url: str) -> Path:
     path = tmp_path / "vixmon.toml"
     path.write_text(
         f"""
-portfolio = "{ROOT / 'config' / 'portfolio.toml'}"
+portfolio = "{ROOT / "config" / "portfolio.toml"}"
 [redis]
 url = "{redis_url}"
 key_prefix = "inproc"
@@ -29,7 +29,7 @@ cadence_ms = 50
 port = 0
 [[feeds]]
 kind = "replay"
-path = "{ROOT / 'config' / 'sample-session.jsonl.gz'}"
+path = "{ROOT / "config" / "sample-session.jsonl.gz"}"
 speed = 0
 """
     )
@@ -48,8 +48,8 @@ async def app(tmp_path: Path, redis_url: str) -> AsyncIterator[App]:
 
 
 async def wait_ready(app: App) -> None:
-    while app.loop is None or app.http_port is None:
-        await asyncio.sleep(0.01)  # startup has no event to await before the loop exists
+    await asyncio.wait_for(app.started.wait(), 15)
+    assert app.loop is not None
     await asyncio.wait_for(app.loop.first_cycle.wait(), 15)
 
 

@@ -31,6 +31,8 @@ ServiceFactory = Callable[..., DeliveryService]
 
 HANG = "hang"
 """A scripted answer: never respond (the client's timeout must fire)."""
+ECHO = "echo"
+"""A scripted answer: 500 with the request's path and query in the body (like many error pages)."""
 GATED = "gated"
 """A scripted answer: 200, once the test sets ``receiver.gate``."""
 
@@ -115,6 +117,8 @@ class Receiver:
         body = await req.read()
         answer = self.script.pop(0) if self.script else self.default
         status, headers, text = _answer(answer)
+        if answer == ECHO:
+            text = f"no route for {req.path_qs}"
         self.requests.append(Request(dict(req.headers), body, status))
         async with self._changed:
             self._changed.notify_all()
@@ -130,6 +134,8 @@ def _answer(answer: Answer) -> tuple[int, dict[str, str], str]:
         return 0, {}, ""
     if answer == GATED:
         return 200, {}, "ok"
+    if answer == ECHO:
+        return 500, {}, ""
     if isinstance(answer, int):
         return answer, {}, "ok" if answer < 300 else f"error {answer}"
     assert isinstance(answer, tuple)

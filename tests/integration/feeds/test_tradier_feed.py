@@ -226,6 +226,19 @@ async def test_payloads_over_the_configured_limit_go_straight_to_http_streaming(
     assert not feed.use_http  # only this symbol set was too big
 
 
+async def test_a_server_without_the_market_websocket_is_read_over_http_streaming(
+    fakes: list[FakeTradier],
+) -> None:
+    fake = await start_fake(fakes)
+    fake.websocket_available = False
+    feed, sink = TradierFeed(config(fake), LiveClock()), RecordingSink()
+    async with running(feed, sink, Subscriptions({"SPX"})):
+        await fake.wait_for(lambda: streaming(fake, {"SPX"}))
+        await fake.quote("SPX", 7.0, 8.0)
+        await sink.wait_quote("SPX", bid=7.0)
+    assert feed.use_http and [s.kind for s in fake.streams] == ["http"]
+
+
 async def test_http_stream_closed_for_silence_is_reopened_with_a_new_session(
     fakes: list[FakeTradier],
 ) -> None:

@@ -35,8 +35,9 @@ def test_break_even_expected_move_and_sigma_distance_are_exported(
     assert registry.get_sample_value("vixmon_breakeven_distance_sigma", labels) == pytest.approx(
         be.distance_sigma[0, 0]
     )
-    move = registry.get_sample_value("vixmon_expected_move_points",
-                                     {"book": "main", "structure": "IC"})
+    move = registry.get_sample_value(
+        "vixmon_expected_move_points", {"book": "main", "structure": "IC"}
+    )
     assert move == pytest.approx(be.expected_move[0])
 
 
@@ -75,9 +76,12 @@ def test_unknown_rule_states_are_counted_per_rule_book_and_condition(
 ) -> None:
     labels = {"rule": "vix_momentum", "book": "market", "condition": "unknown"}
     assert registry.get_sample_value("vixmon_rule_keys", labels) == 1.0
-    assert registry.get_sample_value(
-        "vixmon_rule_keys", {"rule": "layer_gain", "book": "main", "condition": "breach"}
-    ) == 2.0
+    assert (
+        registry.get_sample_value(
+            "vixmon_rule_keys", {"rule": "layer_gain", "book": "main", "condition": "breach"}
+        )
+        == 2.0
+    )
 
 
 def test_the_snapshot_carries_break_evens_stress_curve_and_unknown_keys(cycle: Cycle) -> None:

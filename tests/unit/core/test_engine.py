@@ -15,7 +15,9 @@ S = 1_000_000_000
 
 
 def engine(entry: float = 1.0, qty: int = 4) -> Engine:
-    layer = Layer(name="L1", legs=[Leg(symbol="VIX261216C00020000", quantity=qty, entry_price=entry)])
+    layer = Layer(
+        name="L1", legs=[Leg(symbol="VIX261216C00020000", quantity=qty, entry_price=entry)]
+    )
     return Engine(settings.load().settings, Portfolio(books=[Book(name="b", layers=[layer])]))
 
 

@@ -88,7 +88,10 @@ def test_one_bad_binary_row_rejects_only_that_row() -> None:
     _feed, quotes, rejects = decode_entry({b"b": encode_batch(batch)})
     assert [fields(q) for q in quotes] == [fields(batch[1])]
     assert [r.reason for r in rejects] == [
-        "negative_price", "crossed", "unknown_symbol", "non_finite"
+        "negative_price",
+        "crossed",
+        "unknown_symbol",
+        "non_finite",
     ]
 
 

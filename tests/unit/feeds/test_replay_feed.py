@@ -66,8 +66,10 @@ async def test_restamp_shifts_the_session_to_start_now(tmp_path: Path) -> None:
 
 
 async def test_recorded_times_are_kept_without_restamp(tmp_path: Path) -> None:
-    path = write_session(tmp_path / "s.jsonl", [line(Quote(sym="VIX", last=15.0, ts=TS))])
-    feed = ReplayFeed(ReplayFeedConfig(path="s.jsonl", speed=0, restamp=False), FakeClock(), tmp_path)
+    write_session(tmp_path / "s.jsonl", [line(Quote(sym="VIX", last=15.0, ts=TS))])
+    feed = ReplayFeed(
+        ReplayFeedConfig(path="s.jsonl", speed=0, restamp=False), FakeClock(), tmp_path
+    )
     sink = ListSink()
     await feed.run(sink, Subscriptions())
     assert sink.batches[0][0].ts == TS and feed.stats.last_quote_ts_ns == TS

@@ -51,7 +51,9 @@ def test_option_quotes_bracket_the_black_price_of_the_market_state() -> None:
     assert q is not None and q.bid is not None and q.ask is not None
     t = float(year_fraction(settlement_ns("VIX", JUN), START))
     fwd = m.vx(t)
-    model = float(black.price(1.0, fwd, 30.0, t, math.exp(-m.p.rate * t), m.vix_vol(t, math.log(30 / fwd))))
+    model = float(
+        black.price(1.0, fwd, 30.0, t, math.exp(-m.p.rate * t), m.vix_vol(t, math.log(30 / fwd)))
+    )
     assert q.bid <= model <= q.ask
 
 

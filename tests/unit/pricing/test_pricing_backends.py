@@ -13,6 +13,9 @@ from pricing_reference import MINUTE
 from monitor.pricing import _kernels as nb
 from monitor.pricing import _kernels_vec as vec
 from monitor.pricing import black
+from monitor.pricing._jit import HAVE_NUMBA
+
+compiled = pytest.mark.skipif(not HAVE_NUMBA, reason="compares compiled kernels with numpy")
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +41,12 @@ def chain() -> dict[str, np.ndarray]:
             "carry": carry, "spot": spot}  # fmt: skip
 
 
-def test_backend_is_numba_when_numba_is_installed() -> None:
-    pytest.importorskip("numba")
+@compiled
+def test_backend_is_numba_when_numba_is_available() -> None:
     assert black.backend() == "numba"
 
 
+@compiled
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 def test_numpy_and_numba_implied_vols_are_identical(
     chain: dict[str, np.ndarray], warm: bool
@@ -58,6 +62,7 @@ def test_numpy_and_numba_implied_vols_are_identical(
     np.testing.assert_array_equal(vol_np, vol_nb)
 
 
+@compiled
 def test_numpy_and_numba_fused_solves_are_identical(chain: dict[str, np.ndarray]) -> None:
     c = chain
     n = c["cp"].size
@@ -70,6 +75,7 @@ def test_numpy_and_numba_fused_solves_are_identical(chain: dict[str, np.ndarray]
     np.testing.assert_array_equal(rows_np, np.array(rows))
 
 
+@compiled
 def test_numpy_and_numba_prices_are_identical(chain: dict[str, np.ndarray]) -> None:
     c = chain
     args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["vol"])
@@ -78,6 +84,7 @@ def test_numpy_and_numba_prices_are_identical(chain: dict[str, np.ndarray]) -> N
     np.testing.assert_array_equal(vec.price_v(*args), out)
 
 
+@compiled
 def test_numpy_and_numba_greeks_are_identical(chain: dict[str, np.ndarray]) -> None:
     c = chain
     args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["vol"], c["carry"], c["spot"])

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from monitor import symbols
+from monitor.pricing import _kernels as nb
 from monitor.pricing import black
+from monitor.pricing._jit import HAVE_NUMBA
 from monitor.pricing.expiry import settlement_ns, year_fraction
 from monitor.pricing.rates import RateCurve
 from monitor.pricing.reasons import IvReason
@@ -162,3 +164,24 @@ def test_universe_rejects_duplicate_symbols() -> None:
     spx = symbols.parse("SPX")
     with pytest.raises(ValueError, match="duplicate"):
         Universe.build([spx, spx])
+
+
+def test_seeding_with_the_previous_valuation_gives_the_same_vols(universe: Universe) -> None:
+    bid, ask, last, _ = _quotes(universe)
+    first = value(universe, bid, ask, last, NOW, RATES, YIELD)
+    later = NOW + 250_000_000
+    cold = value(universe, bid, ask, last, later, RATES, YIELD)
+    warm = value(universe, bid, ask, last, later, RATES, YIELD, previous=first)
+    np.testing.assert_array_equal(cold.iv_reason, warm.iv_reason)
+    np.testing.assert_allclose(warm.iv_mid, cold.iv_mid, rtol=1e-12)
+    np.testing.assert_allclose(warm.delta, cold.delta, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="only compiled kernels can compile late")
+def test_first_tick_after_building_a_universe_compiles_nothing(universe: Universe) -> None:
+    kernels = (nb.price_kernel, nb.iv_kernel, nb.greeks_kernel, nb.iv_greeks_kernel)
+    before = [len(k.signatures) for k in kernels]
+    bid, ask, last, _ = _quotes(universe)
+    value(universe, bid, ask, last, NOW, RATES, YIELD)
+    assert [len(k.signatures) for k in kernels] == before
+    assert all(n == 1 for n in before)

@@ -26,8 +26,9 @@ def greeks_condition(subject: str, limits: dict[str, float]) -> str:
     return condition(w.tick(), f"greeks|main|{subject}")
 
 
-@pytest.mark.parametrize(("scale", "want"), [(1.0, "breach"), (1 - 1e-9, "breach"),
-                                             (1 + 1e-9, "hold"), (1.2, "clear")])
+@pytest.mark.parametrize(
+    ("scale", "want"), [(1.0, "breach"), (1 - 1e-9, "breach"), (1 + 1e-9, "hold"), (1.2, "clear")]
+)
 def test_net_delta_fires_at_and_beyond_its_limit(calm: Cycle, scale: float, want: str) -> None:
     delta = abs(float(calm.state.book_delta_spx_1pct_usd[0]))
     assert greeks_condition("delta", {"delta_1pct_usd": delta * scale}) == want
@@ -56,7 +57,7 @@ def test_net_vega_drift_from_the_session_baseline_fires() -> None:
     w = World(settings(greeks={"defaults": {"vega_drift_usd": 100.0}}))
     first = w.tick()
     assert condition(first, "greeks|main|vega_drift") == "clear"
-    s = signal(w.tick(vol=SPIKE), "greeks|main|vega_drift")
+    s = signal(w.tick(vol=SPIKE), "greeks|main|vega_drift").materialize()
     assert s.condition == "breach" and s.values["vega_baseline_usd"] == pytest.approx(
         float(first.rules.analysis.net_vega.book[0]) if first.rules else 0.0, abs=0.01
     )
@@ -84,8 +85,12 @@ def test_a_new_session_resets_the_baselines() -> None:
 def test_stress_coverage_fires_at_and_below_its_minimum(calm: Cycle) -> None:
     assert calm.rules is not None
     cov = float(calm.rules.analysis.stress.coverage[0])
-    for minimum, want in [(cov, "breach"), (cov * (1 + 1e-9), "breach"),
-                          (cov * (1 - 1e-9), "hold"), (cov - 0.2, "clear")]:
+    for minimum, want in [
+        (cov, "breach"),
+        (cov * (1 + 1e-9), "breach"),
+        (cov * (1 - 1e-9), "hold"),
+        (cov - 0.2, "clear"),
+    ]:
         w = World(settings(stress={"min_coverage": minimum}))
         assert condition(w.tick(), "stress|main|coverage") == want
 
@@ -104,7 +109,7 @@ def test_break_evens_are_measured_against_the_session_baseline() -> None:
     first = w.tick()
     assert condition(first, "breakeven|main|IC:lower:drift") == "clear"
     c = w.tick(vol=SPIKE)  # the hedge gain pushes the break-evens out
-    s = signal(c, "breakeven|main|IC:lower:drift")
+    s = signal(c, "breakeven|main|IC:lower:drift").materialize()
     assert s.condition == "breach"
     assert s.values["drift_points"] == pytest.approx(
         s.values["breakeven_points"] - s.values["baseline_points"], abs=0.011

@@ -25,17 +25,42 @@ def test_nan_or_flagged_inputs_are_unknown_never_clear() -> None:
     assert C.levels_above(x, 1.0, 0.5, flagged).tolist() == [C.UNKNOWN] * 3
 
 
-def test_select_emits_only_non_clear_keys_and_the_ones_live_last_cycle() -> None:
-    layout = C.Layout.of("r", ["b"] * 4, ["a", "b", "c", "d"])
-    codes = np.array([C.CLEAR, C.BREACH, C.CLEAR, C.UNKNOWN], np.int8)
-    live = {"r": frozenset({"r|b|c"})}
-    assert C.select(codes, layout, live, "r", full=False).tolist() == [1, 2, 3]
+LAYOUT = C.Layout.of("r", ["b"] * 4, ["a", "b", "c", "d"])
 
 
-def test_select_emits_every_key_on_a_full_cycle() -> None:
-    layout = C.Layout.of("r", ["b"] * 3, ["a", "b", "c"])
-    codes = np.zeros(3, np.int8)
-    assert C.select(codes, layout, {}, "r", full=True).tolist() == [0, 1, 2]
+def sent(codes: list[int], at_ns: int) -> C.Emitted:
+    return C.Emitted(LAYOUT, np.array(codes, np.int8), np.full(4, at_ns, np.int64))
+
+
+def test_select_sends_every_key_whose_condition_changed() -> None:
+    now = C.CLEAR, C.BREACH, C.CLEAR, C.UNKNOWN
+    prev = sent([C.CLEAR, C.CLEAR, C.BREACH, C.BREACH], at_ns=0)
+    picked = C.select(np.array(now, np.int8), LAYOUT, prev, now_ns=1, full=False)
+    assert picked.tolist() == [1, 2, 3]  # 2 went back to clear: its alert must resolve
+
+
+def test_select_skips_a_steady_condition_until_it_is_due_again() -> None:
+    codes = np.array([C.BREACH] * 4, np.int8)
+    prev = sent([C.BREACH] * 4, at_ns=0)
+    assert C.select(codes, LAYOUT, prev, now_ns=C.RESEND_NS - 1, full=False).tolist() == []
+    assert C.select(codes, LAYOUT, prev, now_ns=2 * C.RESEND_NS, full=False).tolist() == [
+        0,
+        1,
+        2,
+        3,
+    ]
+
+
+def test_select_sends_every_key_on_a_full_cycle() -> None:
+    codes = np.zeros(4, np.int8)
+    assert C.select(codes, LAYOUT, None, now_ns=0, full=True).tolist() == [0, 1, 2, 3]
+
+
+def test_sent_state_follows_its_keys_to_a_rebuilt_layout() -> None:
+    prev = sent([C.CLEAR, C.BREACH, C.CLEAR, C.HOLD], at_ns=7)
+    moved = C.Layout.of("r", ["b"] * 3, ["d", "x", "b"])
+    got = prev.aligned(moved)
+    assert got.codes.tolist() == [C.HOLD, C.CLEAR, C.BREACH] and got.sent_ns.tolist() == [7, 0, 7]
 
 
 def test_layout_cache_rebuilds_when_the_index_or_config_object_changes() -> None:

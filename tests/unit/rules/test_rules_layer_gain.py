@@ -88,7 +88,7 @@ def spiked() -> World:
 def test_every_layer_gain_alert_carries_a_roll_advisory_and_an_action(spiked: World) -> None:
     c = spiked.engine.last_cycle
     assert c is not None
-    s = signal(c, "layer_gain|main|L1@2")
+    s = signal(c, "layer_gain|main|L1@2").materialize()
     assert s.advisory["layer"] == "L1" and s.action.startswith("Harvest L1: sell 4 contract(s)")
     assert "Do not add size into the pop." in s.action
 
@@ -96,7 +96,7 @@ def test_every_layer_gain_alert_carries_a_roll_advisory_and_an_action(spiked: Wo
 def test_the_advisory_numbers_follow_from_the_quotes_by_hand(spiked: World) -> None:
     c = spiked.engine.last_cycle
     assert c is not None and c.rules is not None
-    a = signal(c, "layer_gain|main|L1@1.5").advisory
+    a = signal(c, "layer_gain|main|L1@1.5").materialize().advisory
     st, market = c.state, spiked.engine.market
     bid = float(st.leg_bid[4])  # the layer's one leg: 4 x VIX261216C00020000
     assert a["harvest_proceeds_usd"] == pytest.approx(4 * 100 * bid)
@@ -143,9 +143,10 @@ def test_the_martingale_coefficient_tightens_while_mean_reversion_is_likely(spik
         market_stale=False,
         memory=e.memory,
         analysis=on,
-        live_keys={},
+        emitted={},
         full=True,
         layouts=e.memory.layouts,
+        context={},
     )
     s = int(c.state.index.struct_names.index("L1"))
     tight = roll.advisory(ctx, s, e.settings.rules.roll)

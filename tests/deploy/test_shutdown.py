@@ -1,0 +1,100 @@
+"""Shutdown: SIGTERM drains within shutdown.drain_timeout_s and exits 0; a drain that cannot
+finish is cut at the limit; a second SIGINT skips the drain.
+
+A drain that hangs is made real by freezing the daemon's embedded Redis (SIGSTOP): the drain's
+reads block on it exactly as they would on a wedged server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from tests.deploy.conftest import simulator_feed, write_config
+from tests.support.daemon import Daemon, run_daemon
+
+Line = dict[str, Any]
+
+
+def event(name: str, **fields: object) -> Callable[[Line], bool]:
+    return lambda line: (
+        line.get("event") == name and all(line.get(k) == v for k, v in fields.items())
+    )
+
+
+def at(line: Line) -> dt.datetime:
+    return dt.datetime.fromisoformat(line["timestamp"])
+
+
+@contextlib.asynccontextmanager
+async def daemon_with_frozen_redis(tmp_path: Path, drain_s: float) -> AsyncIterator[Daemon]:
+    """Run a daemon and freeze its embedded Redis; the test thaws it with ``thaw(daemon)``."""
+    cfg = write_config(
+        tmp_path, feeds=simulator_feed(), tables=f"[shutdown]\ndrain_timeout_s = {drain_s}\n"
+    )
+    pid = 0
+    try:
+        async with run_daemon(cfg) as daemon:
+            pid = (await daemon.wait_log(event("embedded_redis_started"), 30))["pid"]
+            await daemon.http_port()
+            os.kill(pid, signal.SIGSTOP)
+            yield daemon
+    finally:
+        if pid:
+            end_redis(pid)
+
+
+def end_redis(pid: int) -> None:
+    """Never leave a frozen or orphaned redis-server behind (if the daemon died first)."""
+    with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+        if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGTERM)
+
+
+def thaw(daemon: Daemon) -> None:
+    started = next(line for line in daemon.lines if event("embedded_redis_started")(line))
+    os.kill(started["pid"], signal.SIGCONT)
+
+
+async def test_sigterm_drains_stops_redis_and_exits_zero(tmp_path: Path) -> None:
+    async with run_daemon(write_config(tmp_path, feeds=simulator_feed())) as daemon:
+        await daemon.http_port()
+        await daemon.wait_log(event("alert"), 30)  # the engine has evaluated
+        assert await daemon.stop(signal.SIGTERM) == 0
+    events = [line["event"] for line in daemon.lines]
+    tail = events[events.index("signal_received") :]
+    assert [
+        e for e in tail if e in {"stopping", "drained", "embedded_redis_stopped", "stopped"}
+    ] == [
+        "stopping",
+        "drained",
+        "embedded_redis_stopped",
+        "stopped",
+    ]
+
+
+async def test_a_drain_that_cannot_finish_is_cut_at_the_limit(tmp_path: Path) -> None:
+    async with daemon_with_frozen_redis(tmp_path, drain_s=1.0) as daemon:
+        daemon.proc.send_signal(signal.SIGTERM)
+        draining = await daemon.wait_log(event("draining", limit_s=1.0), 30)
+        cut = await daemon.wait_log(event("drain_cut_short", reason="timeout"), 30)
+        assert 0.9 <= (at(cut) - at(draining)).total_seconds() < 2
+        thaw(daemon)
+        assert await daemon.stop() == 0
+
+
+async def test_a_second_sigint_skips_the_drain(tmp_path: Path) -> None:
+    async with daemon_with_frozen_redis(tmp_path, drain_s=60.0) as daemon:
+        daemon.proc.send_signal(signal.SIGINT)
+        draining = await daemon.wait_log(event("draining", limit_s=60.0), 30)
+        daemon.proc.send_signal(signal.SIGINT)
+        cut = await daemon.wait_log(event("drain_cut_short", reason="forced"), 30)
+        assert (at(cut) - at(draining)).total_seconds() < 10  # not the 60 s limit
+        thaw(daemon)
+        assert await daemon.stop() == 0
