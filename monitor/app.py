@@ -136,7 +136,7 @@ class App:
             "portfolio": str(self.loaded.portfolio_path),
             # what the running config monitors: a reload shows here at once
             "books": {
-                b.name: [s.name for s in (*b.condors, *b.layers)]
+                b.name: [c.name for c in b.condors] + [y.name for y in b.layers]
                 for b in self.loaded.portfolio.books
             },
         }
@@ -258,6 +258,8 @@ class App:
             if inst.kind is symbols.Kind.FUTURE and inst.expiry is not None:
                 row = m.index[inst.symbol]
                 mid = (m.bid[row] + m.ask[row]) / 2
+                if mid != mid:  # no two-sided quote (Cboe's futures file has only last)
+                    mid = m.last[row]
                 if mid == mid:  # not NaN
                     futures[inst.expiry] = float(mid)
         return MarketView(spx_spot=spot if spot == spot else None, vx_futures=futures)

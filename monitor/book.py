@@ -132,7 +132,7 @@ def compute(
     n_s = len(index.struct_names)
     s = index.leg_struct
     value = _sum_by(s, leg_value, n_s)
-    cost = np.bincount(s, index.leg_entry * scale, minlength=n_s)
+    cost = np.bincount(s, index.leg_entry * scale, minlength=n_s).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         gain = np.where(cost != 0, (value - cost) / np.abs(cost), np.nan)
     struct_stale = np.bincount(s, stale.astype(np.float64), minlength=n_s) > 0

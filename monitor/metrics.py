@@ -21,7 +21,7 @@ from monitor.book import PortfolioState
 VERSION = "0.1.0"
 
 # `_created` series double every counter's cardinality and no dashboard of ours reads them
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class PipelineMetrics:
@@ -114,6 +114,18 @@ class StateCollector(Collector):
             "vixmon_feed_parse_errors", "Venue messages that failed to parse", labels=["feed"]
         )
         rec = CounterMetricFamily("vixmon_feed_reconnects", "Reconnects", labels=["feed"])
+        stalls = CounterMetricFamily(
+            "vixmon_feed_stalls", "Silences longer than the watchdog allows", labels=["feed"]
+        )
+        subscribed = _g("vixmon_feed_subscribed_symbols", "Venue symbols subscribed", ["feed"])
+        conflated = CounterMetricFamily(
+            "vixmon_feed_conflated_quotes",
+            "Quotes replaced by a newer one for the same symbol while Redis was slow",
+            labels=["feed"],
+        )
+        pub_errs = CounterMetricFamily(
+            "vixmon_feed_publish_errors", "Failed writes of quote batches to Redis", labels=["feed"]
+        )
         for name, s in feeds.items():
             last.add_metric([name], s.last_quote_ts_ns / 1e9)
             conn.add_metric([name], float(s.connected))
@@ -121,7 +133,11 @@ class StateCollector(Collector):
             msgs.add_metric([name], float(s.messages))
             errs.add_metric([name], float(s.parse_errors))
             rec.add_metric([name], float(s.reconnects))
-        yield from (last, conn, delayed, msgs, errs, rec)
+            stalls.add_metric([name], float(s.stalls))
+            subscribed.add_metric([name], float(s.subscribed))
+            conflated.add_metric([name], float(s.conflated))
+            pub_errs.add_metric([name], float(s.publish_errors))
+        yield from (last, conn, delayed, msgs, errs, rec, stalls, subscribed, conflated, pub_errs)
 
     def _book_metrics(self, st: PortfolioState) -> Iterator[Metric]:
         idx = st.index

@@ -123,7 +123,7 @@ def _known(sym: str) -> bool:
 _NON_FINITE_TOKENS: Final = (b"NaN", b"Infinity")
 
 
-def _schema_reason(exc: msgspec.ValidationError) -> str:
+def _schema_reason(exc: msgspec.MsgspecError) -> str:
     text = str(exc)
     if "`ts`" in text and "missing" in text:
         return "missing_ts"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 import msgspec
@@ -44,7 +44,6 @@ class Resource:
     etag: str | None = None
     last_modified: str | None = None
     ok: bool = False
-    polls: int = field(default=0)
 
 
 class Blocked(FeedError):
@@ -91,7 +90,6 @@ class CboeFeed(ReconnectingFeed):
             sock_read=self._cfg.silence_timeout_s,
         )
         async with aiohttp.ClientSession(timeout=timeout, headers=self._headers()) as http:
-            self._ready()
             pollers = [self._poll(http, r, subscriptions) for r in self.resources]
             await run_supervised(*pollers)
 
@@ -123,6 +121,7 @@ class CboeFeed(ReconnectingFeed):
                              delay_s=round(retry, 3), retries_left=backoff.retries_left)
             return retry
         backoff.reset()
+        self._backoff.reset()
         res.ok = True
         self._stats.connected = True
         return delay
@@ -135,7 +134,6 @@ class CboeFeed(ReconnectingFeed):
         if res.last_modified:
             headers["If-Modified-Since"] = res.last_modified
         async with http.get(res.url, headers=headers) as resp:
-            res.polls += 1
             if resp.status == 403:
                 raise Blocked(f"{res.name}: HTTP 403")
             if resp.status >= 400:

@@ -93,13 +93,13 @@ class SimMarket:
     def spx_vol(self, t_years: float, log_moneyness: float) -> float:
         atm = self.p.vol_long + (self.vol - self.p.vol_long) * math.exp(-3.0 * t_years)
         skew = -0.9 * log_moneyness / math.sqrt(max(t_years, 1 / 365) / 0.25) ** 0.5
-        return max(0.05, atm * (1 + skew + 2.0 * log_moneyness**2))
+        return float(max(0.05, atm * (1 + skew + 2.0 * log_moneyness**2)))
 
     def vix_vol(self, t_years: float, log_moneyness: float) -> float:
         horizon = max(t_years, 7 / 365)
         # a shock lifts short-dated vol-of-vol most; long-dated VIX options barely move
         base = 0.85 * (horizon / 0.08) ** -0.35 + self.stress * (0.08 / horizon) ** 0.5
-        return max(0.25, base * (1 + 0.35 * log_moneyness))
+        return float(max(0.25, base * (1 + 0.35 * log_moneyness)))
 
     def quote(self, inst: symbols.Instrument) -> Quote | None:
         """Quote one instrument at the current state; None once it has expired."""

@@ -25,7 +25,15 @@ if os.environ.get("VIXMON_PRICING_BACKEND", "auto").lower() != "numpy":
 
 HAVE_NUMBA = _numba is not None
 
-_KERNEL_SOURCES = ("_jit.py", "_special.py", "_rational_cubic.py", "_lbr.py", "_kernels.py")
+_KERNEL_SOURCES = (
+    "_jit.py",
+    "_special.py",
+    "_rational_cubic.py",
+    "_lbr.py",
+    "_table.py",
+    "_kernels.py",
+    "_batch.py",
+)
 
 
 def _drop_stale_cache(package: Path) -> None:

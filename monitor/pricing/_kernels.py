@@ -1,7 +1,9 @@
-"""Per-option scalar pricing and the array kernels looping over them (numba when present).
+"""Per-option scalar pricing, and the price and Greeks kernels looping over them (numba when
+present); the implied-vol kernels built from these pieces are in ``_batch.py``.
 
 ``_kernels_vec.py`` is the numpy twin of every function here; the two must stay
-operation-for-operation identical (tests/unit/pricing/test_backends.py checks bit equality).
+operation-for-operation identical (tests/unit/pricing/test_pricing_backends.py checks bit
+equality).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from numpy.typing import NDArray
 
 from monitor.pricing._jit import jit
 from monitor.pricing._lbr import black_vega, normalised_vol, refine_vol
-from monitor.pricing._special import ONE_OVER_SQRT_2PI, norm_cdf
+from monitor.pricing._special import ONE_OVER_SQRT_2PI, norm_cdf, norm_cdf_given_pdf
+from monitor.pricing._table import table_guess
 
 FloatArray = NDArray[np.float64]
 ReasonArray = NDArray[np.int8]
@@ -47,43 +50,45 @@ def classify(cp: float, f: float, k: float, t: float, df: float, p: float, tick:
 
 
 @jit
-def solve_one(
-    cp: float, f: float, k: float, t: float, df: float, p: float, tick: float, guess: float
-) -> tuple[float, int, float]:
-    """Return (total vol s = vol sqrt(T), reason, ln(F/K)) for one quote; s is NaN unless OK.
+def normalise_quote(
+    cp: float, f: float, k: float, t: float, df: float, p: float, tick: float
+) -> tuple[int, float, float, float]:
+    """Return (reason, x, exp(x/2), beta): the quote as a normalised out-of-the-money call.
 
-    A finite positive ``guess`` (a vol, e.g. last tick's) is polished first; the full solve
-    runs when there is none or when the polish does not settle.
+    x = -|ln(F/K)| <= 0 and beta = time value / (df sqrt(F K)); only OK quotes go on to solve.
     """
     reason = classify(cp, f, k, t, df, p, tick)
     if reason != OK:
-        return math.nan, reason, math.nan
+        return reason, math.nan, math.nan, math.nan
     ratio = min(f, k) / max(f, k)
     ex = math.sqrt(ratio)
-    emx = 1.0 / ex
-    x = math.log(ratio)
     beta = (p - df * max(cp * (f - k), 0.0)) / (df * math.sqrt(f * k))
     if beta >= ex:
-        return math.nan, ABOVE_BOUND, x
-    if beta < TINY:
-        return math.nan, BELOW_TICK, x
-    s = math.nan
-    if guess > 0.0 and guess < math.inf:
-        s = refine_vol(beta, x, ex, emx, guess * math.sqrt(t))
-    if not (s > 0.0 and s < math.inf):
-        s = normalised_vol(beta, x, ex, emx)
-    if not (s > 0.0 and s < math.inf):
-        return math.nan, NOT_IDENTIFIABLE, x
-    return s, OK, (x if f < k else -x)
+        reason = ABOVE_BOUND
+    elif beta < TINY:
+        reason = BELOW_TICK
+    return reason, math.log(ratio), ex, beta
 
 
 @jit
-def iv_one(
-    cp: float, f: float, k: float, t: float, df: float, p: float, tick: float, guess: float
-) -> tuple[float, int]:
-    """Return (vol, reason) for one quote; vol is NaN unless the reason is OK."""
-    s, reason, _ = solve_one(cp, f, k, t, df, p, tick, guess)
-    return s / math.sqrt(t), reason
+def rescue(beta: float, x: float, ex: float, emx: float, seeded: bool, table: FloatArray) -> float:
+    """Return s when polishing the start did not settle: the tabulated guess if the start was
+    a seed, then LBR's full solve."""
+    s = math.nan
+    if seeded:
+        s0 = table_guess(beta, x, emx, table)
+        if s0 > 0.0 and s0 < math.inf:
+            s = refine_vol(beta, x, ex, emx, s0)
+    if not (s > 0.0 and s < math.inf):
+        s = normalised_vol(beta, x, ex, emx)
+    return s
+
+
+@jit
+def density(x: float, s: float) -> tuple[float, float]:
+    """Return (d1, exp(-d1^2/2)) for x = ln(F/K) and total vol s."""
+    d1 = x / s + 0.5 * s
+    return d1, math.exp(-0.5 * d1 * d1)
 
 
 @jit
@@ -93,18 +98,18 @@ def greeks_at_premium(
     t: float,
     df: float,
     s: float,
-    x: float,
     p: float,
     carry: float,
     spot: bool,
+    d1: float,
+    e: float,
 ) -> tuple[float, float, float, float, float, float]:
-    """Return the Greeks of a solved quote (s > 0, t > 0, x = ln(F/K)): its premium is its
-    model price."""
+    """Return the Greeks of a solved quote (s > 0, t > 0) from :func:`density`'s (d1, e): its
+    premium is its model price."""
     sqrt_t = math.sqrt(t)
     vol = s / sqrt_t
-    d1 = x / s + 0.5 * s
-    pdf = ONE_OVER_SQRT_2PI * math.exp(-0.5 * d1 * d1)
-    delta = df * cp * norm_cdf(cp * d1)
+    pdf = ONE_OVER_SQRT_2PI * e
+    delta = df * cp * norm_cdf_given_pdf(cp * d1, e)
     decay = df * f * pdf * vol / (2.0 * sqrt_t)
     drift = delta * carry * f if spot else 0.0
     theta = (-math.log(df) / t * p - decay - drift) / 365.0
@@ -176,7 +181,7 @@ def greeks_one(
 
 
 # Array kernels: serial loops that release the GIL, so black.py can split large arrays across
-# a thread per core while small calls (a single option, a few legs) pay no threading overhead.
+# threads while small calls (a single option, a few legs) pay no threading overhead.
 
 
 @jit
@@ -192,24 +197,6 @@ def price_kernel(
     """Fill ``out`` with premiums; all arrays 1-D contiguous of equal length."""
     for i in range(cp.size):
         out[i] = price_one(cp[i], f[i], k[i], t[i], df[i], vol[i])
-
-
-@jit
-def iv_kernel(
-    cp: FloatArray,
-    f: FloatArray,
-    k: FloatArray,
-    t: FloatArray,
-    df: FloatArray,
-    p: FloatArray,
-    tick: float,
-    guess: FloatArray,
-    vol: FloatArray,
-    reason: ReasonArray,
-) -> None:
-    """Fill ``vol`` and ``reason`` for 1-D contiguous inputs of equal length (guess NaN: none)."""
-    for i in range(cp.size):
-        vol[i], reason[i] = iv_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick, guess[i])
 
 
 @jit
@@ -232,39 +219,4 @@ def greeks_kernel(
     """Fill the six Greek arrays at the given vols."""
     for i in range(cp.size):
         g = greeks_one(cp[i], f[i], k[i], t[i], df[i], vol[i], carry[i], spot[i])
-        price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = g
-
-
-@jit
-def iv_greeks_kernel(
-    cp: FloatArray,
-    f: FloatArray,
-    k: FloatArray,
-    t: FloatArray,
-    df: FloatArray,
-    p: FloatArray,
-    tick: float,
-    guess: FloatArray,
-    carry: FloatArray,
-    spot: NDArray[np.bool_],
-    vol: FloatArray,
-    reason: ReasonArray,
-    price: FloatArray,
-    delta: FloatArray,
-    gamma: FloatArray,
-    vega: FloatArray,
-    theta: FloatArray,
-    rho: FloatArray,
-) -> None:
-    """Solve the vol and fill the Greeks at it in one pass (NaN Greeks where vol is NaN)."""
-    nan = math.nan
-    for i in range(cp.size):
-        s, r, x = solve_one(cp[i], f[i], k[i], t[i], df[i], p[i], tick, guess[i])
-        reason[i] = r
-        if r == OK:
-            vol[i] = s / math.sqrt(t[i])
-            g = greeks_at_premium(cp[i], f[i], t[i], df[i], s, x, p[i], carry[i], spot[i])
-        else:
-            vol[i] = nan
-            g = (nan, nan, nan, nan, nan, nan)
         price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = g

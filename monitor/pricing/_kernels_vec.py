@@ -18,7 +18,8 @@ from monitor.pricing._kernels import (
     TINY,
 )
 from monitor.pricing._lbr_vec import black_vega_v, normalised_vol_v, refine_vol_v
-from monitor.pricing._special import ONE_OVER_SQRT_2PI, norm_cdf_v
+from monitor.pricing._special import ONE_OVER_SQRT_2PI, norm_cdf_given_pdf_v, norm_cdf_v
+from monitor.pricing._table import table_guess_v
 
 FloatArray = NDArray[np.float64]
 ReasonArray = NDArray[np.int8]
@@ -62,6 +63,7 @@ def solve_v(
     p: FloatArray,
     tick: float,
     guess: FloatArray,
+    table: FloatArray,
 ) -> tuple[FloatArray, ReasonArray, FloatArray]:
     """Return (total vol s, reason, ln(F/K)) per quote; s is NaN unless the reason is OK."""
     reason = classify_v(cp, f, k, t, df, p, tick)
@@ -86,6 +88,11 @@ def solve_v(
         s0 = g[warm] * np.sqrt(ti[go][warm])
     s[warm] = refine_vol_v(b[warm], xg[warm], eg[warm], emg[warm], s0)
     cold = np.flatnonzero(~((s > 0.0) & (s < np.inf)))
+    s0 = table_guess_v(b[cold], xg[cold], emg[cold], table)
+    tabled = (s0 > 0.0) & (s0 < np.inf)
+    on = cold[tabled]
+    s[on] = refine_vol_v(b[on], xg[on], eg[on], emg[on], s0[tabled])
+    cold = np.flatnonzero(~((s > 0.0) & (s < np.inf)))
     s[cold] = normalised_vol_v(b[cold], xg[cold], eg[cold], emg[cold])
     good = (s > 0.0) & (s < np.inf)
     reason[i[go][~good]] = NOT_IDENTIFIABLE
@@ -103,9 +110,10 @@ def iv_v(
     p: FloatArray,
     tick: float,
     guess: FloatArray,
+    table: FloatArray,
 ) -> tuple[FloatArray, ReasonArray]:
     """Return (vol, reason) per quote; vol is NaN unless the reason is OK."""
-    s, reason, _ = solve_v(cp, f, k, t, df, p, tick, guess)
+    s, reason, _ = solve_v(cp, f, k, t, df, p, tick, guess, table)
     with np.errstate(all="ignore"):
         vol: FloatArray = s / np.sqrt(t)
     return vol, reason
@@ -120,11 +128,12 @@ def iv_greeks_v(
     p: FloatArray,
     tick: float,
     guess: FloatArray,
+    table: FloatArray,
     carry: FloatArray,
     spot: BoolArray,
 ) -> tuple[FloatArray, ReasonArray, FloatArray]:
     """Return vol, reason and the 6 x n Greeks at the solved vol (premium as price)."""
-    s, reason, log_fk = solve_v(cp, f, k, t, df, p, tick, guess)
+    s, reason, log_fk = solve_v(cp, f, k, t, df, p, tick, guess, table)
     vol = np.full(cp.shape, np.nan)
     rows = np.full((6, cp.size), np.nan)
     i = np.flatnonzero(reason == OK)
@@ -133,8 +142,9 @@ def iv_greeks_v(
     v = si / sqrt_t
     vol[i] = v
     d1 = log_fk[i] / si + 0.5 * si
-    pdf = ONE_OVER_SQRT_2PI * np.exp(-0.5 * d1 * d1)
-    delta = di * ci * norm_cdf_v(ci * d1)
+    e = np.exp(-0.5 * d1 * d1)
+    pdf = ONE_OVER_SQRT_2PI * e
+    delta = di * ci * norm_cdf_given_pdf_v(ci * d1, e)
     decay = di * fi * pdf * v / (2.0 * sqrt_t)
     drift = np.where(spot[i], delta * carry[i] * fi, 0.0)
     rows[0, i] = pi

@@ -204,6 +204,73 @@ def initial_guess(beta: float, x: float, ex: float, emx: float) -> tuple[float, 
 
 
 @jit
+def objective_at(x: float, s: float, ex: float, emx: float, branch: int) -> tuple[float, float]:
+    """Return what a step on the branch's objective needs at s: (b, db/ds), or on the upper
+    branch (b_max - b, db/ds). This is the expensive half of a step (erfcx/erfc and exp)."""
+    if branch == UPPER:
+        h = x * (1.0 / s)
+        t = 0.5 * s
+        return otm_black_gap(x, s, ex, emx), ONE_OVER_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
+    return black_vega(x, s, ex, emx)
+
+
+@jit
+def _objective_terms(
+    beta: float,
+    ln_beta: float,
+    ex: float,
+    b: float,
+    bp: float,
+    b_halley: float,
+    b_hh3: float,
+    branch: int,
+) -> tuple[float, float, float]:
+    # Newton step and the Halley / third-order ratios of the branch's objective.
+    if branch == UPPER:
+        gp = bp / b  # b holds the gap b_max - b on this branch
+        hh3 = b_hh3 + gp * (2.0 * gp + 3.0 * b_halley)
+        return -math.log((ex - beta) / b) / gp, b_halley + gp, hh3
+    if branch == LOWER:
+        ln_b = math.log(b)
+        inv_ln_b = 1.0 / ln_b
+        bpob = bp / b
+        k = 1.0 + 2.0 * inv_ln_b
+        newton = (ln_beta - ln_b) * ln_b / (ln_beta * bpob)
+        hh3 = b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b))
+        return newton, b_halley - bpob * k, hh3 - 3.0 * b_halley * bpob * k
+    return (beta - b) / bp, b_halley, b_hh3
+
+
+@jit
+def householder_update(
+    beta: float,
+    ln_beta: float,
+    x: float,
+    ex: float,
+    s: float,
+    b: float,
+    bp: float,
+    branch: int,
+    strict: bool,
+) -> float:
+    """Return the third-order Householder step from s, given ``objective_at(x, s, ...)``.
+
+    NaN if the objective cannot be evaluated there (b underflowed), or, when ``strict``, if
+    the Newton step exceeds s/2: the point is too far for the expansion to mean anything.
+    """
+    inv_s = 1.0 / s
+    h = x * inv_s
+    h_s = h * inv_s
+    b_halley = h * h_s - 0.25 * s
+    b_hh3 = b_halley * b_halley - 3.0 * h_s * h_s - 0.25
+    newton, halley, hh3 = _objective_terms(beta, ln_beta, ex, b, bp, b_halley, b_hh3, branch)
+    ds = newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton * INV_3F))
+    if not math.isfinite(ds) or (strict and not abs(newton) <= 0.5 * s):
+        return math.nan
+    return max(-0.5 * s, ds)
+
+
+@jit
 def householder_step(
     beta: float,
     ln_beta: float,
@@ -214,43 +281,9 @@ def householder_step(
     branch: int,
     strict: bool,
 ) -> float:
-    """Return the third-order Householder step for s on the branch's objective.
-
-    NaN if the objective cannot be evaluated there (b underflowed), or, when ``strict``, if
-    the Newton step exceeds s/2: the point is too far for the expansion to mean anything.
-    """
-    inv_s = 1.0 / s
-    h = x * inv_s
-    h_s = h * inv_s
-    b_halley = h * h_s - 0.25 * s
-    b_hh3 = b_halley * b_halley - 3.0 * h_s * h_s - 0.25
-    if branch == UPPER:
-        t = 0.5 * s
-        bp = ONE_OVER_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
-        gap = otm_black_gap(x, s, ex, emx)
-        gp = bp / gap
-        newton = -math.log((ex - beta) / gap) / gp
-        halley = b_halley + gp
-        hh3 = b_hh3 + gp * (2.0 * gp + 3.0 * b_halley)
-    else:
-        b, bp = black_vega(x, s, ex, emx)
-        if branch == LOWER:
-            ln_b = math.log(b)
-            inv_ln_b = 1.0 / ln_b
-            bpob = bp / b
-            k = 1.0 + 2.0 * inv_ln_b
-            newton = (ln_beta - ln_b) * ln_b / (ln_beta * bpob)
-            halley = b_halley - bpob * k
-            hh3 = b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b))
-            hh3 = hh3 - 3.0 * b_halley * bpob * k
-        else:
-            newton = (beta - b) / bp
-            halley = b_halley
-            hh3 = b_hh3
-    ds = newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton * INV_3F))
-    if not math.isfinite(ds) or (strict and not abs(newton) <= 0.5 * s):
-        return math.nan
-    return max(-0.5 * s, ds)
+    """Return the third-order Householder step for s on the branch's objective."""
+    b, bp = objective_at(x, s, ex, emx, branch)
+    return householder_update(beta, ln_beta, x, ex, s, b, bp, branch, strict)
 
 
 @jit
@@ -278,12 +311,29 @@ def objective_branch(beta: float, x: float, ex: float, s: float) -> int:
 
 
 @jit
-def refine_vol(beta: float, x: float, ex: float, emx: float, s0: float) -> float:
-    """Polish a nearby s0 (the tabulated guess, or last tick's vol) with at most two steps;
-    NaN if it does not settle, so the caller falls back to the full solve."""
+def refine_start(
+    beta: float, x: float, ex: float, emx: float, s0: float
+) -> tuple[int, float, float, float]:
+    """Return the first half of :func:`refine_vol`: objective, ln beta and objective_at(s0)."""
     branch = objective_branch(beta, x, ex, s0)
-    ln_beta = math.log(beta)
-    ds = householder_step(beta, ln_beta, x, ex, emx, s0, branch, True)
+    b, bp = objective_at(x, s0, ex, emx, branch)
+    return branch, math.log(beta), b, bp
+
+
+@jit
+def refine_finish(
+    beta: float,
+    ln_beta: float,
+    x: float,
+    ex: float,
+    emx: float,
+    s0: float,
+    branch: int,
+    b: float,
+    bp: float,
+) -> float:
+    """Return the second half of :func:`refine_vol`, from :func:`refine_start`'s values."""
+    ds = householder_update(beta, ln_beta, x, ex, s0, b, bp, branch, True)
     s = s0 + ds
     if abs(ds) > REFINE * s:
         ds = householder_step(beta, ln_beta, x, ex, emx, s, branch, True)
@@ -291,3 +341,14 @@ def refine_vol(beta: float, x: float, ex: float, emx: float, s0: float) -> float
         if not abs(ds) <= WARM_TOL * s:
             return math.nan
     return s
+
+
+@jit
+def refine_vol(beta: float, x: float, ex: float, emx: float, s0: float) -> float:
+    """Polish a nearby s0 (the tabulated guess, or last tick's vol) with at most two steps;
+    NaN if it does not settle, so the caller falls back to the full solve.
+
+    Split in two halves so the block kernels can run each over many options at a time.
+    """
+    branch, ln_beta, b, bp = refine_start(beta, x, ex, emx, s0)
+    return refine_finish(beta, ln_beta, x, ex, emx, s0, branch, b, bp)

@@ -157,6 +157,21 @@ def norm_cdf(z: float) -> float:
 
 
 @jit
+def norm_cdf_given_pdf(z: float, e: float) -> float:
+    """Return N(z) given e = exp(-z^2 / 2), which the caller has for the density anyway.
+
+    Cody's erfc is erfcx's rational times exp(-y^2), y = |z|/sqrt(2); reusing e spares the two
+    exponentials of its accurate split (e carries the rounding of z^2, ~1e-15 relative in the
+    tail, immaterial for a delta).
+    """
+    y = abs(z) * ONE_OVER_SQRT_2
+    if y <= _THRESH:
+        return 0.5 * _erfc_small(-z * ONE_OVER_SQRT_2, y)
+    tail = 0.5 * (_erfcx_mid(y) if y <= 4.0 else _erfcx_large(y)) * e
+    return 1.0 - tail if z > 0.0 else tail
+
+
+@jit
 def _ratio8(r: float, num: tuple[float, ...], den: tuple[float, ...]) -> float:
     n = num[0]
     d = den[0]
@@ -293,6 +308,22 @@ def erfcx_v(x: FloatArray) -> FloatArray:
 def norm_cdf_v(z: FloatArray) -> FloatArray:
     """Return the normal CDF elementwise, bit-identical to :func:`norm_cdf`."""
     out: FloatArray = 0.5 * erfc_v(-np.asarray(z, dtype=np.float64) * ONE_OVER_SQRT_2)
+    return out
+
+
+def norm_cdf_given_pdf_v(z: FloatArray, e: FloatArray) -> FloatArray:
+    """Return N(z) elementwise given e = exp(-z^2 / 2), bit-identical to the scalar form."""
+    y = np.abs(z) * ONE_OVER_SQRT_2
+    out = np.empty_like(z)
+    with np.errstate(all="ignore"):
+        small = y <= _THRESH
+        idx = np.flatnonzero(small)
+        out[idx] = 0.5 * _erfc_small_v(-z[idx] * ONE_OVER_SQRT_2, y[idx])
+        mid = ~small & (y <= 4.0)
+        for mask, fn in ((mid, _erfcx_mid_v), (~small & ~mid, _erfcx_large_v)):
+            idx = np.flatnonzero(mask)
+            tail = 0.5 * fn(y[idx]) * e[idx]
+            out[idx] = np.where(z[idx] > 0.0, 1.0 - tail, tail)
     return out
 
 

@@ -23,9 +23,11 @@ import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
 
+from monitor.pricing import _batch as batch
 from monitor.pricing import _kernels as nb
 from monitor.pricing import _kernels_vec as vec
 from monitor.pricing._jit import HAVE_NUMBA
+from monitor.pricing._table import table
 
 FloatArray = NDArray[np.float64]
 ReasonArray = NDArray[np.int8]
@@ -86,7 +88,10 @@ def _spot(spot_based: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.bool_]:
 
 
 def _run(kernel: Callable[..., None], n: int, *args: Any) -> None:
-    """Run a GIL-free kernel over [0, n), in equal slices across cores when n is large."""
+    """Run a GIL-free kernel over [0, n), in equal slices across cores when n is large.
+
+    1-D array arguments are the per-option ones and get sliced; the guess table is 2-D.
+    """
     workers = min(_WORKERS or 1, n // (PARALLEL_MIN // 2))
     if workers <= 1:
         kernel(*args)
@@ -96,7 +101,7 @@ def _run(kernel: Callable[..., None], n: int, *args: Any) -> None:
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vixmon-pricing")
     edges = np.linspace(0, n, workers + 1).astype(int)
     chunks = [
-        tuple(a[lo:hi] if isinstance(a, np.ndarray) else a for a in args)
+        tuple(a[lo:hi] if isinstance(a, np.ndarray) and a.ndim == 1 else a for a in args)
         for lo, hi in itertools.pairwise(edges)
     ]
     pending = [_pool.submit(kernel, *chunk) for chunk in chunks[1:]]
@@ -184,9 +189,9 @@ def implied_vol(
     if HAVE_NUMBA:
         vol = np.empty(c.size)
         reason = np.empty(c.size, dtype=np.int8)
-        _run(nb.iv_kernel, c.size, c, f, k, t, d, p, float(tick), g, vol, reason)
+        _run(batch.iv_kernel, c.size, c, f, k, t, d, p, float(tick), g, table(), vol, reason)
     else:
-        vol, reason = vec.iv_v(c, f, k, t, d, p, float(tick), g)
+        vol, reason = vec.iv_v(c, f, k, t, d, p, float(tick), g, table())
     return vol.reshape(shape), reason.reshape(shape)
 
 
@@ -215,10 +220,10 @@ def implied_vol_and_greeks(
         vol = np.empty(c.size)
         reason = np.empty(c.size, dtype=np.int8)
         rows: tuple[FloatArray, ...] | FloatArray = _empty_greeks(c.size)
-        args = (c, f, k, t, d, p, float(tick), g, b, spot, vol, reason, *rows)
-        _run(nb.iv_greeks_kernel, c.size, *args)
+        args = (c, f, k, t, d, p, float(tick), g, table(), b, spot, vol, reason, *rows)
+        _run(batch.iv_greeks_kernel, c.size, *args)
     else:
-        vol, reason, rows = vec.iv_greeks_v(c, f, k, t, d, p, float(tick), g, b, spot)
+        vol, reason, rows = vec.iv_greeks_v(c, f, k, t, d, p, float(tick), g, table(), b, spot)
     return vol.reshape(shape), reason.reshape(shape), _greeks_from(rows, shape)
 
 

@@ -136,7 +136,8 @@ class LiveDemo:
         try:
             asyncio.run(self._main())
         except BaseException as exc:
-            self.error = exc
+            errors = [line for line in self.lines if line.get("level") in ("error", "critical")]
+            self.error = AssertionError(f"the demo run failed: {exc!r}; its errors: {errors}")
         finally:
             self._ready.set()
 

@@ -65,7 +65,8 @@ def test_documented_types_and_labels_match_the_scrape(live_demo: LiveDemo) -> No
         if fam.type != row.type:
             wrong.append(f"{row.name}: README says {row.type}, /metrics says {fam.type}")
         if fam.has_samples and fam.label_names != row.labels:
-            wrong.append(f"{row.name}: README labels {sorted(row.labels)}, /metrics {sorted(fam.label_names)}")
+            seen = sorted(fam.label_names)
+            wrong.append(f"{row.name}: README labels {sorted(row.labels)}, /metrics {seen}")
     assert not wrong, "\n".join(wrong)
 
 
@@ -73,7 +74,7 @@ def test_deployment_section_covers_systemd_compose_kubernetes_and_dashboards() -
     text = section("Deployment")
     for needle in (
         "deploy/systemd/vixmon.service", "systemctl reload vixmon", "LoadCredential",
-        "systemd-analyze security", "docker compose -f deploy/compose.yaml",
+        "systemd-analyze security", "deploy/compose.yaml up",
         "terminationGracePeriodSeconds", "/readyz", "/healthz", "vixmon-book",
     ):  # fmt: skip
         assert needle in text, needle

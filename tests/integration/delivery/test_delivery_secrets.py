@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -105,7 +106,7 @@ async def test_secrets_never_reach_logs_status_or_dead_letters(
     logs = json_stdout()
 
     assert "alert_delivery_failed" in logs and "alert_dead_lettered" in logs
-    assert "no route for /hook?***" in logs  # the receiver echoed the token: redacted
+    assert re.search(r"no route for \S*\*\*\*", logs)  # the receiver echoed the token
     hook_url = f"{receiver.url}?token=HookTok3nValue"
     for secret in (hook_url, "HookTok3nValue", SIGNING, SIGNING[6:], SLACK_TOKEN):
         assert secret not in logs

@@ -9,6 +9,7 @@ import pytest
 from monitor import settings
 from monitor.engine import Engine
 from monitor.model import Book, Layer, Leg, Portfolio, Quote
+from monitor.pipeline import mark_delayed
 
 NOW = 1_795_530_600_000_000_000  # 2026-11-24 14:30 UTC
 S = 1_000_000_000
@@ -71,3 +72,18 @@ def test_a_silent_market_makes_every_layer_unknown() -> None:
 def test_a_portfolio_leg_has_a_row_before_it_is_quoted() -> None:
     e = engine()
     assert "VIX261216C00020000" in e.market.index
+
+
+def test_signals_of_a_book_quoted_from_delayed_data_say_so() -> None:
+    e = engine(entry=1.0)
+    live = quotes(2.9, 3.1)
+    e.ingest([Quote(sym=live[0].sym, bid=2.9, ask=3.1, ts=NOW, delayed=True), *live[1:]])
+    cycle = e.evaluate(NOW)
+    assert all(sig.delayed for sig in mark_delayed(cycle, e.market) if sig.book == "b")
+
+
+def test_signals_from_live_data_are_not_marked_delayed() -> None:
+    e = engine(entry=1.0)
+    e.ingest(quotes(2.9, 3.1))
+    cycle = e.evaluate(NOW)
+    assert not any(sig.delayed for sig in mark_delayed(cycle, e.market))

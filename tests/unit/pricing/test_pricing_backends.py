@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from pricing_reference import MINUTE
 
+from monitor.pricing import _batch as batch
 from monitor.pricing import _kernels as nb
 from monitor.pricing import _kernels_vec as vec
 from monitor.pricing import black
 from monitor.pricing._jit import HAVE_NUMBA
+from monitor.pricing._table import table
 
 compiled = pytest.mark.skipif(not HAVE_NUMBA, reason="compares compiled kernels with numpy")
 
@@ -54,10 +56,10 @@ def test_numpy_and_numba_implied_vols_are_identical(
     c = chain
     guess = c["vol"] * 1.01 if warm else np.full(c["cp"].size, np.nan)
     args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"], 0.05, guess)
-    vol_np, reason_np = vec.iv_v(*args)
+    vol_np, reason_np = vec.iv_v(*args, table())
     vol_nb = np.empty(c["cp"].size)
     reason_nb = np.empty(c["cp"].size, dtype=np.int8)
-    nb.iv_kernel(*args, vol_nb, reason_nb)
+    batch.iv_kernel(*args, table(), vol_nb, reason_nb)
     np.testing.assert_array_equal(reason_np, reason_nb)
     np.testing.assert_array_equal(vol_np, vol_nb)
 
@@ -67,9 +69,9 @@ def test_numpy_and_numba_fused_solves_are_identical(chain: dict[str, np.ndarray]
     c = chain
     n = c["cp"].size
     args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"], 0.05, np.full(n, np.nan))
-    vol_np, reason_np, rows_np = vec.iv_greeks_v(*args, c["carry"], c["spot"])
+    vol_np, reason_np, rows_np = vec.iv_greeks_v(*args, table(), c["carry"], c["spot"])
     vol, reason, rows = np.empty(n), np.empty(n, dtype=np.int8), [np.empty(n) for _ in range(6)]
-    nb.iv_greeks_kernel(*args, c["carry"], c["spot"], vol, reason, *rows)
+    batch.iv_greeks_kernel(*args, table(), c["carry"], c["spot"], vol, reason, *rows)
     np.testing.assert_array_equal(vol_np, vol)
     np.testing.assert_array_equal(reason_np, reason)
     np.testing.assert_array_equal(rows_np, np.array(rows))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from monitor import symbols
+from monitor.pricing import _batch as batch
 from monitor.pricing import _kernels as nb
 from monitor.pricing import black
 from monitor.pricing._jit import HAVE_NUMBA
@@ -179,7 +180,7 @@ def test_seeding_with_the_previous_valuation_gives_the_same_vols(universe: Unive
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="only compiled kernels can compile late")
 def test_first_tick_after_building_a_universe_compiles_nothing(universe: Universe) -> None:
-    kernels = (nb.price_kernel, nb.iv_kernel, nb.greeks_kernel, nb.iv_greeks_kernel)
+    kernels = (nb.price_kernel, batch.iv_kernel, nb.greeks_kernel, batch.iv_greeks_kernel)
     before = [len(k.signatures) for k in kernels]
     bid, ask, last, _ = _quotes(universe)
     value(universe, bid, ask, last, NOW, RATES, YIELD)
