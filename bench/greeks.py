@@ -1,15 +1,21 @@
 """Benchmark: implied vol + delta/gamma/vega/theta throughput, vixmon vs py_vollib_vectorized.
 
-Run ``.venv/bin/pip install -e '.[bench]'`` once, then ``.venv/bin/python bench/greeks.py``.
+Run ``.venv/bin/pip install -e '.[bench]'`` once, then ``.venv/bin/python bench/greeks.py``
+(``--sizes 2000 20000``, ``--repeats 7``, ``--no-pvv``, ``--no-prange``, ``--skip-engine``).
 
 Both libraries get the same chains: SPX-like (Black-Scholes-Merton with a rate and a dividend
 yield; vixmon prices it as Black-76 on the forward, the same model) and VIX-like (Black-76 on a
 VX future). Every option is a valid quote with at least one tick (0.05) of time value, so
-nothing is skipped cheaply. Both are compiled and warmed up first; each (model, N) is timed as
-interleaved repeats (vixmon, then py_vollib_vectorized, alternating which goes first) and the
-table shows medians. "1 thread" forces vixmon onto the calling thread; the default uses every
-core (as the engine does). Accuracy columns are the max |IV error| against the generating vol
-over the quotes each library solved, and how many each failed to solve.
+nothing is skipped cheaply. Everything is compiled and warmed up first.
+
+vixmon runs three ways: "1 thread" (``black.THREADS = 1``), "threads" (the default: CHUNK-sized
+slices handed out to a thread per core, the caller's included) and "prange" (the same block
+kernel under numba's ``parallel=True``, compiled here for the comparison only).
+
+Every figure is the median of interleaved repeats (the variants of one row alternate, in
+alternating order), wall clock, with the 1-minute load average next to it. On a shared machine
+compare ratios within a row, not figures across runs. Accuracy lines give the max |IV error|
+against the generating vol over the quotes each library solved, and how many it failed.
 """
 
 from __future__ import annotations
@@ -22,19 +28,23 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from monitor import symbols
 from monitor.pricing import black
+from monitor.pricing._jit import HAVE_NUMBA
+from monitor.pricing._table import table
 from monitor.pricing.calendar import is_business_day
 from monitor.pricing.expiry import settlement_ns, year_fraction
 from monitor.pricing.rates import RateCurve
 from monitor.pricing.universe import Universe
-from monitor.pricing.valuation import value
+from monitor.pricing.valuation import Valuation, value
 
 FloatArray = NDArray[np.float64]
+Runner = Callable[[], object]
 SIZES = (2_000, 20_000, 200_000, 1_000_000)
 TICK = 0.05
 
@@ -104,14 +114,55 @@ def vix_chain(n: int, rng: np.random.Generator) -> Chain:
     return Chain("VIX-like Black-76", cp, f, k, t, 0.045, 0.045, vol, premium)
 
 
-def run_vixmon(c: Chain) -> FloatArray:
+def run_vixmon(c: Chain, guess: FloatArray | None = None) -> FloatArray:
     """IV, then delta/gamma/vega/theta at it, in vixmon's fused call."""
     spot_based = c.model.startswith("SPX")
     carry = c.rate - c.dividend if spot_based else 0.0
     vol, _, _ = black.implied_vol_and_greeks(
         c.cp, c.forward, c.strike, c.t, c.df, c.premium, tick=TICK, carry=carry,
-        spot_based=spot_based,
+        spot_based=spot_based, guess=guess,
     )  # fmt: skip
+    return vol
+
+
+def _prange_kernel() -> Callable[..., None] | None:
+    """Return the block kernel under numba's parallel=True prange (None without numba)."""
+    if not HAVE_NUMBA:
+        return None
+    import numba
+
+    from monitor.pricing import _batch
+
+    block = _batch.BLOCK
+    one_block = _batch.iv_greeks_block
+    new_work = _batch.new_work
+
+    # Not cached: a cache here would not notice edits to the kernels it inlines.
+    @numba.njit(parallel=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+    def kernel(*args: Any) -> None:
+        n = args[0].size
+        for b in numba.prange((n + block - 1) // block):
+            lo = b * block
+            one_block(*args, lo, min(lo + block, n), new_work())
+
+    return kernel  # type: ignore[no-any-return]
+
+
+def run_vixmon_prange(
+    c: Chain, kernel: Callable[..., None], guess: FloatArray | None = None
+) -> FloatArray:
+    """The same call as run_vixmon, but the kernel parallelised by numba's prange."""
+    spot_based = c.model.startswith("SPX")
+    carry = c.rate - c.dividend if spot_based else 0.0
+    g = np.nan if guess is None else guess
+    _, (cp, f, k, t, d, p, b, gg) = black._flat(
+        c.cp, c.forward, c.strike, c.t, c.df, c.premium, carry, g
+    )
+    spot = black._spot(spot_based, cp.shape)
+    n = cp.size
+    vol, reason = np.empty(n), np.empty(n, dtype=np.int8)
+    rows = [np.empty(n) for _ in range(6)]
+    kernel(cp, f, k, t, d, p, TICK, gg, table(), b, spot, vol, reason, *rows)
     return vol
 
 
@@ -138,22 +189,49 @@ def run_pvv(c: Chain) -> FloatArray:
     return out
 
 
-def _time(fn: Callable[[Chain], FloatArray], c: Chain) -> float:
-    start = time.perf_counter()
-    fn(c)
-    return time.perf_counter() - start
+def single_thread(fn: Runner) -> Runner:
+    """Return fn run with black.THREADS = 1."""
 
-
-def _single_thread(fn: Callable[[Chain], FloatArray]) -> Callable[[Chain], FloatArray]:
-    def run(c: Chain) -> FloatArray:
-        saved = black.PARALLEL_MIN
-        black.PARALLEL_MIN = 1 << 62
+    def run() -> object:
+        saved = black.THREADS
+        black.THREADS = 1
         try:
-            return fn(c)
+            return fn()
         finally:
-            black.PARALLEL_MIN = saved
+            black.THREADS = saved
 
     return run
+
+
+def interleaved(runners: dict[str, Runner], repeats: int) -> dict[str, float]:
+    """Return each runner's median wall time (s) over repeats run in alternating order."""
+    for fn in runners.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            runners[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def load() -> str:
+    """Return the 1-minute load average, formatted."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _vixmon_runners(
+    c: Chain, prange: Callable[..., None] | None, guess: FloatArray | None = None
+) -> dict[str, Runner]:
+    runners: dict[str, Runner] = {
+        "1 thread": single_thread(lambda: run_vixmon(c, guess)),
+        "threads": lambda: run_vixmon(c, guess),
+    }
+    if prange is not None:
+        runners["prange"] = lambda: run_vixmon_prange(c, prange, guess)
+    return runners
 
 
 def _errors(solved: FloatArray, c: Chain) -> tuple[float, int]:
@@ -162,65 +240,53 @@ def _errors(solved: FloatArray, c: Chain) -> tuple[float, int]:
     return float(np.max(np.abs(solved[good] - c.vol[good]), initial=0.0)), int(bad.sum())
 
 
-def bench(sizes: tuple[int, ...], repeats: int, with_pvv: bool) -> None:
+def throughput(
+    sizes: tuple[int, ...], repeats: int, with_pvv: bool, prange: Callable[..., None] | None
+) -> None:
+    """Print the vixmon / py_vollib_vectorized table for each model and size."""
     rng = np.random.default_rng(7)
-    runners: dict[str, Callable[[Chain], FloatArray]] = {
-        "vixmon": run_vixmon,
-        "vixmon 1 thread": _single_thread(run_vixmon),
-    }
+    cols = ["1 thread", "threads"] + (["prange"] if prange is not None else [])
+    cols += ["pvv"] if with_pvv else []
+    head = f"{'model':<18}{'N':>10}" + "".join(f"{n + ' ms':>13}" for n in cols)
     if with_pvv:
-        runners["py_vollib_vectorized"] = run_pvv
-    black.warm_up()
-    small = spx_chain(64, rng)
-    for fn in runners.values():
-        fn(small)
-        fn(vix_chain(64, rng))
-    print(f"cores: {os.cpu_count()}, backend: {black.backend()}, repeats: {repeats} (median)")
-    head = f"{'model':<18}{'N':>10}" + "".join(f"{n + ' ms':>24}" for n in runners)
-    head += f"{'M opt/s':>10}{'x pvv':>8}"
-    print(head)
+        head += f"{'x pvv 1 thr':>13}{'x pvv thr':>11}"
+    print(head + f"{'load':>6}")
     for make in (spx_chain, vix_chain):
         for n in sizes:
             c = make(n, rng)
-            times: dict[str, list[float]] = {name: [] for name in runners}
-            names = list(runners)
-            for r in range(max(1, repeats if n < 500_000 else repeats // 2 + 1)):
-                for name in names if r % 2 == 0 else names[::-1]:
-                    times[name].append(_time(runners[name], c))
-            med = {name: statistics.median(v) for name, v in times.items()}
-            row = f"{c.model:<18}{n:>10,}" + "".join(f"{med[nm] * 1e3:>24.2f}" for nm in names)
-            row += f"{n / med['vixmon'] / 1e6:>10.2f}"
+            runners = _vixmon_runners(c, prange)
             if with_pvv:
-                row += f"{med['py_vollib_vectorized'] / med['vixmon']:>8.1f}"
-            print(row)
-        _accuracy(make(20_000, rng), runners)
+                runners["pvv"] = lambda c=c: run_pvv(c)
+            med = interleaved(runners, repeats if n < 500_000 else repeats // 2 + 1)
+            row = f"{c.model:<18}{n:>10,}" + "".join(f"{med[nm] * 1e3:>13.2f}" for nm in cols)
+            if with_pvv:
+                row += (
+                    f"{med['pvv'] / med['1 thread']:>12.1f}x{med['pvv'] / med['threads']:>10.1f}x"
+                )
+            print(row + f"{load():>6}", flush=True)
+        accuracy(make(20_000, rng), with_pvv)
 
 
-def _accuracy(c: Chain, runners: dict[str, Callable[[Chain], FloatArray]]) -> None:
-    for name in ("vixmon", "py_vollib_vectorized"):
-        if name in runners:
-            err, failed = _errors(runners[name](c), c)
-            print(f"  {c.model} N=20,000 {name}: max |IV error| {err:.1e}, unsolved {failed}")
+def accuracy(c: Chain, with_pvv: bool) -> None:
+    """Print max |IV error| and unsolved counts on a fresh 20,000-quote chain."""
+    results = {"vixmon": run_vixmon(c)}
+    if with_pvv:
+        results["py_vollib_vectorized"] = run_pvv(c)
+    for name, solved in results.items():
+        err, failed = _errors(solved, c)
+        print(f"  {c.model} N=20,000 {name}: max |IV error| {err:.1e}, unsolved {failed}")
 
 
-def chain_30k(repeats: int) -> None:
-    """Time the real SPX chain size: 30,000 contracts, IV + Greeks, all cores; cold, and
-    seeded with vols 0.1% off (what the engine's previous tick provides)."""
+def chain_30k(repeats: int, prange: Callable[..., None] | None) -> None:
+    """Time the real SPX chain size: 30,000 contracts, IV + Greeks; cold, and seeded with vols
+    0.1% off (a generous stand-in for the engine's previous tick)."""
     c = spx_chain(30_000, np.random.default_rng(30))
     seed = c.vol * (1.0 + 1e-3 * np.random.default_rng(3).standard_normal(c.vol.size))
-
-    def seeded(ch: Chain) -> FloatArray:
-        vol, _, _ = black.implied_vol_and_greeks(
-            ch.cp, ch.forward, ch.strike, ch.t, ch.df, ch.premium, tick=TICK,
-            carry=ch.rate - ch.dividend, spot_based=True, guess=seed,
-        )  # fmt: skip
-        return vol
-
-    for name, fn in (("cold", run_vixmon), ("seeded", seeded)):
-        fn(c)
-        times = [_time(fn, c) for _ in range(repeats * 4)]
-        print(f"30,000-contract SPX chain, {name}: median {statistics.median(times) * 1e3:.2f} ms,"
-              f" best {min(times) * 1e3:.2f} ms (IV + delta/gamma/vega/theta)")  # fmt: skip
+    print("30,000-contract SPX-like chain, IV + delta/gamma/vega/theta (median ms):")
+    for name, guess in (("cold", None), ("seeded", seed)):
+        med = interleaved(_vixmon_runners(c, prange, guess), repeats * 4)
+        cells = ", ".join(f"{k} {v * 1e3:.2f}" for k, v in med.items())
+        print(f"  {name:<7} {cells}   (load {load()})", flush=True)
 
 
 def engine_chain() -> tuple[Universe, FloatArray, FloatArray, FloatArray, int]:
@@ -251,24 +317,29 @@ def engine_chain() -> tuple[Universe, FloatArray, FloatArray, FloatArray, int]:
 
 
 def engine_tick(repeats: int) -> None:
-    """Time valuation.value() on that universe: a cold tick, and one seeded by the last."""
+    """Time valuation.value() on that universe: cold, seeded by the previous tick (quotes moved
+    by ~2e-4 and the clock by 250 ms), and a tick where nothing changed (reused)."""
     u, bid, ask, last, now = engine_chain()
     rates = RateCurve.flat(0.045)
     first = value(u, bid, ask, last, now, rates, 0.013)
     moved = 1.0 + 2e-4 * np.random.default_rng(1).standard_normal(len(u))
-    cold, warm = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        value(u, bid * moved, ask * moved, last, now + 250_000_000, rates, 0.013)
-        cold.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        value(u, bid * moved, ask * moved, last, now + 250_000_000, rates, 0.013, previous=first)
-        warm.append(time.perf_counter() - start)
-    n = len(u.option_pos)
-    ok = int(np.sum(first.iv_reason == 0))
-    print(f"engine tick, {n:,} SPXW options in 50 expiries ({ok:,} with a mid IV), bid+mid+ask "
-          f"IVs, Greeks, forwards, smiles: cold {statistics.median(cold) * 1e3:.1f} ms, seeded "
-          f"by the previous tick {statistics.median(warm) * 1e3:.1f} ms (median)")  # fmt: skip
+    b2, a2, later = bid * moved, ask * moved, now + 250_000_000
+
+    def tick(previous: Valuation | None, b: FloatArray, a: FloatArray, at: int) -> Runner:
+        return lambda: value(u, b, a, last, at, rates, 0.013, previous=previous)
+
+    cases = {
+        "cold": tick(None, b2, a2, later),
+        "seeded": tick(first, b2, a2, later),
+        "unchanged": tick(first, bid, ask, now),
+    }
+    n, ok = len(u.option_pos), int(np.sum(first.iv_reason == 0))
+    print(f"engine tick: value() on {n:,} SPXW options in 50 expiries ({ok:,} with a mid IV): "
+          "bid+mid+ask IVs, Greeks, forwards, smiles (median ms):")  # fmt: skip
+    for name, fn in cases.items():
+        med = interleaved({"1 thread": single_thread(fn), "threads": fn}, repeats * 2)
+        cells = ", ".join(f"{k} {v * 1e3:.1f}" for k, v in med.items())
+        print(f"  {name:<9} {cells}   (load {load()})", flush=True)
 
 
 def main() -> None:
@@ -276,6 +347,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     parser.add_argument("--no-pvv", action="store_true", help="skip py_vollib_vectorized")
+    parser.add_argument("--no-prange", action="store_true", help="skip the prange variant")
+    parser.add_argument("--skip-engine", action="store_true", help="skip the 30k and engine rows")
     args = parser.parse_args()
     with_pvv = not args.no_pvv
     if with_pvv:
@@ -285,9 +358,15 @@ def main() -> None:
             print(f"py_vollib_vectorized unavailable ({exc}); pip install -e '.[bench]'")
             with_pvv = False
     warnings.simplefilter("ignore")
-    chain_30k(args.repeats)
-    engine_tick(args.repeats)
-    bench(tuple(args.sizes), args.repeats, with_pvv)
+    black.warm_up()
+    prange = None if args.no_prange else _prange_kernel()
+    cores = len(os.sched_getaffinity(0))
+    print(f"cores: {cores}, backend: {black.backend()}, threads: {black.THREADS}, "
+          f"repeats: {args.repeats} (median), load average: {load()}")  # fmt: skip
+    if not args.skip_engine:
+        chain_30k(args.repeats, prange)
+        engine_tick(args.repeats)
+    throughput(tuple(args.sizes), args.repeats, with_pvv, prange)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,13 @@ class Engine:
         """Price everything at ``now_ns`` and evaluate the rules."""
         eng = self.settings.engine
         bid, ask, last = self.market.view()
-        val = value(self._universe_now(), bid, ask, last, now_ns, self.rates, eng.dividend_yield)
+        universe = self._universe_now()
+        # Last cycle's valuation seeds the solver and lets unchanged quotes skip it; value()
+        # ignores one made for another universe.
+        last_val = self.last_cycle.valuation if self.last_cycle is not None else None
+        val = value(
+            universe, bid, ask, last, now_ns, self.rates, eng.dividend_yield, previous=last_val
+        )
         n = len(self.market)
         market_stale = now_ns - self.market.latest_ts_ns > eng.stale_after_s * NS
         state = book.compute(

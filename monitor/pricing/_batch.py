@@ -155,7 +155,8 @@ def _solve_block(
 
 
 @jit
-def _work() -> tuple[FloatArray, IntArray, BoolArray, IntArray]:
+def new_work() -> tuple[FloatArray, IntArray, BoolArray, IntArray]:
+    """Return one block's scratch space: work rows, queued positions, seeded flags, branches."""
     return (
         np.empty((ROWS, BLOCK)),
         np.empty(BLOCK, dtype=np.int64),
@@ -179,7 +180,7 @@ def iv_kernel(
     reason: ReasonArray,
 ) -> None:
     """Fill ``vol`` and ``reason`` for 1-D contiguous inputs of equal length (guess NaN: none)."""
-    work = _work()
+    work = new_work()
     for lo in range(0, cp.size, BLOCK):
         hi = min(lo + BLOCK, cp.size)
         _solve_block(cp, f, k, t, df, p, tick, guess, table, lo, hi, reason, vol, work)
@@ -191,6 +192,47 @@ def _density_block(m: int, w: FloatArray, idx: IntArray, f: FloatArray, k: Float
         i = idx[j]
         x = w[X, j]
         w[D1, j], w[E, j] = density(x if f[i] < k[i] else -x, w[S, j])
+
+
+@jit
+def iv_greeks_block(
+    cp: FloatArray,
+    f: FloatArray,
+    k: FloatArray,
+    t: FloatArray,
+    df: FloatArray,
+    p: FloatArray,
+    tick: float,
+    guess: FloatArray,
+    table: FloatArray,
+    carry: FloatArray,
+    spot: BoolArray,
+    vol: FloatArray,
+    reason: ReasonArray,
+    price: FloatArray,
+    delta: FloatArray,
+    gamma: FloatArray,
+    vega: FloatArray,
+    theta: FloatArray,
+    rho: FloatArray,
+    lo: int,
+    hi: int,
+    work: tuple[FloatArray, IntArray, BoolArray, IntArray],
+) -> None:
+    """Solve options lo..hi (at most BLOCK) and fill the Greeks at their vols, NaN where none."""
+    w, idx = work[0], work[1]
+    m = _solve_block(cp, f, k, t, df, p, tick, guess, table, lo, hi, reason, vol, work)
+    _density_block(m, w, idx, f, k)
+    nan = math.nan
+    for i in range(lo, hi):
+        if reason[i] != OK:
+            price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = nan, nan, nan, nan, nan, nan
+    for j in range(m):
+        i = idx[j]
+        if reason[i] == OK:
+            d1, e = w[D1, j], w[E, j]
+            g = greeks_at_premium(cp[i], f[i], t[i], df[i], w[S, j], p[i], carry[i], spot[i], d1, e)
+            price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = g
 
 
 @jit
@@ -216,28 +258,10 @@ def iv_greeks_kernel(
     rho: FloatArray,
 ) -> None:
     """Solve the vols and fill the Greeks at them in one pass (NaN Greeks where vol is NaN)."""
-    work = _work()
-    w, idx = work[0], work[1]
-    nan = math.nan
+    work = new_work()
     for lo in range(0, cp.size, BLOCK):
         hi = min(lo + BLOCK, cp.size)
-        m = _solve_block(cp, f, k, t, df, p, tick, guess, table, lo, hi, reason, vol, work)
-        _density_block(m, w, idx, f, k)
-        for i in range(lo, hi):
-            if reason[i] != OK:
-                price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = (
-                    nan,
-                    nan,
-                    nan,
-                    nan,
-                    nan,
-                    nan,
-                )
-        for j in range(m):
-            i = idx[j]
-            if reason[i] == OK:
-                d1, e = w[D1, j], w[E, j]
-                g = greeks_at_premium(
-                    cp[i], f[i], t[i], df[i], w[S, j], p[i], carry[i], spot[i], d1, e
-                )
-                price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = g
+        iv_greeks_block(
+            cp, f, k, t, df, p, tick, guess, table, carry, spot, vol, reason,
+            price, delta, gamma, vega, theta, rho, lo, hi, work,
+        )  # fmt: skip

@@ -11,8 +11,9 @@ These coordinates keep the value smooth at both ends. For small s Black tends to
 where s/|x| depends on beta/|x| alone: u -> ln(beta/|x|) and the value stops depending on v.
 Near the upper bound, -ln(1 - beta/b_max) ~ s^2/8, so the value is linear in u. With a 0.25
 step the guess is within 4e-5 of the solution everywhere inside the grid, one Householder(3)
-step then lands within rounding, and anything outside (|x| < 2e-9, |x| > 7.4, very deep wings,
-s beyond 40) returns NaN so the caller falls back to LBR.
+step then lands within rounding. Off the grid (|x| < 3e-9 or > 7.4, i.e. a strike within a
+hair of the forward or beyond 1600x/1600th of it; more than ~7 standard deviations out; s
+beyond 40) the guess is NaN and the caller falls back to LBR.
 
 The grid is solved once per process with LBR itself (``table()``) and passed to the kernels as
 an argument, so the numba and numpy paths read the same numbers and no compiled kernel carries
@@ -34,7 +35,7 @@ FloatArray = NDArray[np.float64]
 STEP = 0.25
 INV_STEP = 1.0 / STEP
 U_MIN, U_MAX = -34.0, 9.0
-V_MIN, V_MAX = -20.0, 2.0
+V_MIN, V_MAX = -20.0, 2.5
 N_U = round((U_MAX - U_MIN) / STEP) + 1
 N_V = round((V_MAX - V_MIN) / STEP) + 1
 S_MAX = 40.0
@@ -69,7 +70,8 @@ def _build() -> FloatArray:
 
 @jit
 def _row(tab: FloatArray, i: int, j: int, w0: float, w1: float, w2: float, w3: float) -> float:
-    return w0 * tab[i, j - 1] + w1 * tab[i, j] + w2 * tab[i, j + 1] + w3 * tab[i, j + 2]
+    out: float = w0 * tab[i, j - 1] + w1 * tab[i, j] + w2 * tab[i, j + 1] + w3 * tab[i, j + 2]
+    return out
 
 
 @jit

@@ -35,8 +35,12 @@ ArrayLike = npt.ArrayLike
 
 CONTRACT_MULTIPLIER = 100.0
 PARALLEL_MIN = 4096
-"""Calls on fewer options run on the caller's thread; larger ones split across the cores."""
-_WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+"""Calls on fewer options run on the caller's thread; larger ones are shared across threads."""
+CHUNK = 2048
+"""Options per work item when a call is shared: small enough that a thread whose core is busy
+with something else simply takes fewer items, large enough that handing one out costs ~0.1%."""
+THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+"""Threads a large call may use (the caller's included); 1 keeps everything on the caller."""
 _pool: ThreadPoolExecutor | None = None
 _warm = False
 
@@ -88,26 +92,37 @@ def _spot(spot_based: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.bool_]:
 
 
 def _run(kernel: Callable[..., None], n: int, *args: Any) -> None:
-    """Run a GIL-free kernel over [0, n), in equal slices across cores when n is large.
+    """Run a GIL-free kernel over [0, n): on the caller's thread, or, for large n, in CHUNK
+    slices that THREADS threads (the caller's one of them) take from a shared counter.
 
     1-D array arguments are the per-option ones and get sliced; the guess table is 2-D.
     """
-    workers = min(_WORKERS or 1, n // (PARALLEL_MIN // 2))
-    if workers <= 1:
+    threads = min(THREADS, n // (PARALLEL_MIN // 2))
+    if threads <= 1:
         kernel(*args)
         return
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vixmon-pricing")
-    edges = np.linspace(0, n, workers + 1).astype(int)
-    chunks = [
-        tuple(a[lo:hi] if isinstance(a, np.ndarray) and a.ndim == 1 else a for a in args)
-        for lo, hi in itertools.pairwise(edges)
-    ]
-    pending = [_pool.submit(kernel, *chunk) for chunk in chunks[1:]]
-    kernel(*chunks[0])
+    chunks = itertools.count()  # next() is atomic under the GIL; kernels run without it
+
+    def work() -> None:
+        for c in chunks:
+            lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+            if lo >= n:
+                return
+            kernel(*(a[lo:hi] if isinstance(a, np.ndarray) and a.ndim == 1 else a for a in args))
+
+    pending = [_executor().submit(work) for _ in range(threads - 1)]
+    work()
     for future in pending:
         future.result()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(
+            max_workers=max(1, THREADS - 1), thread_name_prefix="vixmon-pricing"
+        )
+    return _pool
 
 
 def _empty_greeks(n: int) -> tuple[FloatArray, ...]:

@@ -15,6 +15,8 @@ other Greeks 0.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +44,8 @@ class Valuation:
 
     universe: Universe
     now_ns: int
+    bid: FloatArray
+    ask: FloatArray
     mid: FloatArray
     forward: FloatArray
     t_years: FloatArray
@@ -69,6 +73,8 @@ class Valuation:
     chain_atm_iv: FloatArray
     chain_expected_move: FloatArray
     smiles: tuple[Smile, ...]
+    dividend_yield: float = 0.0
+    tick: float = 0.05
 
     def chain_index(self, root: str, expiry: dt.date) -> int:
         """Return the chain id of (root, expiry)."""
@@ -114,12 +120,14 @@ def value(
 ) -> Valuation:
     """Value every instrument of ``universe`` at ``now_ns`` from one tick's quote arrays.
 
-    Pass the previous tick's result as ``previous``: its vols seed the solver, so quotes that
-    moved a little converge in one polishing step (anything else gets the full solve, so the
-    answer does not depend on it).
+    Pass the previous tick's result as ``previous``: options whose bid, ask, forward, time and
+    rate are all unchanged keep its results without a solve, and its vols seed the solver for
+    the rest, so quotes that moved a little converge in one polishing step (anything else gets
+    the full solve, so the answer does not depend on it beyond the last few bits).
     """
     u = universe
-    bid_, ask_, last_ = (np.asarray(a, dtype=np.float64) for a in (bid, ask, last))
+    # Copies: the engine passes views of buffers that the next quotes overwrite.
+    bid_, ask_, last_ = (np.array(a, dtype=np.float64) for a in (bid, ask, last))
     mid = two_sided_mid(bid_, ask_)
     linear = u.kind != int(Kind.OPTION)
     with np.errstate(invalid="ignore"):
@@ -135,13 +143,17 @@ def value(
     opt = u.option_pos
     forward[opt] = ch_fwd[u.chain_id[opt]]
     seeds = previous if previous is not None and previous.universe is u else None
-    solved = _solve(u, bid_, ask_, mid, forward, t, rate, df, dividend_yield, tick, seeds)
+    solved = _Solved.empty(len(u))
+    quotes = _Quotes(bid_, ask_, mid, forward, t, rate, df, dividend_yield, tick)
+    _solve(u, quotes, seeds, solved)
     smiles = _smiles(u, ch_fwd, ch_t, solved.iv_mid)
     _fill_from_smile(u, smiles, forward, t, rate, df, dividend_yield, solved)
-    atm = np.array([s.atm_iv() for s in smiles], dtype=np.float64)
+    atm = np.array([_atm_iv(s) for s in smiles], dtype=np.float64)
     return Valuation(
         universe=u,
         now_ns=now_ns,
+        bid=bid_,
+        ask=ask_,
         mid=mid,
         forward=forward,
         t_years=t,
@@ -169,6 +181,8 @@ def value(
         chain_atm_iv=atm,
         chain_expected_move=ch_fwd * atm * np.sqrt(ch_t),
         smiles=smiles,
+        dividend_yield=dividend_yield,
+        tick=tick,
     )
 
 
@@ -183,6 +197,36 @@ class _Solved:
     vol: FloatArray
     vol_from_smile: NDArray[np.bool_]
     greeks: FloatArray  # rows: price, delta, gamma, vega, theta, rho
+
+    @classmethod
+    def empty(cls, n: int) -> _Solved:
+        codes = [np.full(n, int(IvReason.NOT_AN_OPTION), dtype=np.int8) for _ in range(3)]
+        return cls(
+            iv_bid=np.full(n, np.nan),
+            iv_mid=np.full(n, np.nan),
+            iv_ask=np.full(n, np.nan),
+            iv_reason=codes[0],
+            iv_bid_reason=codes[1],
+            iv_ask_reason=codes[2],
+            vol=np.full(n, np.nan),
+            vol_from_smile=np.zeros(n, dtype=bool),
+            greeks=np.zeros((6, n)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Quotes:
+    """One tick's inputs to the option solves, aligned to the universe."""
+
+    bid: FloatArray
+    ask: FloatArray
+    mid: FloatArray
+    forward: FloatArray
+    t: FloatArray
+    rate: FloatArray
+    df: FloatArray
+    dividend_yield: float
+    tick: float
 
 
 def _forwards(
@@ -213,77 +257,96 @@ def _forwards(
     return fwd, method.astype(np.int8)
 
 
-def _solve(
-    u: Universe,
-    bid: FloatArray,
-    ask: FloatArray,
-    mid: FloatArray,
-    forward: FloatArray,
-    t: FloatArray,
-    rate: FloatArray,
-    df: FloatArray,
-    dividend_yield: float,
-    tick: float,
-    seeds: Valuation | None,
-) -> _Solved:
+def _solve(u: Universe, q: _Quotes, seeds: Valuation | None, out: _Solved) -> None:
+    """Fill ``out`` with every instrument's IVs and Greeks (before the smile fills gaps)."""
     o = u.option_pos
-    args = (u.cp[o], forward[o], u.strike[o], t[o], df[o])
-    carry = np.where(u.spot_based[o], rate[o] - dividend_yield, 0.0)
+    same = _unchanged(o, q, seeds)
+    if seeds is not None and same.any():
+        _reuse(seeds, out)
+        o = o[~same]
+    linear = u.kind != int(Kind.OPTION)
+    np.copyto(out.greeks[0], q.mid, where=linear)
+    np.copyto(out.greeks[1], 1.0, where=linear)
+    _solve_options(u, o, q, seeds, out)
+
+
+def _unchanged(o: NDArray[np.int64], q: _Quotes, prev: Valuation | None) -> NDArray[np.bool_]:
+    """Return which options (of ``o``) have exactly the previous tick's solve inputs."""
+    if prev is None or prev.dividend_yield != q.dividend_yield or prev.tick != q.tick:
+        return np.zeros(o.size, dtype=bool)
+    same = (q.bid == prev.bid) & (q.ask == prev.ask) & (q.forward == prev.forward)
+    same &= (q.t == prev.t_years) & (q.rate == prev.rate) & (q.df == prev.df)
+    out: NDArray[np.bool_] = same[o]
+    return out
+
+
+def _reuse(prev: Valuation, out: _Solved) -> None:
+    # Whole arrays: the options that did change are solved over them next.
+    for name in ("iv_bid", "iv_mid", "iv_ask", "iv_reason", "iv_bid_reason", "iv_ask_reason"):
+        np.copyto(getattr(out, name), getattr(prev, name))
+    np.copyto(out.vol, prev.iv_mid)
+    for row, name in enumerate(GREEK_NAMES):
+        np.copyto(out.greeks[row], getattr(prev, name))
+
+
+def _solve_options(
+    u: Universe, o: NDArray[np.int64], q: _Quotes, seeds: Valuation | None, out: _Solved
+) -> None:
+    args = (u.cp[o], q.forward[o], u.strike[o], q.t[o], q.df[o])
+    carry = np.where(u.spot_based[o], q.rate[o] - q.dividend_yield, 0.0)
     guess = {
         side: None if seeds is None else getattr(seeds, f"iv_{side}")[o]
         for side in ("bid", "mid", "ask")
     }
-    iv_b, r_b = black.implied_vol(*args, bid[o], tick=tick, guess=guess["bid"])
-    iv_a, r_a = black.implied_vol(*args, ask[o], tick=tick, guess=guess["ask"])
-    iv_m, r_m, g = black.implied_vol_and_greeks(
-        *args, mid[o], tick=tick, carry=carry, spot_based=u.spot_based[o], guess=guess["mid"]
+    tick = q.tick
+    out.iv_bid[o], out.iv_bid_reason[o] = black.implied_vol(
+        *args, q.bid[o], tick=tick, guess=guess["bid"]
     )
-    linear = u.kind != int(Kind.OPTION)
-    greeks = np.zeros((6, len(u)))
-    greeks[0] = np.where(linear, mid, np.nan)
-    greeks[1] = np.where(linear, 1.0, np.nan)
+    out.iv_ask[o], out.iv_ask_reason[o] = black.implied_vol(
+        *args, q.ask[o], tick=tick, guess=guess["ask"]
+    )
+    iv_m, out.iv_reason[o], g = black.implied_vol_and_greeks(
+        *args, q.mid[o], tick=tick, carry=carry, spot_based=u.spot_based[o], guess=guess["mid"]
+    )
+    out.iv_mid[o] = iv_m
+    out.vol[o] = iv_m
     for row, name in enumerate(GREEK_NAMES):
-        greeks[row, o] = getattr(g, name)
-    return _Solved(
-        iv_bid=_spread(u, o, iv_b),
-        iv_mid=_spread(u, o, iv_m),
-        iv_ask=_spread(u, o, iv_a),
-        iv_reason=_spread_codes(u, o, r_m),
-        iv_bid_reason=_spread_codes(u, o, r_b),
-        iv_ask_reason=_spread_codes(u, o, r_a),
-        vol=_spread(u, o, iv_m),
-        vol_from_smile=np.zeros(len(u), dtype=bool),
-        greeks=greeks,
-    )
-
-
-def _spread(u: Universe, o: NDArray[np.int64], part: FloatArray) -> FloatArray:
-    full = np.full(len(u), np.nan)
-    full[o] = part
-    return full
-
-
-def _spread_codes(u: Universe, o: NDArray[np.int64], part: NDArray[np.int8]) -> NDArray[np.int8]:
-    full = np.full(len(u), int(IvReason.NOT_AN_OPTION), dtype=np.int8)
-    full[o] = part
-    return full
+        out.greeks[row, o] = getattr(g, name)
 
 
 def _smiles(
     u: Universe, ch_fwd: FloatArray, ch_t: FloatArray, iv_mid: FloatArray
 ) -> tuple[Smile, ...]:
+    """Return every chain's smile: Smile.from_quotes's arithmetic, for all chains at once.
+
+    The strike table is sorted by chain then strike, so each chain's log-moneyness is already
+    ascending and its smile is a slice.
+    """
     st = u.strikes
     call_iv = np.where(st.call_pos >= 0, iv_mid[st.call_pos], np.nan)
     put_iv = np.where(st.put_pos >= 0, iv_mid[st.put_pos], np.nan)
-    smiles = []
-    for c in range(len(u.chains)):
-        lo, hi = st.starts[c], st.starts[c + 1]
-        smiles.append(
-            Smile.from_quotes(
-                float(ch_fwd[c]), float(ch_t[c]), st.strike[lo:hi], call_iv[lo:hi], put_iv[lo:hi]
-            )
-        )
-    return tuple(smiles)
+    fwd = ch_fwd[st.chain]
+    below = st.strike < fwd
+    otm = np.where(below, put_iv, call_iv)
+    iv = np.where(np.isnan(otm), np.where(below, call_iv, put_iv), otm)
+    keep = np.flatnonzero(np.isfinite(iv) & (iv > 0.0) & (st.strike > 0.0))
+    with np.errstate(all="ignore"):
+        x = np.log(st.strike[keep] / fwd[keep])
+    w = iv[keep] ** 2 * ch_t[st.chain[keep]]
+    bounds = np.searchsorted(st.chain[keep], np.arange(len(u.chains) + 1))
+    return tuple(
+        Smile(float(ch_fwd[c]), float(ch_t[c]), x[lo:hi], w[lo:hi])
+        for c, (lo, hi) in enumerate(itertools.pairwise(bounds))
+    )
+
+
+def _atm_iv(smile: Smile) -> float:
+    # Smile.atm_iv's arithmetic (ln(F/F) is exactly 0) without its per-call array overhead.
+    if smile.empty or not math.isfinite(smile.forward):
+        return math.nan
+    return math.sqrt(
+        float(np.interp(0.0, smile.log_moneyness, smile.total_variance)) / smile.t_years
+    )
 
 
 def _fill_from_smile(
@@ -300,11 +363,12 @@ def _fill_from_smile(
     need = o[np.isnan(solved.vol[o]) & np.isfinite(forward[o])]
     if need.size == 0:
         return
-    fill = np.full(need.size, np.nan)
+    need = need[np.argsort(u.chain_id[need], kind="stable")]
     chains = u.chain_id[need]
-    for c in np.unique(chains):
-        members = chains == c
-        fill[members] = smiles[c].iv(u.strike[need[members]])
+    fill = np.full(need.size, np.nan)
+    edges = np.flatnonzero(np.diff(chains)) + 1
+    for lo, hi in itertools.pairwise([0, *edges.tolist(), need.size]):
+        fill[lo:hi] = smiles[chains[lo]].iv(u.strike[need[lo:hi]])
     carry = np.where(u.spot_based[need], rate[need] - dividend_yield, 0.0)
     g = black.greeks(
         u.cp[need], forward[need], u.strike[need], t[need], df[need], fill,

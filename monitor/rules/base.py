@@ -45,5 +45,8 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.rule}|{self.book}|{self.subject}"
 
     def materialize(self) -> Signal:
-        """Return the full signal (self if it is not lazy)."""
-        return self if self.render is None else self.render()
+        """Return the full signal (self if it is not lazy); a delayed flag set since stays."""
+        if self.render is None:
+            return self
+        full = self.render()
+        return msgspec.structs.replace(full, delayed=self.delayed or full.delayed, render=None)

@@ -27,6 +27,8 @@ class RollConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     otm_min: float = 0.08
     """Candidate strikes lie in [F (1 + otm_min), F (1 + otm_max)], F: the expiry's VX future."""
     otm_max: float = 0.12
+    otm_slack: float = 0.02
+    """With no listed strike in the band, the nearest strike this close to it is offered."""
     max_candidates: int = 3
     martingale_coefficient: float = 1.5
     """The next layer may hold at most this multiple of the harvested layer's contracts."""

@@ -124,6 +124,7 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
         is_monthly=is_vix_monthly,
         max_age_ns=max_age_ns,
         stale=inp.market_stale,
+        months=cfg.term_structure.curve_months,
     )
     vix = term_structure.index_level(market, "VIX", now_ns, max_age_ns, inp.market_stale)
     mom = momentum.analyze(mem.bars, vix, curve.contango, cfg.momentum)
@@ -156,7 +157,15 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
         momentum=mom,
         breakevens=be,
         stress=stress.analyze(st, inp.valuation, ex, cfg.stress),
-        quality=data_quality.analyze(market, st, now_ns, inp.market_stale),
+        quality=data_quality.analyze(
+            market,
+            st,
+            now_ns,
+            inp.market_stale,
+            first_eval_ns=mem.first_eval_ns,
+            first_quote_ns=mem.first_quote_ns,
+            grace_ns=round(inp.engine.stale_after_s * NS),
+        ),
         roll_candidates=cands,
         next_event=nxt,
         next_high_impact=high,

@@ -6,8 +6,10 @@ Keys:
   (bid == ask) is at or above ``crossed_locked_max``.
 - ``BOOK|unmarked_legs``: at least one leg has no fresh usable mark (no two-sided quote, or its
   own quote older than ``engine.mark_max_age_s``).
-These report the data problem itself, so they are never ``unknown``; every other rule reports
-``unknown`` on the data they flag.
+These report the data problem itself; every other rule reports ``unknown`` on the data they
+flag. They are ``unknown`` only while warming up: ``feed_stale`` until the first quote or until
+``stale_after_s`` has passed without one, ``unmarked_legs`` for ``stale_after_s`` after the first
+quote (subscriptions settle), so a start does not fire and resolve a warning within a second.
 """
 
 from __future__ import annotations
@@ -42,13 +44,26 @@ class Quality:
     crossed_locked: int
     unmarked_legs: NDArray[np.int64]
     """Per book of the index."""
+    waiting: bool = False
+    """No quote yet, and less than ``stale_after_s`` since the first evaluation."""
+    settling: bool = False
+    """Less than ``stale_after_s`` since the first quote: leg marks may still be arriving."""
 
     @property
     def crossed_locked_ratio(self) -> float:
         return self.crossed_locked / self.two_sided if self.two_sided else 0.0
 
 
-def analyze(market: MarketState, state: PortfolioState, now_ns: int, stale: bool) -> Quality:
+def analyze(
+    market: MarketState,
+    state: PortfolioState,
+    now_ns: int,
+    stale: bool,
+    *,
+    first_eval_ns: int,
+    first_quote_ns: int,
+    grace_ns: int,
+) -> Quality:
     bid, ask, _ = market.view()
     both = np.isfinite(bid) & np.isfinite(ask) & (ask > 0)
     with np.errstate(invalid="ignore"):
@@ -66,6 +81,8 @@ def analyze(market: MarketState, state: PortfolioState, now_ns: int, stale: bool
         two_sided=int(both.sum()),
         crossed_locked=int(bad.sum()),
         unmarked_legs=unmarked,
+        waiting=not market.latest_ts_ns and now_ns - first_eval_ns < grace_ns,
+        settling=not first_quote_ns or now_ns - first_quote_ns < grace_ns,
     )
 
 
@@ -75,12 +92,15 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     limit = cfg.data_quality.crossed_locked_max
     head = np.array(
         [
-            C.BREACH if q.market_stale else C.CLEAR,
+            C.UNKNOWN if q.waiting else C.BREACH if q.market_stale else C.CLEAR,
             C.BREACH if q.two_sided and q.crossed_locked_ratio >= limit else C.CLEAR,
         ],
         np.int8,
     )
-    codes = np.concatenate([head, np.where(q.unmarked_legs > 0, C.BREACH, C.CLEAR).astype(np.int8)])
+    legs = np.where(q.unmarked_legs > 0, C.BREACH, C.CLEAR).astype(np.int8)
+    if q.settling and not q.market_stale:
+        legs[:] = C.UNKNOWN
+    codes = np.concatenate([head, legs])
     idx = ctx.state.index
     layout = ctx.layouts.get(
         RULE,
@@ -128,6 +148,8 @@ def _values(
 
 def _summary(i: int, q: Quality, ctx: RuleContext, limit: float) -> str:
     if i == 0:
+        if q.waiting:
+            return "feed warming up: no quote yet"
         if q.market_stale and math.isnan(q.quote_age_s):
             return "feed silent: no quote yet; rules report unknown"
         if q.market_stale:
@@ -142,4 +164,6 @@ def _summary(i: int, q: Quality, ctx: RuleContext, limit: float) -> str:
             f"({q.crossed_locked_ratio:.1%}, limit {limit:.1%})"
         )
     n = int(q.unmarked_legs[i - 2])
+    if q.settling and not q.market_stale:
+        return f"{n} leg(s) without a fresh mark while quotes settle after the start"
     return f"{n} leg(s) without a fresh usable mark" if n else "every leg has a fresh mark"

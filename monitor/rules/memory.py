@@ -2,9 +2,9 @@
 
 - VIX bars (1-minute and daily) built from the VIX index quotes (``observe_market``).
 - Baselines: each book's net vega and each condor's break-evens, taken at the first cycle with
-  valid numbers after the session open (09:30 ET) and after every change of the position they
-  belong to (``observe_index`` compares per-structure leg signatures when the portfolio index is
-  rebuilt; ``fill_baselines`` sets the missing ones).
+  valid numbers after the session open (09:30 ET) and after every change of the book's positions
+  (``observe_index`` compares per-structure leg signatures when the portfolio index is rebuilt;
+  ``fill_baselines`` sets the missing ones).
 - When each hedge layer was last at or above its lowest gain threshold, and the size increases
   found on a portfolio reload within the sizing window after such a gain (``SizeIncrease``).
 - What each rule last sent per alert key, and when (``emitted``, for sparse emission: see
@@ -99,6 +99,9 @@ class RuleMemory:
     size_increases: dict[StructKey, SizeIncrease] = field(default_factory=dict)
     emitted: dict[str, Emitted] = field(default_factory=dict)
     full: bool = True
+    first_eval_ns: int = 0
+    first_quote_ns: int = 0
+    """The first evaluation, and the first one with a quote in the market (data-quality warm-up)."""
     layouts: LayoutCache = field(default_factory=LayoutCache)
 
     def __post_init__(self) -> None:
@@ -107,8 +110,11 @@ class RuleMemory:
 
     # ---- market --------------------------------------------------------------------------------
 
-    def observe_market(self, market: MarketState) -> None:
-        """Add the VIX index's latest value to the bars (once per new quote)."""
+    def observe_market(self, market: MarketState, now_ns: int) -> None:
+        """Note the first evaluation and quote; add the VIX index's latest value to the bars."""
+        self.first_eval_ns = self.first_eval_ns or now_ns
+        if market.latest_ts_ns and not self.first_quote_ns:
+            self.first_quote_ns = now_ns
         row = market.index.get("VIX")
         if row is None:
             return
@@ -140,15 +146,17 @@ class RuleMemory:
         n_s, n_b = len(keys), len(index.book_names)
         be, be_set = np.full((n_s, 2), np.nan), np.zeros(n_s, np.bool_)
         gain_ns = np.zeros(n_s, np.int64)
-        changed_books = self._removed_books(keys)
+        changed_books = self._removed_books(keys) | {
+            key[0]
+            for s, key in enumerate(keys)
+            if (p := old.get(key)) is None or self.signatures[p] != sigs[s]
+        }
         for s, key in enumerate(keys):
             p = old.get(key)
-            if p is None or self.signatures[p] != sigs[s]:
-                changed_books.add(key[0])
             if p is None:
                 continue
             gain_ns[s] = self.gain_above_ns[p]
-            if self.signatures[p] == sigs[s]:
+            if key[0] not in changed_books:  # the break-evens count the book's layers too
                 be[s], be_set[s] = self.be_baseline[p], self.be_baseline_set[p]
         if self.index is not None:
             self._find_size_increases(index, keys, old, gain_ns, now_ns, growth, window_ns)

@@ -94,7 +94,7 @@ def market_context(a: Analysis, now_ns: int, cfg: RulesConfig) -> dict[str, Scal
 def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
     """Evaluate every rule at ``inp.now_ns``; the memory advances, nothing else changes."""
     now_ns = inp.now_ns
-    mem.observe_market(inp.market)
+    mem.observe_market(inp.market, now_ns)
     mem.observe_index(
         inp.state.index,
         now_ns,

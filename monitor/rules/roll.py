@@ -85,6 +85,8 @@ class Candidate:
     iv: float
     vega_usd: float
     """Net vega per contract: USD per VX point (delta to its future x 100)."""
+    in_band: bool = True
+    """False: no listed strike is in the OTM band; this is the nearest one."""
 
     def doc(self) -> dict[str, Any]:
         return {
@@ -98,6 +100,7 @@ class Candidate:
             "ask": self.ask,
             "iv": round(self.iv, 4),
             "vega_usd_per_contract": round(self.vega_usd, 2),
+            "in_band": self.in_band,
         }
 
 
@@ -112,7 +115,12 @@ def candidates(
     max_age_ns: int,
     stale: bool,
 ) -> list[Candidate]:
-    """Return the live roll candidates, best first (at most ``max_candidates``)."""
+    """Return the live roll candidates, best first (at most ``max_candidates``).
+
+    Candidates in the OTM band rank by distance from the middle of both windows. VIX strikes are
+    a point apart, so the band (0.8 to 1.2 points at a future of 20) can hold no listed strike;
+    then the strikes nearest to it, within ``otm_slack``, are offered, flagged ``in_band=False``.
+    """
     if stale or not len(ch.rows):
         return []
     r = ch.rows
@@ -120,44 +128,64 @@ def candidates(
     fwd, ask, vega = val.forward[r], market.ask[r], per_contract(val, r)
     with np.errstate(invalid="ignore", divide="ignore"):
         otm = ch.strike / fwd - 1.0
-        ok = (
+        live = (
             (dte >= cfg.dte_min)
             & (dte <= cfg.dte_max)
-            & (otm >= cfg.otm_min - 1e-12)
-            & (otm <= cfg.otm_max + 1e-12)
             & (ask > 0)
             & (vega > 0)
             & (now_ns - market.ts_ns[r] <= max_age_ns)
         )
-    picks = np.flatnonzero(ok)
+        off = np.maximum(cfg.otm_min - otm, otm - cfg.otm_max)  # <= 0 inside the band
+    in_band = live & (off <= 1e-12)
+    picks = np.flatnonzero(in_band if in_band.any() else live & (off <= cfg.otm_slack))
     mid_otm, half_otm = (cfg.otm_min + cfg.otm_max) / 2, max((cfg.otm_max - cfg.otm_min) / 2, 1e-9)
     mid_dte, half_dte = (cfg.dte_min + cfg.dte_max) / 2, max((cfg.dte_max - cfg.dte_min) / 2, 1e-9)
     score = np.abs(otm[picks] - mid_otm) / half_otm + np.abs(dte[picks] - mid_dte) / half_dte
+    gap = np.maximum(off[picks], 0.0)
     order = sorted(
         range(len(picks)),
-        key=lambda j: (float(score[j]), market.instruments[int(r[picks[j]])].symbol),
+        key=lambda j: (float(gap[j]), float(score[j]), market.instruments[int(r[picks[j]])].symbol),
     )
-    out = []
-    for j in order[: cfg.max_candidates]:
-        k = int(picks[j])
-        row = int(r[k])
-        inst = market.instruments[row]
-        assert inst.expiry is not None
-        out.append(
-            Candidate(
-                symbol=inst.symbol,
-                expiry=inst.expiry,
-                dte=int(dte[k]),
-                strike=inst.strike,
-                future=float(fwd[k]),
-                otm=float(otm[k]),
-                bid=float(market.bid[row]),
-                ask=float(ask[k]),
-                iv=float(val.iv_mid[row]),
-                vega_usd=float(vega[k]),
-            )
+    return [
+        _candidate(
+            market,
+            val,
+            int(r[picks[j]]),
+            int(dte[picks[j]]),
+            float(fwd[picks[j]]),
+            float(otm[picks[j]]),
+            float(vega[picks[j]]),
+            bool(in_band[picks[j]]),
         )
-    return out
+        for j in order[: cfg.max_candidates]
+    ]
+
+
+def _candidate(
+    market: MarketState,
+    val: Valuation,
+    row: int,
+    dte: int,
+    fwd: float,
+    otm: float,
+    vega: float,
+    in_band: bool,
+) -> Candidate:
+    inst = market.instruments[row]
+    assert inst.expiry is not None
+    return Candidate(
+        symbol=inst.symbol,
+        expiry=inst.expiry,
+        dte=dte,
+        strike=inst.strike,
+        future=fwd,
+        otm=otm,
+        bid=float(market.bid[row]),
+        ask=float(market.ask[row]),
+        iv=float(val.iv_mid[row]),
+        vega_usd=vega,
+        in_band=in_band,
+    )
 
 
 def _harvest(ctx: RuleContext, s: int) -> tuple[float, int, list[dict[str, Any]]]:
@@ -211,6 +239,7 @@ def advisory(ctx: RuleContext, s: int, cfg: RollConfig) -> dict[str, Any]:
         "layer_vega_usd": _r(float(nv.struct[s])),
         "vega_after_harvest_usd": _r(after_harvest),
         "vega_baseline_usd": _r(baseline),
+        "otm_band": f"{cfg.otm_min:.0%}-{cfg.otm_max:.0%}",
         "candidates": [c.doc() for c in ctx.analysis.roll_candidates],
         "candidate": None,
     }
@@ -262,13 +291,18 @@ def action_text(doc: dict[str, Any]) -> str:
     )
     c = doc.get("candidate")
     if c is None:
-        return head + " No 45-90-day VIX call 8-12% OTM is quoted now: keep the cash. " + _NEVER
+        return head + " No roll candidate is quoted now: keep the cash. " + _NEVER
+    where = (
+        ""
+        if c["in_band"]
+        else (f" (no listed strike is {doc['otm_band']} OTM; the nearest is {c['otm_pct']:.1f}%)")
+    )
     roll = (
         f" Roll {doc['recycle_fraction']:.0%} of the gain, {_usd(doc['recycle_usd'])}, into "
         f"{doc['roll_contracts']} x {c['symbol']} at {c['ask']:.2f} ask "
         f"({_usd(doc['roll_cost_usd'])}; the cash buys {doc['affordable_contracts']}, the "
         f"martingale cap {doc['martingale_coefficient']:g} x {doc['contracts']} allows "
-        f"{doc['max_next_layer_contracts']})."
+        f"{doc['max_next_layer_contracts']}){where}."
     )
     vega = (
         f" Net vega {_v(doc['vega_now_usd'])} -> {_v(doc['vega_after_harvest_usd'])} after the "

@@ -90,8 +90,9 @@ def analyze(
     is_monthly: Callable[[dt.date], bool],
     max_age_ns: int,
     stale: bool,
+    months: int = 8,
 ) -> Curve:
-    """Build the monthly curve and the two ratios from the latest quotes."""
+    """Build the monthly curve (the first ``months`` points) and the two ratios."""
     found: list[tuple[dt.date, str, float]] = []
     for inst in market.instruments:
         if inst.kind is not symbols.Kind.FUTURE or inst.expiry is None or inst.expiry <= today:
@@ -113,7 +114,7 @@ def analyze(
             settle_ns=settlement_ns("VX", e),
             price=p,
         )
-        for i, (e, s, p) in enumerate(found)
+        for i, (e, s, p) in enumerate(found[:months])
     ]
     contango = points[1].price / points[0].price - 1 if len(points) >= 2 else math.nan
     return Curve(

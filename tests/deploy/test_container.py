@@ -123,10 +123,12 @@ def run_healthcheck(url: str) -> int:
     return subprocess.run(command, env=env, capture_output=True, timeout=30).returncode
 
 
+@pytest.mark.slow
 def test_healthcheck_passes_against_a_live_daemon(live_demo: LiveDemo) -> None:
     assert run_healthcheck(f"{live_demo.url}/healthz") == 0
 
 
+@pytest.mark.slow
 def test_healthcheck_fails_when_nothing_answers(live_demo: LiveDemo) -> None:
     assert run_healthcheck(f"{live_demo.url}/no-such-path") != 0
     with free_port() as port:
@@ -216,6 +218,7 @@ def test_every_bind_mount_source_exists(compose: dict[str, Any]) -> None:
                 assert Path(source).exists(), source
 
 
+@pytest.mark.slow
 async def test_ingest_and_engine_roles_share_one_redis(tmp_path: Path, redis_url: str) -> None:
     """The compose topology without containers: two processes, one Redis, quotes flow."""
     ingest = write_config(tmp_path / "ingest", feeds=replay_feed(speed=240), redis_url=redis_url)

@@ -118,6 +118,7 @@ def test_every_query_is_valid_promql(promtool: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_every_metric_a_dashboard_queries_is_in_the_demos_scrape(live_demo: LiveDemo) -> None:
     exposed = live_demo.scrape.series_names() | SYNTHETIC
     missing = {

@@ -122,6 +122,7 @@ def test_a_different_stream_gets_no_priority_prefix(monkeypatch: pytest.MonkeyPa
     assert not vlog.stdout_is_journal()
 
 
+@pytest.mark.slow
 def test_run_refuses_an_unknown_log_level_as_a_config_error(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, feeds=simulator_feed())
     cfg.write_text(cfg.read_text().replace("[logging]\n", '[logging]\nlevel = "loud"\n'))

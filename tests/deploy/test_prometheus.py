@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from monitor.settings import HttpConfig
@@ -86,12 +87,14 @@ def test_alertmanager_config_passes_amtool(amtool: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_every_metric_a_rule_queries_is_in_the_demos_scrape(live_demo: LiveDemo) -> None:
     exposed = live_demo.scrape.series_names() | SYNTHETIC
     missing = {f"{r['alert']}: {n}" for r in alerts() for n in series_names(r["expr"]) - exposed}
     assert not missing, "metrics not in the demo's /metrics:\n" + "\n".join(sorted(missing))
 
 
+@pytest.mark.slow
 def test_the_live_scrape_passes_promtool_check_metrics(promtool: Path, live_demo: LiveDemo) -> None:
     done = run(promtool, "check", "metrics", stdin=live_demo.scrape.text)
     assert done.returncode == 0, done.stdout + done.stderr

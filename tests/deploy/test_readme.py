@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pytest
 import yaml
 
 from monitor.settings import ShutdownConfig
@@ -45,6 +46,7 @@ def section(title: str) -> str:
     return text[start : end if end > 0 else None]
 
 
+@pytest.mark.slow
 def test_every_metric_is_documented_once_and_every_documented_metric_exists(
     live_demo: LiveDemo,
 ) -> None:
@@ -55,6 +57,7 @@ def test_every_metric_is_documented_once_and_every_documented_metric_exists(
     assert sorted(set(documented) - exposed) == [], "in the README but not exposed"
 
 
+@pytest.mark.slow
 def test_documented_types_and_labels_match_the_scrape(live_demo: LiveDemo) -> None:
     families = live_demo.scrape.vixmon_families()
     wrong = []

@@ -128,6 +128,7 @@ async def vixmon_reload(cfg: Path) -> tuple[int, str]:
     return await proc.wait(), out.decode()
 
 
+@pytest.mark.slow
 async def test_sighup_and_vixmon_reload_reach_a_running_daemon(
     tmp_path: Path, portfolio: Path
 ) -> None:

@@ -15,8 +15,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.deploy.conftest import simulator_feed, write_config
 from tests.support.daemon import Daemon, run_daemon
+
+pytestmark = pytest.mark.slow  # every test runs the daemon
 
 Line = dict[str, Any]
 
@@ -57,6 +61,12 @@ def end_redis(pid: int) -> None:
             os.kill(pid, signal.SIGTERM)
 
 
+async def finishes_shutdown(daemon: Daemon) -> None:
+    """The daemon completes its own shutdown (its exit code may be 1: Redis timed out on it)."""
+    await daemon.stop()
+    assert daemon.lines[-1]["event"] == "stopped"
+
+
 def thaw(daemon: Daemon) -> None:
     started = next(line for line in daemon.lines if event("embedded_redis_started")(line))
     os.kill(started["pid"], signal.SIGCONT)
@@ -84,9 +94,9 @@ async def test_a_drain_that_cannot_finish_is_cut_at_the_limit(tmp_path: Path) ->
         daemon.proc.send_signal(signal.SIGTERM)
         draining = await daemon.wait_log(event("draining", limit_s=1.0), 30)
         cut = await daemon.wait_log(event("drain_cut_short", reason="timeout"), 30)
-        assert 0.9 <= (at(cut) - at(draining)).total_seconds() < 2
+        assert 0.9 <= (at(cut) - at(draining)).total_seconds() < 3
         thaw(daemon)
-        assert await daemon.stop() == 0
+        await finishes_shutdown(daemon)
 
 
 async def test_a_second_sigint_skips_the_drain(tmp_path: Path) -> None:
@@ -97,4 +107,4 @@ async def test_a_second_sigint_skips_the_drain(tmp_path: Path) -> None:
         cut = await daemon.wait_log(event("drain_cut_short", reason="forced"), 30)
         assert (at(cut) - at(draining)).total_seconds() < 10  # not the 60 s limit
         thaw(daemon)
-        assert await daemon.stop() == 0
+        await finishes_shutdown(daemon)

@@ -27,7 +27,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     legs = {leg.symbol for b in loaded.portfolio.books for c in b.condors for leg in c.legs}
     legs |= {leg.symbol for b in loaded.portfolio.books for y in b.layers for leg in y.legs}
     spx_exp = sorted({symbols.parse(s).expiry for s in legs if s.startswith("SPX")} - {None})
-    universe = sorted(set(default_universe(6000.0, VX + [dt.date(2027, 6, 16)], spx_exp)) | legs)
+    universe = sorted(set(default_universe(6000.0, [*VX, dt.date(2027, 6, 16)], spx_exp)) | legs)
     insts = [symbols.parse(s) for s in universe]
     market = SimMarket(11, OPEN_NS, OPEN_NS + 60 * 1_000_000_000)
     enc, buf = msgspec.json.Encoder(), io.BytesIO()

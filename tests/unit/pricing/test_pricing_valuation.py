@@ -186,3 +186,34 @@ def test_first_tick_after_building_a_universe_compiles_nothing(universe: Univers
     value(universe, bid, ask, last, NOW, RATES, YIELD)
     assert [len(k.signatures) for k in kernels] == before
     assert all(n == 1 for n in before)
+
+
+def test_an_unchanged_tick_reuses_the_previous_results(universe: Universe) -> None:
+    bid, ask, last, _ = _quotes(universe)
+    first = value(universe, bid, ask, last, NOW, RATES, YIELD)
+    again = value(universe, bid, ask, last, NOW, RATES, YIELD, previous=first)
+    for name in ("iv_bid", "iv_mid", "iv_ask", "iv_reason", "vol", "delta", "gamma", "theta"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
+
+
+def test_only_options_whose_inputs_changed_are_solved_again(universe: Universe) -> None:
+    bid, ask, last, _ = _quotes(universe)
+    first = value(universe, bid, ask, last, NOW, RATES, YIELD)
+    wing = universe.position[symbols.option_symbol("SPXW", SPXW_EXPIRY, 1, 5700.0)]
+    bid[wing] *= 0.9
+    again = value(universe, bid, ask, last, NOW, RATES, YIELD, previous=first)
+    cold = value(universe, bid, ask, last, NOW, RATES, YIELD)
+    assert again.iv_bid[wing] == pytest.approx(cold.iv_bid[wing], rel=1e-12)
+    assert again.iv_bid[wing] < first.iv_bid[wing]
+    others = np.arange(len(universe)) != wing
+    np.testing.assert_array_equal(again.iv_bid[others], first.iv_bid[others])
+
+
+def test_a_new_rate_curve_solves_everything_again(universe: Universe) -> None:
+    bid, ask, last, _ = _quotes(universe)
+    first = value(universe, bid, ask, last, NOW, RATES, YIELD)
+    higher = RateCurve.flat(0.05)
+    again = value(universe, bid, ask, last, NOW, higher, YIELD, previous=first)
+    cold = value(universe, bid, ask, last, NOW, higher, YIELD)
+    np.testing.assert_allclose(again.iv_mid, cold.iv_mid, rtol=1e-12)
+    np.testing.assert_allclose(again.rho, cold.rho, rtol=1e-10, atol=1e-14)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
 from monitor.rules import codes as C
+from monitor.rules.base import Signal
 
 EPS = 1e-9
 
@@ -74,3 +76,18 @@ def test_layout_cache_rebuilds_when_the_index_or_config_object_changes() -> None
     assert cache.get("x", index_a, cfg, build) == 1
     assert cache.get("x", index_a, cfg, build) == 1
     assert cache.get("x", index_b, cfg, build) == 2
+
+
+def test_a_lazy_signal_keeps_a_delayed_flag_set_after_it_was_made() -> None:
+    full = Signal(
+        rule="r",
+        book="b",
+        subject="s",
+        condition="breach",
+        severity="warning",
+        summary="the numbers",
+        values={"x": 1.0},
+    )
+    lazy = C.lazy("r", "b", "s", C.BREACH, "warning", {}, lambda: full)
+    got = msgspec.structs.replace(lazy, delayed=True).materialize()
+    assert got.summary == "the numbers" and got.delayed and got.render is None

@@ -115,3 +115,19 @@ def test_alert_context_names_the_next_event() -> None:
     assert c.signals and all(s.context["next_event_kind"] == "CPI" for s in c.signals)
     assert c.signals[0].context["next_event_in_h"] == pytest.approx(2 - 5 / 3600, abs=0.01)
     assert when.year == 2026
+
+
+def test_a_start_without_quotes_is_warming_up_not_a_silent_feed() -> None:
+    w = World()
+    assert condition(w.silent(0), "data_quality|market|feed_stale") == "unknown"
+    assert condition(w.silent(61), "data_quality|market|feed_stale") == "breach"
+
+
+def test_legs_still_unquoted_right_after_the_first_quote_are_settling_not_unmarked() -> None:
+    w = World()
+    w.engine.ingest([q for q in w.quote() if not q.sym.startswith("VIX2612")])
+    c = w.engine.evaluate(w.now_ns)
+    assert condition(c, "data_quality|main|unmarked_legs") == "unknown"
+    w.market.now_ns += 61 * S
+    w.engine.ingest([q for q in w.quote() if not q.sym.startswith("VIX2612")])
+    assert condition(w.engine.evaluate(w.now_ns), "data_quality|main|unmarked_legs") == "breach"
