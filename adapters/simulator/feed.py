@@ -6,13 +6,13 @@ import asyncio
 import datetime as dt
 
 import structlog
-from monitor.pricing.calendar import vix_monthly_expiry
 
 from adapters.base import FeedStats, QuoteSink, SubscriptionSource
 from adapters.simulator.config import SimulatorFeedConfig
 from adapters.simulator.market import SimMarket, default_universe
 from monitor import symbols
 from monitor.clock import Clock
+from monitor.pricing.calendar import vix_monthly_expiry
 
 log = structlog.get_logger(__name__)
 

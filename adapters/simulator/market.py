@@ -19,11 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from monitor.pricing.expiry import settlement_ns, year_fraction
 
 from monitor import symbols
 from monitor.model import Quote
 from monitor.pricing import black
+from monitor.pricing.expiry import settlement_ns, year_fraction
 
 YEAR_S = 365.0 * 24 * 3600
 

@@ -193,25 +193,44 @@ class Breakevens:
         return np.stack([self.lower, self.upper], axis=1)
 
 
-def overlay_share(cd: Condors, state: PortfolioState) -> F64:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What depends on the positions only, computed once per index."""
+
+    nodes: F64
+    pnl: F64
+    """P at the nodes without the hedge share (condors x nodes)."""
+    max_loss_usd: F64
+    is_layer: NDArray[np.bool_]
+    """Per structure of the index."""
+
+
+def prepare(cd: Condors, index: PortfolioIndex) -> Prepared:
+    nodes = grid(cd)
+    pnl = pnl_at_expiry(cd, nodes, np.zeros(len(cd)))
+    loss = np.maximum(-pnl.min(axis=1), 0.0) if len(cd) else np.zeros(0)
+    layer = np.array([k == "layer" for k in index.struct_kind], np.bool_)
+    return Prepared(nodes=nodes, pnl=pnl, max_loss_usd=loss, is_layer=layer)
+
+
+def overlay_share(cd: Condors, prep: Prepared, state: PortfolioState) -> F64:
     """Split each book's hedge P&L across its condors by maximum loss."""
     idx = state.index
     n_b = len(idx.book_names)
-    layer = np.array([k == "layer" for k in idx.struct_kind], np.bool_)
+    layer = prep.is_layer
     pnl = np.where(layer, state.struct_value_usd - state.struct_cost_usd, 0.0)
     stale = layer & (state.struct_stale | np.isnan(pnl))
     hedge = np.bincount(idx.struct_book, np.where(stale, 0.0, pnl), minlength=n_b)
     hedge_bad = np.bincount(idx.struct_book, stale.astype(np.float64), minlength=n_b) > 0
-    loss = max_loss_usd(cd) + 1e-9
+    loss = prep.max_loss_usd + 1e-9
     share = loss / np.bincount(cd.book, loss, minlength=n_b)[cd.book]
     return np.where(hedge_bad[cd.book], np.nan, hedge[cd.book] * share)
 
 
-def analyze(state: PortfolioState, cd: Condors, chains: ChainTable) -> Breakevens:
+def analyze(state: PortfolioState, cd: Condors, prep: Prepared, chains: ChainTable) -> Breakevens:
     """Compute every condor's break-evens, expected move and distances in sigma."""
-    overlay = overlay_share(cd, state)
-    nodes = grid(cd)
-    lower, upper = roots(nodes, pnl_at_expiry(cd, nodes, np.nan_to_num(overlay)))
+    overlay = overlay_share(cd, prep, state)
+    lower, upper = roots(prep.nodes, prep.pnl + np.nan_to_num(overlay)[:, None])
     fwd, t, atm = chains.lookup(cd.chain_id)
     move = fwd * atm * np.sqrt(t)
     iv = chains.smile(cd.chain_id, np.stack([lower, upper], axis=1))

@@ -201,7 +201,13 @@ class RuleMemory:
 
     def observe_gains(self, state: PortfolioState, threshold: float, now_ns: int) -> None:
         """Remember when each layer was last at or above ``threshold`` on fresh marks."""
-        layer = np.array([k == "layer" for k in state.index.struct_kind], np.bool_)
+        index = state.index
+        layer = self.layouts.get(
+            "layer_mask",
+            index,
+            None,
+            lambda: np.array([k == "layer" for k in index.struct_kind], np.bool_),
+        )
         with np.errstate(invalid="ignore"):
             above = layer & ~state.struct_stale & (state.struct_gain_ratio >= threshold)
         self.gain_above_ns[above] = now_ns

@@ -45,9 +45,10 @@ def test_gain_ratio_is_value_minus_cost_over_cost_at_the_mid() -> None:
 
 def test_a_leg_without_a_quote_makes_the_layer_unknown_not_zero() -> None:
     e = engine()
-    state = e.evaluate(NOW).state
-    assert math.isnan(state.struct_gain_ratio[0]) and bool(state.struct_stale[0])
-    assert set(layer_gain_conditions(e, NOW).values()) == {"unknown"}
+    cycle = e.evaluate(NOW)
+    assert math.isnan(cycle.state.struct_gain_ratio[0]) and bool(cycle.state.struct_stale[0])
+    conditions = {s.subject: s.condition for s in cycle.signals if s.rule == "layer_gain"}
+    assert set(conditions.values()) == {"unknown"}
 
 
 @pytest.mark.parametrize(
