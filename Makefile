@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(BIN)/vixmon run
 
 test: $(STAMP)
-	$(BIN)/ruff check monitor adapters tests bench scripts
+	$(BIN)/ruff check monitor adapters tests bench scripts deploy
 	$(BIN)/mypy monitor adapters
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

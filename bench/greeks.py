@@ -215,7 +215,9 @@ class Timings:
     def ratio(self, slow: str, fast: str) -> float:
         """Return the median over repeats of slow/fast: each pair ran back to back, so a burst
         of load from other jobs hits both sides of a pair alike."""
-        return statistics.median(a / b for a, b in zip(self.times[slow], self.times[fast]))
+        return statistics.median(
+            a / b for a, b in zip(self.times[slow], self.times[fast], strict=True)
+        )
 
 
 def interleaved(runners: dict[str, Runner], repeats: int, budget_s: float = 0.5) -> Timings:

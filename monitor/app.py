@@ -20,10 +20,11 @@ import signal
 import socket
 import time
 import urllib.parse
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
@@ -31,7 +32,8 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from adapters.base import FeedAdapter, FeedStats
 from adapters.registry import FeedContext, build_feed
-from monitor import bus, reloading, settings, snapshot, symbols
+from adapters.simulator.config import SimulatorFeedConfig
+from monitor import bus, lifecycle, reloading, settings, snapshot, symbols
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.clock import Clock, LiveClock
@@ -40,6 +42,7 @@ from monitor.http import make_app
 from monitor.logging import context_with, redact_text, register_secret
 from monitor.metrics import VERSION, PipelineMetrics, StateCollector
 from monitor.pipeline import EngineLoop
+from monitor.pricing import black
 from monitor.redis_server import EmbeddedRedis
 from monitor.rules_metrics import RulesCollector
 from monitor.sdnotify import Notifier, ProgressWatchdog
@@ -131,7 +134,7 @@ class App:
                 }
                 for n, s in self._feed_stats().items()
             ],
-            "sinks": [s.name for s in self.cfg.sinks] if self.role != "ingest" else [],
+            "sinks": self._sink_status(),
             "config": str(self.loaded.config_path),
             "portfolio": str(self.loaded.portfolio_path),
             # what the running config monitors: a reload shows here at once
@@ -140,6 +143,12 @@ class App:
                 for b in self.loaded.portfolio.books
             },
         }
+
+    def _sink_status(self) -> list[dict[str, Any]]:
+        """Per sink: kind, enabled, pending, delivered, dead, last (redacted) error — no URLs."""
+        if self.delivery is None:
+            return []
+        return [msgspec.structs.asdict(s) for s in self.delivery.status()]
 
     def snapshot(self) -> dict[str, Any] | None:
         cycle = None if self.engine is None else self.engine.last_cycle
@@ -292,6 +301,14 @@ class App:
         log.info("http_listening", host=self.cfg.http.host, port=self.http_port)
 
     async def startup(self) -> None:
+        # the engine prices, and so does the simulator feed (it quotes options at model prices)
+        if self.role != "ingest" or any(isinstance(f, SimulatorFeedConfig) for f in self.cfg.feeds):
+            # Loading the pricing kernels takes ~15 s when numba's cache is cold (a fresh install,
+            # a container's tmpfs). Inside the first cycle it would block the loop long enough
+            # for every Redis call in flight to time out, so it happens before any I/O starts.
+            started = time.monotonic()
+            await asyncio.to_thread(black.warm_up)
+            log.info("pricing_kernels_loaded", seconds=round(time.monotonic() - started, 3))
         await self._start_redis()
         if self.role in ("all", "ingest"):
             self._start_feeds()
@@ -409,10 +426,10 @@ class App:
     async def shutdown(self) -> None:
         self.notifier.stopping()
         log.info("stopping", force=self.force)
-        await _cancel(self._feed_tasks)
+        await lifecycle.cancel_all(self._feed_tasks)
         if not self.force:
             await self._drain_within(self.cfg.shutdown.drain_timeout_s)
-        await _cancel(self._tasks)
+        await lifecycle.cancel_all(self._tasks)
         if self._runner is not None:
             await self._runner.cleanup()
         if self.redis is not None:
@@ -422,21 +439,17 @@ class App:
         log.info("stopped", exit_code=self.exit_code)
 
     async def _drain_within(self, limit_s: float) -> None:
-        """Drain until done, ``limit_s`` passes or a forced stop arrives, whichever is first."""
+        """Drain within ``limit_s`` unless a forced stop comes first; log how it ended."""
         log.info("draining", limit_s=limit_s)
-        drain = asyncio.create_task(self._drain(), name="drain")
-        forced = asyncio.create_task(self._forced.wait(), name="forced")
-        done, _ = await asyncio.wait(
-            {drain, forced}, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
-        )
-        await _cancel({drain, forced})
-        if drain not in done:
-            reason = "forced" if forced in done else "timeout"
-            log.warning("drain_cut_short", reason=reason, limit_s=limit_s)
-        elif (exc := drain.exception()) is not None:
+        try:
+            ending = await lifecycle.within(self._drain(), limit_s, self._forced)
+        except Exception as exc:
             log.error("drain_failed", error=repr(exc))
-        else:
+            return
+        if ending == "done":
             log.info("drained")
+        else:
+            log.warning("drain_cut_short", reason=ending, limit_s=limit_s)
 
     async def _drain(self) -> None:
         loop, delivery = self.loop, self.delivery
@@ -448,23 +461,6 @@ class App:
                 log.error("drain_failed", error=repr(exc))
         if delivery is not None:
             await delivery.drain(self.cfg.shutdown.drain_timeout_s)
-
-
-async def _cancel(tasks: Iterable[asyncio.Task[Any]], *, recancel_s: float = 0.5) -> None:
-    """Cancel ``tasks`` and wait until every one has finished.
-
-    A cancellation can be lost: Python 3.11's ``asyncio.wait_for`` (redis-py's socket timeout)
-    returns the inner result when it completes in the same tick as the cancel (CPython
-    gh-86296), and the task carries on. A task still running after ``recancel_s`` is cancelled
-    again, so one unlucky XADD cannot hang the shutdown until systemd's SIGKILL.
-    """
-    pending = set(tasks)
-    while pending:
-        for t in pending:
-            t.cancel()
-        _, pending = await asyncio.wait(pending, timeout=recancel_s)
-        if pending:
-            log.warning("cancel_lost", tasks=sorted(t.get_name() for t in pending))
 
 
 def state_dir_of(loaded: settings.Loaded) -> Path:

@@ -55,12 +55,8 @@ def _load_or_exit(path: Path | None) -> settings.Loaded:
 
 def _run(args: argparse.Namespace) -> int:
     loaded = _load_or_exit(args.config)
-    lc = loaded.settings.logging
-    try:
-        configure_logging(level=lc.level, json=lc.json)
-    except ValueError as exc:
-        print(f"config error: logging.level: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    lc = loaded.settings.logging  # the level is validated with the rest of the config
+    configure_logging(level=lc.level, json=lc.json)
     # imported late: the app pulls in pricing and I/O, a bad config should fail in milliseconds
     from monitor.app import App, Role
 

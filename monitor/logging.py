@@ -1,8 +1,10 @@
 """structlog's production chain: JSON lines to stdout (console renderer on a TTY).
 
-stdlib loggers (aiohttp, redis, asyncio) are routed through the same processors, contextvars carry
-``book``/``feed`` context, and a redaction processor replaces every registered secret (webhook
-URLs, signing secrets, tokens) wherever it appears in an event's values.
+stdlib loggers (aiohttp, redis, asyncio) and ``warnings`` are routed through the same processors,
+contextvars carry ``book``/``feed`` context, and a redaction processor replaces every registered
+secret (webhook URLs, signing secrets, tokens) wherever it appears in an event's values. When
+stdout is systemd's journal stream, each line starts with its syslog priority (``<4>{...}``),
+which journald strips and records, so ``journalctl -p warning`` works.
 """
 
 from __future__ import annotations

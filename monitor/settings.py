@@ -90,7 +90,7 @@ class AlertsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    level: str = "info"
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     json: bool | None = None
     """None: JSON unless stdout is a terminal."""
 

@@ -1,7 +1,7 @@
 """Optional numba compilation: the same scalar source runs compiled or as plain Python.
 
 Set ``VIXMON_PRICING_BACKEND=numpy`` to run without numba (the vectorized numpy path gives
-results identical to the compiled kernels; see tests/unit/pricing/test_backends.py).
+results identical to the compiled kernels; see tests/unit/pricing/test_pricing_backends.py).
 Compiled code is cached on disk (``cache=True``), so only the first run after an install pays
 the compile; ``black.warm_up()`` loads everything before the first live tick.
 """

@@ -80,25 +80,41 @@ def solve_v(
     reason[i[beta >= ex]] = ABOVE_BOUND
     reason[i[beta < TINY]] = BELOW_TICK
     go = np.flatnonzero((beta < ex) & (beta >= TINY))
-    b, xg, eg, emg = beta[go], x[go], ex[go], emx[go]
-    s = np.full(go.size, np.nan)
     g = guess[i[go]]
-    warm = np.flatnonzero((g > 0.0) & (g < np.inf))
     with np.errstate(all="ignore"):
-        s0 = g[warm] * np.sqrt(ti[go][warm])
-    s[warm] = refine_vol_v(b[warm], xg[warm], eg[warm], emg[warm], s0)
-    cold = np.flatnonzero(~((s > 0.0) & (s < np.inf)))
-    s0 = table_guess_v(b[cold], xg[cold], emg[cold], table)
-    tabled = (s0 > 0.0) & (s0 < np.inf)
-    on = cold[tabled]
-    s[on] = refine_vol_v(b[on], xg[on], eg[on], emg[on], s0[tabled])
-    cold = np.flatnonzero(~((s > 0.0) & (s < np.inf)))
-    s[cold] = normalised_vol_v(b[cold], xg[cold], eg[cold], emg[cold])
+        seed = np.where((g > 0.0) & (g < np.inf), g * np.sqrt(ti[go]), np.nan)
+    s = normalised_vols_v(beta[go], x[go], ex[go], emx[go], seed, table)
     good = (s > 0.0) & (s < np.inf)
     reason[i[go][~good]] = NOT_IDENTIFIABLE
     out[i[go][good]] = s[good]
     log_fk[i] = np.where(fi < ki, x, -x)
     return out, reason, log_fk
+
+
+def normalised_vols_v(
+    beta: FloatArray,
+    x: FloatArray,
+    ex: FloatArray,
+    emx: FloatArray,
+    seed: FloatArray,
+    table: FloatArray,
+) -> FloatArray:
+    """Return s per normalised quote as the block kernels find it: polish the seed (last tick's
+    vol times sqrt(T); NaN: none), else the tabulated guess; LBR's full solve where neither
+    settles."""
+    s = np.full(beta.shape, np.nan)
+    for start in ("seed", "table"):
+        todo = np.flatnonzero(~((s > 0.0) & (s < np.inf)))
+        if start == "seed":
+            todo = todo[~np.isnan(seed[todo])]
+            s0 = seed[todo]
+        else:
+            s0 = table_guess_v(beta[todo], x[todo], emx[todo], table)
+            todo, s0 = todo[(s0 > 0.0) & (s0 < np.inf)], s0[(s0 > 0.0) & (s0 < np.inf)]
+        s[todo] = refine_vol_v(beta[todo], x[todo], ex[todo], emx[todo], s0)
+    todo = np.flatnonzero(~((s > 0.0) & (s < np.inf)))
+    s[todo] = normalised_vol_v(beta[todo], x[todo], ex[todo], emx[todo])
+    return s
 
 
 def iv_v(

@@ -9,8 +9,11 @@ layer-gain alert has been delivered, when every family the demo can produce has 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ import pytest
 
 from tests.deploy.exposition import Exposition
 from tests.deploy.tools import ensure_tool
-from tests.support.daemon import ROOT, Receiver, get_text, run_daemon
+from tests.support.daemon import ROOT, Daemon, Receiver, get_text, run_daemon
 
 DEPLOY = ROOT / "deploy"
 SAMPLE = ROOT / "config" / "sample-session.jsonl.gz"
@@ -45,6 +48,28 @@ def systemd_analyze() -> Path:
 @pytest.fixture(scope="session")
 def docker_compose() -> Path:
     return ensure_tool("docker-compose", "docker-compose")
+
+
+@contextlib.asynccontextmanager
+async def vixmon_daemon(
+    config: Path, *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[Daemon]:
+    """``run_daemon``, plus: a daemon killed by a failing test leaves no embedded Redis behind."""
+    async with run_daemon(config, *args, env=env) as running:
+        try:
+            yield running
+        finally:
+            await running.kill()
+            for line in running.lines:
+                if line.get("event") == "embedded_redis_started":
+                    end_redis(int(line["pid"]))
+
+
+def end_redis(pid: int) -> None:
+    """Stop a redis-server whose daemon did not (SIGKILL: its data directory may be gone)."""
+    with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+        if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
 
 
 def write_config(
@@ -116,18 +141,18 @@ class LiveDemo:
         await receiver.start()
         env = {"DEPLOY_WEBHOOK_URL": receiver.url, "DEPLOY_WEBHOOK_SECRET": WEBHOOK_SECRET}
         try:
-            async with run_daemon(self.config, env=env) as daemon:
-                self.lines = daemon.lines
-                self.port = await daemon.http_port()
+            async with vixmon_daemon(self.config, env=env) as running:
+                self.lines = running.lines
+                self.port = await running.http_port()
                 await receiver.wait_for(lambda body: bool(body.get("events")), DEMO_TIMEOUT_S)
-                await daemon.wait_log(is_layer_gain_firing, DEMO_TIMEOUT_S)
+                await running.wait_log(is_layer_gain_firing, DEMO_TIMEOUT_S)
                 self.scrape = Exposition(await get_text(f"{self.url}/metrics"))
                 self._ready.set()
                 await asyncio.to_thread(self._stop.wait)
                 try:
-                    self.exit_code = await daemon.stop()
+                    self.exit_code = await running.stop()
                 except TimeoutError:
-                    tail = "\n".join(daemon.raw[-20:])
+                    tail = "\n".join(running.raw[-20:])
                     raise AssertionError(f"the demo did not stop on SIGTERM:\n{tail}") from None
         finally:
             await receiver.stop()

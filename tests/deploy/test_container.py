@@ -24,8 +24,15 @@ import pytest
 import yaml
 
 from monitor.settings import ShutdownConfig
-from tests.deploy.conftest import DEPLOY, LiveDemo, is_layer_gain_firing, replay_feed, write_config
-from tests.support.daemon import ROOT, get_json, get_text, run_daemon
+from tests.deploy.conftest import (
+    DEPLOY,
+    LiveDemo,
+    is_layer_gain_firing,
+    replay_feed,
+    vixmon_daemon,
+    write_config,
+)
+from tests.support.daemon import ROOT, get_json, get_text
 
 DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 COMPOSE = DEPLOY / "compose.yaml"
@@ -220,12 +227,17 @@ def test_every_bind_mount_source_exists(compose: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 async def test_ingest_and_engine_roles_share_one_redis(tmp_path: Path, redis_url: str) -> None:
-    """The compose topology without containers: two processes, one Redis, quotes flow."""
+    """The compose topology without containers: two processes, one Redis, quotes flow.
+
+    The engine starts with an empty numba cache, as it does on a container's tmpfs: loading the
+    kernels then takes seconds, and must not cost the engine its Redis calls.
+    """
     ingest = write_config(tmp_path / "ingest", feeds=replay_feed(speed=240), redis_url=redis_url)
     engine = write_config(tmp_path / "engine", feeds=replay_feed(speed=240), redis_url=redis_url)
+    cold = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
     async with (
-        run_daemon(engine, "--role", "engine") as eng,
-        run_daemon(ingest, "--role", "ingest") as ing,
+        vixmon_daemon(engine, "--role", "engine", env=cold) as eng,
+        vixmon_daemon(ingest, "--role", "ingest") as ing,
     ):
         eng_port, ing_port = await eng.http_port(), await ing.http_port()
         await eng.wait_log(is_layer_gain_firing, 60)

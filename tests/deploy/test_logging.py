@@ -134,4 +134,4 @@ def test_run_refuses_an_unknown_log_level_as_a_config_error(tmp_path: Path) -> N
         check=False,
     )
     assert done.returncode == 2
-    assert "config error: logging.level" in done.stderr
+    assert "logging.level: Invalid enum value 'loud'" in done.stderr

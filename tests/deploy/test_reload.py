@@ -15,8 +15,8 @@ import pytest
 
 from monitor import settings
 from monitor.app import App
-from tests.deploy.conftest import simulator_feed, write_config
-from tests.support.daemon import ROOT, get_json, get_text, run_daemon
+from tests.deploy.conftest import simulator_feed, vixmon_daemon, write_config
+from tests.support.daemon import ROOT, get_json, get_text
 
 NEW_LEG = "VIX270120C00030000"
 NEW_LAYER = f"""
@@ -133,7 +133,7 @@ async def test_sighup_and_vixmon_reload_reach_a_running_daemon(
     tmp_path: Path, portfolio: Path
 ) -> None:
     cfg = write_config(tmp_path, feeds=simulator_feed(), portfolio=portfolio, port=free_port())
-    async with run_daemon(cfg) as daemon:
+    async with vixmon_daemon(cfg) as daemon:
         base = f"http://127.0.0.1:{await daemon.http_port()}"
 
         append(portfolio, NEW_LAYER)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from monitor.sdnotify import Notifier, ProgressWatchdog
-from tests.deploy.conftest import simulator_feed, write_config
-from tests.support.daemon import Daemon, get_json, run_daemon
+from tests.deploy.conftest import simulator_feed, vixmon_daemon, write_config
+from tests.support.daemon import Daemon, get_json
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ async def test_daemon_notifies_ready_watchdog_reload_and_stopping(
     address, sock = notify_socket
     cfg = write_config(tmp_path, feeds=simulator_feed())
     env = {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"}
-    async with run_daemon(cfg, env=env) as daemon:
+    async with vixmon_daemon(cfg, env=env) as daemon:
         first = await next_datagram(sock, daemon)
         # nothing, not even WATCHDOG=1, comes before READY=1
         assert first.splitlines()[0] == "READY=1", "\n".join(daemon.raw[-15:])

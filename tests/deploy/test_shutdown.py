@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import simulator_feed, write_config
-from tests.support.daemon import Daemon, run_daemon
+from tests.deploy.conftest import simulator_feed, vixmon_daemon, write_config
+from tests.support.daemon import Daemon
 
 pytestmark = pytest.mark.slow  # every test runs the daemon
 
@@ -41,24 +41,11 @@ async def daemon_with_frozen_redis(tmp_path: Path, drain_s: float) -> AsyncItera
     cfg = write_config(
         tmp_path, feeds=simulator_feed(), tables=f"[shutdown]\ndrain_timeout_s = {drain_s}\n"
     )
-    pid = 0
-    try:
-        async with run_daemon(cfg) as daemon:
-            pid = (await daemon.wait_log(event("embedded_redis_started"), 30))["pid"]
-            await daemon.http_port()
-            os.kill(pid, signal.SIGSTOP)
-            yield daemon
-    finally:
-        if pid:
-            end_redis(pid)
-
-
-def end_redis(pid: int) -> None:
-    """Never leave a frozen or orphaned redis-server behind (if the daemon died first)."""
-    with contextlib.suppress(ProcessLookupError, FileNotFoundError):
-        if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            os.kill(pid, signal.SIGCONT)
-            os.kill(pid, signal.SIGTERM)
+    async with vixmon_daemon(cfg) as daemon:  # which also ends a Redis left frozen
+        pid = (await daemon.wait_log(event("embedded_redis_started"), 30))["pid"]
+        await daemon.http_port()
+        os.kill(pid, signal.SIGSTOP)
+        yield daemon
 
 
 async def finishes_shutdown(daemon: Daemon) -> None:
@@ -73,7 +60,7 @@ def thaw(daemon: Daemon) -> None:
 
 
 async def test_sigterm_drains_stops_redis_and_exits_zero(tmp_path: Path) -> None:
-    async with run_daemon(write_config(tmp_path, feeds=simulator_feed())) as daemon:
+    async with vixmon_daemon(write_config(tmp_path, feeds=simulator_feed())) as daemon:
         await daemon.http_port()
         await daemon.wait_log(event("alert"), 30)  # the engine has evaluated
         assert await daemon.stop(signal.SIGTERM) == 0
