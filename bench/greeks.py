@@ -28,7 +28,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -134,18 +134,18 @@ def _prange_kernel() -> Callable[..., None] | None:
     from monitor.pricing import _batch
 
     block = _batch.BLOCK
-    one_block = _batch.iv_greeks_block
+    one_block = cast(Callable[..., None], _batch.iv_greeks_block)
     new_work = _batch.new_work
 
     # Not cached: a cache here would not notice edits to the kernels it inlines.
-    @numba.njit(parallel=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+    @numba.njit(parallel=True, nogil=True, error_model="numpy")
     def kernel(*args: Any) -> None:
         n = args[0].size
         for b in numba.prange((n + block - 1) // block):
             lo = b * block
             one_block(*args, lo, min(lo + block, n), new_work())
 
-    return kernel  # type: ignore[no-any-return]
+    return cast(Callable[..., None], kernel)
 
 
 def run_vixmon_prange(
@@ -168,8 +168,13 @@ def run_vixmon_prange(
 
 def run_pvv(c: Chain) -> FloatArray:
     """IV, then delta/gamma/vega/theta (get_all_greeks: their fastest path, rho included)."""
-    from py_vollib_vectorized import get_all_greeks, vectorized_implied_volatility
-    from py_vollib_vectorized.implied_volatility import vectorized_implied_volatility_black
+    from py_vollib_vectorized import (  # type: ignore[import-untyped]
+        get_all_greeks,
+        vectorized_implied_volatility,
+    )
+    from py_vollib_vectorized.implied_volatility import (  # type: ignore[import-untyped]
+        vectorized_implied_volatility_black,
+    )
 
     flag = np.where(c.cp > 0, "c", "p")
     if c.model.startswith("SPX"):
@@ -187,6 +192,11 @@ def run_pvv(c: Chain) -> FloatArray:
                        return_as="dict")  # fmt: skip
     out: FloatArray = np.asarray(vol, dtype=np.float64).ravel()
     return out
+
+
+def pvv_runner(c: Chain) -> Runner:
+    """Return a runner of py_vollib_vectorized on chain c."""
+    return lambda: run_pvv(c)
 
 
 def single_thread(fn: Runner) -> Runner:
@@ -279,7 +289,7 @@ def throughput(
             c = make(n, rng)
             runners = _vixmon_runners(c, prange)
             if with_pvv:
-                runners["pvv"] = lambda c=c: run_pvv(c)
+                runners["pvv"] = pvv_runner(c)
             t = interleaved(runners, repeats if n < 500_000 else repeats // 2 + 1)
             row = f"{c.model:<18}{n:>10,}" + "".join(f"{t.median(nm) * 1e3:>13.2f}" for nm in cols)
             if with_pvv:
@@ -326,7 +336,7 @@ def chain_30k(repeats: int, prange: Callable[..., None] | None) -> None:
 def engine_chain() -> tuple[Universe, FloatArray, FloatArray, FloatArray, int]:
     """Return a real-shaped SPX universe: 50 SPXW expiries x 300 strikes x call/put + SPX."""
     now = settlement_ns("SPXW", dt.date(2026, 3, 9)) - 4 * 3600 * 10**9
-    day, expiries = dt.date(2026, 3, 9), []
+    day, expiries = dt.date(2026, 3, 9), list[dt.date]()
     while len(expiries) < 50:
         if is_business_day(day):
             expiries.append(day)
