@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from adapters.base import FeedAdapter, SubscriptionSource
 from monitor.model import Quote
@@ -84,3 +85,33 @@ async def running(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class FaultsMixin:
+    """The faults every streaming fake offers: a silent stall, and a TCP drop of every socket.
+
+    The fake provides ``live`` (open connections with ``closed`` and ``transport``),
+    ``stalled`` and ``changed``.
+    """
+
+    stalled: bool
+    changed: Signal
+
+    @property
+    def live(self) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def stall(self) -> None:
+        """Keep sockets open but send nothing and answer nothing (not even keepalives)."""
+        self.stalled = True
+
+    def resume(self) -> None:
+        self.stalled = False
+
+    def drop_all(self) -> None:
+        """Cut every connection at the TCP level, without a close frame."""
+        for conn in self.live:
+            conn.closed = True
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.changed.notify()

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from tests.fakes.common import Signal
+from tests.fakes.common import FaultsMixin, Signal
 
 DEFAULT_FIELDS = {
     "eventTime": 0, "time": 0, "bidTime": 0, "askTime": 0, "sequence": 0, "timeNanoPart": 0,
@@ -105,7 +105,7 @@ class Conn:
         return sum(1 for m in self.received if m.get("type") == msg_type)
 
 
-class FakeDxLink:
+class FakeDxLink(FaultsMixin):
     def __init__(
         self, *, refresh_token: str = "refresh-good", client_secret: str = "secret-good",
         level: str = "api", token_ttl_s: float | None = None, announce_expiry: bool = True,
@@ -445,20 +445,6 @@ class FakeDxLink:
 
     # --- faults ------------------------------------------------------------------------
 
-    def stall(self) -> None:
-        """Keep sockets open but send nothing at all (not even KEEPALIVE)."""
-        self.stalled = True
-
-    def resume(self) -> None:
-        self.stalled = False
-
-    def drop_all(self) -> None:
-        """Cut every connection at the TCP level, without a close frame."""
-        for conn in self.live:
-            conn.closed = True
-            if conn.transport is not None:
-                conn.transport.abort()
-        self.changed.notify()
 
     async def close_all(self, code: int = 1000) -> None:
         for conn in self.live:

@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from tests.fakes.common import Signal
+from tests.fakes.common import FaultsMixin, Signal
 
 SESSION_TTL_S = 300.0
 _VALID = re.compile(r"^(SPX|VIX|VIX3M|VIX9D|[A-Z]{1,6}\d{6}[CP]\d{8})$")
@@ -53,7 +53,7 @@ class Stream:
     ws: web.WebSocketResponse | None = None
 
 
-class FakeTradier:
+class FakeTradier(FaultsMixin):
     def __init__(
         self, *, token: str = "tradier-token", max_frame_bytes: int = 0,
         http_idle_close_s: float = 900.0, rate_limit: int | None = None,
@@ -362,19 +362,6 @@ class FakeTradier:
 
     # --- faults ------------------------------------------------------------------------
 
-    def stall(self) -> None:
-        """Keep connections open; send nothing, answer no PING."""
-        self.stalled = True
-
-    def resume(self) -> None:
-        self.stalled = False
-
-    def drop_all(self) -> None:
-        for stream in self.live:
-            stream.closed = True
-            if stream.transport is not None:
-                stream.transport.abort()
-        self.changed.notify()
 
     async def expire_sessions(self) -> None:
         """Every session id becomes invalid and its stream ends."""
