@@ -21,7 +21,6 @@ import socket
 import time
 import urllib.parse
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
@@ -461,7 +460,3 @@ class App:
                 log.error("drain_failed", error=repr(exc))
         if delivery is not None:
             await delivery.drain(self.cfg.shutdown.drain_timeout_s)
-
-
-def state_dir_of(loaded: settings.Loaded) -> Path:
-    return loaded.base_dir / loaded.settings.redis.state_dir
