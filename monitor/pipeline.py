@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 
 import msgspec
-import numpy as np
 import structlog
 
 from monitor.alert_store import AlertStore
@@ -42,8 +41,8 @@ def mark_delayed(cycle: Cycle, market: MarketState) -> list[Signal]:
     if not delayed.any():
         return cycle.signals
     idx = cycle.state.index
-    kinds = np.fromiter((i.kind != Kind.OPTION for i in market.instruments), np.bool_, n)
-    everything = bool((delayed & kinds).any())
+    market_wide = cycle.valuation.universe.kind != int(Kind.OPTION)  # precomputed per universe
+    everything = bool((delayed & market_wide).any())
     leg_delayed = delayed[idx.leg_row]
     books = {idx.book_names[int(idx.struct_book[s])] for s in idx.leg_struct[leg_delayed]}
     return [
