@@ -70,7 +70,6 @@ class Batch:
     quotes: list[QuoteLike] = field(default_factory=list)
     accepted: dict[str, int] = field(default_factory=dict)
     rejects: list[tuple[str, bytes, Reject]] = field(default_factory=list)
-    feed_last_ts_ns: dict[str, int] = field(default_factory=dict)
 
     def add(self, entry_id: bytes, fields: Fields) -> None:
         feed, quotes, rejects = decode_entry(fields)
@@ -78,8 +77,6 @@ class Batch:
         self.quotes.extend(quotes)
         if quotes:
             self.accepted[feed] = self.accepted.get(feed, 0) + len(quotes)
-            latest = max(q.ts for q in quotes)
-            self.feed_last_ts_ns[feed] = max(self.feed_last_ts_ns.get(feed, 0), latest)
         self.rejects.extend((feed, entry_id, r) for r in rejects)
 
 
