@@ -84,8 +84,22 @@ def market_snapshot(groups: int = 200) -> list[Quote]:
     return list(latest.values())
 
 
-def load_main(url: str, rate: float, batch: int, flags: Flags, sent: Synchronized[int]) -> None:
-    """The background load: ``rate`` quotes/s of the snapshot, restamped, on the quote stream."""
+def moved(q: Quote, factor: float, ts: int) -> Quote:
+    """Return ``q`` restamped with its prices scaled by ``factor``."""
+    bid = None if q.bid is None else round(q.bid * factor, 2)
+    ask = None if q.ask is None else round(q.ask * factor, 2)
+    last = None if q.last is None else round(q.last * factor, 2)
+    return msgspec.structs.replace(q, ts=ts, bid=bid, ask=ask, last=last)
+
+
+def load_main(
+    url: str, rate: float, batch: int, moving: bool, flags: Flags, sent: Synchronized[int]
+) -> None:
+    """The background load: ``rate`` quotes/s of the snapshot, restamped, on the quote stream.
+
+    ``moving``: every pass over the snapshot scales its prices by a factor that alternates
+    between 0.999 and 1.001, so every batch changes the quotes of portfolio legs and the engine
+    evaluates after every read (the worst case: a market where the legs tick constantly)."""
     client = redis.Redis.from_url(url)
     quotes = market_snapshot()
     ring = (quotes * (batch // len(quotes) + 2))[: batch + len(quotes)]
@@ -100,7 +114,12 @@ def load_main(url: str, rate: float, batch: int, flags: Flags, sent: Synchronize
         if time.perf_counter() >= warm_at:
             flags.warm.set()
         now = time.time_ns()
-        chunk = [msgspec.structs.replace(q, ts=now) for q in ring[offset : offset + batch]]
+        window = ring[offset : offset + batch]
+        if moving:
+            factor = 1.0 + (0.001 if (now // 10_000_000) % 2 else -0.001)
+            chunk = [moved(q, factor, now) for q in window]
+        else:
+            chunk = [msgspec.structs.replace(q, ts=now) for q in window]
         offset = (offset + batch) % len(quotes)
         client.xadd(
             "vixmon:quotes",
@@ -332,7 +351,8 @@ async def run(
     delivery = [f - e for f, e in zip(fire, fire_engine, strict=True)]
     print(
         f"background: {args.load:,.0f} quotes/s asked, {achieved:,.0f} achieved during the "
-        f"trials (batches of {args.batch}); engine cadence {args.cadence_ms} ms"
+        f"trials (batches of {args.batch}{', prices moving' if args.moving else ''}); "
+        f"engine cadence {args.cadence_ms} ms"
     )
     print(f"trials: {len(fire)} firing + {len(resolve)} resolved; {failed} timed out (10 s)")
     print(row("quote XADD -> webhook received (firing)", fire))
@@ -353,7 +373,10 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--load", type=float, default=100_000.0, help="background quotes/s")
     p.add_argument("--batch", type=int, default=1000, help="quotes per background XADD")
-    p.add_argument("--cadence-ms", type=int, default=10, help="engine evaluation cadence")
+    p.add_argument("--cadence-ms", type=int, default=250, help="engine evaluation cadence")
+    p.add_argument(
+        "--moving", action="store_true", help="background prices move: every batch moves legs"
+    )
     args = p.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -363,7 +386,9 @@ def main() -> None:
         server = EmbeddedRedis(Path(state) / "redis")
         server.start_blocking()
         loader = ctx.Process(
-            target=load_main, args=(server.url, args.load, args.batch, flags, sent), daemon=True
+            target=load_main,
+            args=(server.url, args.load, args.batch, args.moving, flags, sent),
+            daemon=True,
         )
         loader.start()
         try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from monitor.alerts import STATE_DECODER, STATE_ENCODER, KeyState
 
@@ -20,9 +21,16 @@ class AlertStore:
 
     async def save(self, changed: dict[str, KeyState]) -> None:
         if changed:
-            await self._redis.hset(
-                self._key, mapping={k: STATE_ENCODER.encode(v) for k, v in changed.items()}
-            )
+            await self._redis.hset(self._key, mapping=_encoded(changed))
+
+    def save_in(self, pipe: Pipeline, changed: dict[str, KeyState]) -> None:
+        """Queue the save into ``pipe`` (the outbox append's transaction)."""
+        if changed:
+            pipe.hset(self._key, mapping=_encoded(changed))
+
+
+def _encoded(changed: dict[str, KeyState]) -> dict[Any, bytes]:  # redis-py: any key type
+    return {k: STATE_ENCODER.encode(v) for k, v in changed.items()}
 
 
 def _text(key: bytes | str) -> str:

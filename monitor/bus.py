@@ -106,6 +106,11 @@ class QuoteConsumer:
         self._dead_maxlen = dead_maxlen
         self._own_pending_done = False
 
+    @property
+    def block_ms(self) -> int:
+        """The longest a read waits for new entries."""
+        return self._block_ms
+
     async def ensure_group(self) -> None:
         """Create the group (from the start of the stream) unless it exists."""
         try:
@@ -114,18 +119,23 @@ class QuoteConsumer:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def read(self) -> Batch:
-        """Return the next batch: own pending entries first, then claimed ones, then new ones."""
+    async def read(self, block_ms: int | None = None) -> Batch:
+        """Return the next batch: own pending entries first, then new ones.
+
+        Waits up to ``block_ms`` (default: the configured block) for new entries; 0 does not
+        wait at all (unlike Redis's BLOCK 0, which waits forever).
+        """
         batch = Batch()
         if not self._own_pending_done:
-            entries = await self._xreadgroup("0", block=False)
+            entries = await self._xreadgroup("0", block_ms=None)
             if not entries:
                 self._own_pending_done = True
             for entry_id, fields in entries:
                 batch.add(entry_id, fields)
             if entries:
                 return batch
-        entries = await self._xreadgroup(">", block=True)
+        wait_ms = self._block_ms if block_ms is None else block_ms
+        entries = await self._xreadgroup(">", block_ms=wait_ms if wait_ms > 0 else None)
         for entry_id, fields in entries:
             batch.add(entry_id, fields)
         return batch
@@ -133,18 +143,18 @@ class QuoteConsumer:
     async def read_nowait(self) -> Batch:
         """Return new entries already in the stream, without blocking (used when draining)."""
         batch = Batch()
-        for entry_id, fields in await self._xreadgroup(">", block=False):
+        for entry_id, fields in await self._xreadgroup(">", block_ms=None):
             batch.add(entry_id, fields)
         return batch
 
-    async def _xreadgroup(self, start: str, *, block: bool) -> list[Entry]:
+    async def _xreadgroup(self, start: str, *, block_ms: int | None) -> list[Entry]:
         try:
             resp = await self._redis.xreadgroup(
                 self._group,
                 self.consumer,
                 {self._key: start},
                 count=self._count,
-                block=self._block_ms if block else None,
+                block=block_ms,
             )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):

@@ -13,7 +13,7 @@ import msgspec
 CONTRACT_MULTIPLIER = 100.0
 
 
-class Quote(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Quote(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One top-of-book update in the canonical quote stream contract."""
 
     sym: str

@@ -1,19 +1,21 @@
-"""The engine's two loops around the pure core: consume quotes, and evaluate on a cadence.
+"""The engine's loop around the pure core: consume quotes, and evaluate.
 
 consume: XREADGROUP a batch -> apply to the market arrays -> count/dead-letter rejects -> XACK.
-evaluate: every ``cadence_ms`` price everything, run the rules, step the alert state machine,
-append events to the outbox and persist the changed alert states.
+evaluate: when a leg's quote changed, and every ``cadence_ms``: price everything, run the rules,
+step the alert state machine, append events to the outbox and persist the changed alert states.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
+import numpy as np
 import structlog
+from numpy.typing import NDArray
 
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
@@ -22,7 +24,6 @@ from monitor.clock import Clock
 from monitor.engine import Cycle, Engine
 from monitor.market import MarketState
 from monitor.metrics import PipelineMetrics
-from monitor.model import AlertEvent
 from monitor.rules.base import Signal
 from monitor.sinks.outbox import Outbox
 from monitor.symbols import Kind
@@ -46,13 +47,20 @@ def mark_delayed(cycle: Cycle, market: MarketState) -> list[Signal]:
     leg_delayed = delayed[idx.leg_row]
     books = {idx.book_names[int(idx.struct_book[s])] for s in idx.leg_struct[leg_delayed]}
     return [
-        msgspec.structs.replace(sig, delayed=True)
-        if everything or sig.book in books else sig
+        msgspec.structs.replace(sig, delayed=True) if everything or sig.book in books else sig
         for sig in cycle.signals
     ]
 
 
 class EngineLoop:
+    """Consume quotes and evaluate, in one task, so neither can starve the other.
+
+    Each turn reads what the quote stream holds (waiting at most until the next cadence tick),
+    applies it, and evaluates when a portfolio leg's quote changed or the cadence is due. An
+    evaluation therefore always sees every quote that arrived before it started, and a burst of
+    leg quotes costs one evaluation per turn, not one per batch.
+    """
+
     def __init__(
         self,
         *,
@@ -63,7 +71,7 @@ class EngineLoop:
         outbox: Outbox,
         metrics: PipelineMetrics,
         clock: Clock,
-        on_events: Callable[[list[AlertEvent]], None] | None = None,
+        on_appended: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
         self.consumer = consumer
@@ -72,12 +80,13 @@ class EngineLoop:
         self.outbox = outbox
         self.metrics = metrics
         self.clock = clock
-        self.on_events = on_events
+        self.on_appended = on_appended
+        """Awaited with the outbox ids of a cycle's events (the app lets delivery run first)."""
         self.first_cycle = asyncio.Event()
-        self._kick = asyncio.Event()
-        """Set when a consumed batch quotes a portfolio leg: evaluate now, not at the next tick."""
-        self._legs: frozenset[str] = frozenset()
-        self._legs_of: object = None
+        self.legs_changed = False
+        """Set when an applied batch changed a portfolio leg's quote: evaluate now."""
+        self._leg_rows: NDArray[np.int64] = np.zeros(0, np.int64)
+        self._leg_rows_of: object = None
         self.progress = 0
         """Incremented by every completed cycle: the watchdog's proof of life."""
 
@@ -91,31 +100,30 @@ class EngineLoop:
         """Apply a batch to the state, then dead-letter its rejects and ack it."""
         if not batch.ids:
             return
+        rows = self._legs()
+        before = self._leg_quotes(rows)
         self.engine.ingest(batch.quotes)
+        if not np.array_equal(before, self._leg_quotes(rows), equal_nan=True):
+            self.legs_changed = True
         await self.consumer.ack(batch)
         self._account(batch)
-        legs = self._leg_symbols()
-        if any(q.sym in legs for q in batch.quotes):
-            self._kick.set()
 
-    def _leg_symbols(self) -> frozenset[str]:
+    def _legs(self) -> NDArray[np.int64]:
+        """Market rows of every portfolio leg (the portfolio registers them all)."""
         portfolio = self.engine.portfolio
-        if portfolio is not self._legs_of:
-            self._legs = frozenset(
-                [leg.symbol for b in portfolio.books for c in b.condors for leg in c.legs]
-                + [leg.symbol for b in portfolio.books for y in b.layers for leg in y.legs]
-            )
-            self._legs_of = portfolio
-        return self._legs
+        if portfolio is not self._leg_rows_of:
+            index = self.engine.market.index
+            syms = {leg.symbol for b in portfolio.books for c in b.condors for leg in c.legs}
+            syms |= {leg.symbol for b in portfolio.books for y in b.layers for leg in y.legs}
+            self._leg_rows = np.array(sorted(index[s] for s in syms), np.int64)
+            self._leg_rows_of = portfolio
+        return self._leg_rows
 
-    async def consume_forever(self, claim_every_s: float = 5.0) -> None:
-        await self.consumer.ensure_group()
-        next_claim = 0.0
-        while True:
-            if time.monotonic() >= next_claim:
-                await self.apply(await self.consumer.claim_abandoned())
-                next_claim = time.monotonic() + claim_every_s
-            await self.apply(await self.consumer.read())
+    def _leg_quotes(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        """What an evaluation reads of the legs; a re-stamped identical quote changes nothing
+        (the time-driven rules run on the cadence anyway)."""
+        m = self.engine.market
+        return np.stack([m.bid[rows], m.ask[rows], m.last[rows], m.delayed[rows]])
 
     async def drain(self) -> int:
         """Apply whatever is already in the stream without blocking; return entries applied."""
@@ -129,40 +137,53 @@ class EngineLoop:
 
     async def evaluate_once(self) -> Cycle:
         started = time.perf_counter()
+        self.legs_changed = False
         now_ns = self.engine.now_ns(self.clock.now_ns())
         cycle = self.engine.evaluate(now_ns)
         transition = self.machine.step(mark_delayed(cycle, self.engine.market), now_ns)
+        appended: list[str] = []
         if transition.events:
-            await self.outbox.append(transition.events)
+            # the events and the states that produced them are written together or not at all:
+            # a crash in between would re-fire a key under a new alert id after the restart
+            appended = await self.outbox.append(
+                transition.events, then=lambda pipe: self.store.save_in(pipe, transition.changed)
+            )
             for ev in transition.events:
                 self.metrics.alert_events.labels(rule=ev.rule, status=ev.status).inc()
                 if ev.status == "firing":
                     self.metrics.alerts_fired.labels(rule=ev.rule, severity=ev.severity).inc()
                 log.info("alert", key=ev.key, status=ev.status, summary=ev.summary, id=ev.id)
-            if self.on_events is not None:
-                self.on_events(transition.events)
-        await self.store.save(transition.changed)
+        else:
+            await self.store.save(transition.changed)
         self.metrics.cycle_seconds.observe(time.perf_counter() - started)
         self.metrics.last_cycle_ts.set(self.clock.now_ns() / 1e9)
         self.progress += 1
         self.first_cycle.set()
+        if appended and self.on_appended is not None:
+            await self.on_appended(appended)
         return cycle
 
-    async def evaluate_forever(self, cadence_s: float) -> None:
-        """Evaluate every ``cadence_s``, and at once when a quote for a portfolio leg arrives.
+    async def run_forever(self, cadence_s: float, claim_every_s: float = 5.0) -> None:
+        """Consume and evaluate until cancelled: every ``cadence_s``, and at once when a leg's
+        quote changed.
 
         Quote-triggered evaluation is what keeps alert latency in milliseconds with a 250 ms
         cadence; the cadence still runs the time-driven rules (staleness, calendar) when the
-        legs are quiet. Evaluations never overlap: a kick during one is served right after it.
+        legs are quiet.
         """
-        loop = asyncio.get_running_loop()
+        await self.consumer.ensure_group()
+        next_claim = 0.0
+        next_eval = time.monotonic()
         while True:
-            self._kick.clear()
-            started = loop.time()
-            await self.evaluate_once()
-            remaining = cadence_s - (loop.time() - started)
-            if remaining > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), remaining)
-            else:
-                await asyncio.sleep(0)  # fell behind: let the consumer run before the next cycle
+            now = time.monotonic()
+            if now >= next_claim:
+                await self.apply(await self.consumer.claim_abandoned())
+                next_claim = now + claim_every_s
+            due = self.legs_changed or now >= next_eval
+            until_due_ms = max(1, math.ceil((next_eval - now) * 1000))
+            wait_ms = 0 if due else min(until_due_ms, self.consumer.block_ms)
+            await self.apply(await self.consumer.read(block_ms=wait_ms))
+            if self.legs_changed or time.monotonic() >= next_eval:
+                started = time.monotonic()
+                await self.evaluate_once()
+                next_eval = started + cadence_s

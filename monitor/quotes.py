@@ -34,7 +34,7 @@ REJECT_REASONS: Final = (
 )
 
 
-class QuoteRow(msgspec.Struct, array_like=True, frozen=True):
+class QuoteRow(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """The binary row layout: positional, so a batch is a msgpack array of arrays."""
 
     sym: str
@@ -50,7 +50,7 @@ class QuoteRow(msgspec.Struct, array_like=True, frozen=True):
 Price = Annotated[float, msgspec.Meta(ge=0.0, le=1e15)]
 
 
-class _CheckedRow(msgspec.Struct, array_like=True, frozen=True):
+class _CheckedRow(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """The binary row with its numeric checks done by msgspec in C: the fast path."""
 
     sym: str

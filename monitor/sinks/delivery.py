@@ -110,6 +110,7 @@ class DeliveryService:
         self._stopped = asyncio.Event()
         self._groups_lock = asyncio.Lock()
         self._dirty = asyncio.Event()
+        self._attempts = asyncio.Event()
         self._stopping = False
 
     async def prepare(self) -> None:
@@ -167,6 +168,25 @@ class DeliveryService:
         """
         for worker in self._workers:
             worker.wake()
+
+    async def head_start(self, outbox_id: str, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until every sink has tried the outbox entries up to
+        ``outbox_id``; return whether they all had.
+
+        The engine calls this after appending alerts, so a fresh alert goes out before the
+        event loop turns back to quotes: a delivery needs several loop turns (read, send,
+        response), and each would otherwise queue behind a batch or an evaluation. A sink that
+        is backing off, rate limited, grouping or disabled counts as having tried.
+        """
+        if not self._workers:
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while not all(w.attempted(outbox_id) for w in self._workers):
+                    self._attempts.clear()
+                    await self._attempts.wait()
+                return True
+        return False
 
     def status(self) -> list[SinkStatus]:
         """Return each sink's state for the status API."""
@@ -280,6 +300,7 @@ class DeliveryService:
             rng=self._rng,
             recover=self._recover,
             on_progress=self._dirty.set,
+            on_attempt=self._attempts.set,
         )
 
 

@@ -9,11 +9,12 @@ group's pending list and are delivered again after a crash: at least once, never
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from monitor.model import AlertEvent
@@ -88,11 +89,17 @@ class Outbox:
         self.key = alerts_key(prefix)
         self._maxlen = maxlen
 
-    async def append(self, events: Sequence[AlertEvent]) -> list[str]:
-        """XADD every event (one pipeline round trip); return the entry ids, in order."""
+    async def append(
+        self, events: Sequence[AlertEvent], *, then: Callable[[Pipeline], object] | None = None
+    ) -> list[str]:
+        """XADD every event; return the entry ids, in order.
+
+        One MULTI/EXEC round trip: ``then`` queues more commands into the same transaction (the
+        engine saves the alert states that produced the events), so Redis applies all or none.
+        """
         if not events:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=True) as pipe:
             for event in events:
                 pipe.xadd(
                     self.key,
@@ -100,8 +107,10 @@ class Outbox:
                     maxlen=self._maxlen,
                     approximate=True,
                 )
-            ids = await pipe.execute()
-        return [_text(i) for i in ids]
+            if then is not None:
+                then(pipe)
+            replies = await pipe.execute()
+        return [_text(i) for i in replies[: len(events)]]
 
 
 async def group_names(redis: aioredis.Redis, key: str) -> set[str]:

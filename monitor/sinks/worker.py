@@ -40,7 +40,7 @@ from monitor.sinks.base import Delivered, Disable, Reject, Retry, Sink, message_
 from monitor.sinks.batching import Entry, make_entry, take_book
 from monitor.sinks.config import RetryConfig
 from monitor.sinks.metrics import SinkMetrics
-from monitor.sinks.outbox import GroupLostError, OutboxGroup, RawEntry
+from monitor.sinks.outbox import GroupLostError, OutboxGroup, RawEntry, parse_id
 from monitor.sinks.ratelimit import TokenBucket
 
 log = structlog.get_logger(__name__)
@@ -82,6 +82,7 @@ class SinkWorker:
         rng: random.Random,
         recover: Callable[[], Awaitable[None]],
         on_progress: Callable[[], None],
+        on_attempt: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = sink.name
         self.kind = sink.kind
@@ -95,6 +96,7 @@ class SinkWorker:
         self._rng = rng
         self._recover = recover
         self._on_progress = on_progress
+        self._on_attempt = on_attempt
         self.enabled = True
         self.delivered = 0
         self.dead = 0
@@ -104,6 +106,9 @@ class SinkWorker:
         self._pel_cursor: str | None = "0"
         """Where to resume reading our own pending entries; None: read new ones (``>``)."""
         self._last_id = "0"
+        self._attempted_id = (0, 0)
+        """The newest outbox id this worker has tried to send at least once."""
+        self._pausing = False
         self._stopping = False
         self._cancel_safe = False
         self._task: asyncio.Task[None] | None = None
@@ -147,6 +152,13 @@ class SinkWorker:
     def wake(self) -> None:
         """Cut short a wait for Redis to come back (something just reached it)."""
         self._wake.set()
+
+    def attempted(self, outbox_id: str) -> bool:
+        """True once this worker has tried ``outbox_id`` (or is waiting, disabled or stopping):
+        nothing the caller could do would get it out sooner."""
+        if not self.enabled or self._stopping or self._pausing:
+            return True
+        return self._attempted_id >= parse_id(outbox_id)
 
     # reading
 
@@ -211,7 +223,12 @@ class SinkWorker:
         while True:
             await self._rate_limit()
             attempt += 1
-            match await self._sink.send(message, self._clock.now_ns()):
+            outcome = await self._sink.send(message, self._clock.now_ns())
+            if attempt == 1:
+                newest = max(parse_id(e.outbox_id) for e in batch)
+                self._attempted_id = max(self._attempted_id, newest)
+                self._on_attempt()
+            match outcome:
                 case Delivered():
                     await self._delivered(batch, events)
                     return
@@ -329,8 +346,13 @@ class SinkWorker:
     async def _pause(self, seconds: float) -> None:
         if self._stopping:
             raise _Stopped
-        with self._safe():
-            await self._sleep(seconds)
+        self._pausing = True
+        self._on_attempt()
+        try:
+            with self._safe():
+                await self._sleep(seconds)
+        finally:
+            self._pausing = False
 
     async def _redis(
         self, op: Callable[[], Awaitable[T]], *, default: T, cancel_safe: bool = False

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ResponseError
 from structlog.testing import capture_logs
 
+from monitor.alert_store import AlertStore
+from monitor.alerts import AlertMachine
+from monitor.rules.base import Signal
 from monitor.sinks.config import LogSinkConfig
 from monitor.sinks.outbox import Outbox, decode_event
 from tests.integration.delivery.support import (
@@ -28,6 +34,30 @@ async def test_append_writes_every_event_in_order_and_returns_their_ids(
     entries = await redis.xrange("vixmon:alerts")
     assert [i.decode() for i, _ in entries] == ids
     assert [decode_event(f[b"event"]) for _, f in entries] == batch
+
+
+async def test_append_writes_the_events_and_what_then_queues_in_one_transaction(
+    redis: aioredis.Redis,
+) -> None:
+    states = AlertStore(redis, prefix="vixmon")
+    machine = AlertMachine(cooldown_s=0, repeat_interval_s=0)
+    breach = Signal(rule="layer_gain", book="b", subject="L1@1.5", condition="breach",
+                    severity="warning", summary="layer L1 gain +160% at or above 150%")  # fmt: skip
+    transition = machine.step([breach], 1_795_000_000_000_000_000)
+    ids = await Outbox(redis).append(
+        transition.events, then=lambda pipe: states.save_in(pipe, transition.changed)
+    )
+    assert len(ids) == 1 and await redis.xlen("vixmon:alerts") == 1
+    assert await states.load() == machine.states
+
+
+async def test_a_transaction_redis_refuses_appends_nothing(redis: aioredis.Redis) -> None:
+    def broken(pipe: Pipeline) -> None:
+        pipe.execute_command("HSET", "vixmon:alerts:state")  # too few arguments: refused
+
+    with pytest.raises(ResponseError):
+        await Outbox(redis).append(events(2), then=broken)
+    assert await redis.exists("vixmon:alerts") == 0
 
 
 async def test_append_of_nothing_writes_nothing(redis: aioredis.Redis) -> None:

@@ -1,0 +1,113 @@
+"""The engine loop on a real Redis: a leg's changed quote is evaluated at once; a re-stamped
+identical one, or a quote of an instrument no book holds, waits for the cadence."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+
+from monitor import bus, lifecycle, settings
+from monitor.alert_store import AlertStore
+from monitor.alerts import AlertMachine
+from monitor.clock import LiveClock
+from monitor.engine import Engine
+from monitor.metrics import PipelineMetrics
+from monitor.model import Book, Layer, Leg, Portfolio, Quote
+from monitor.pipeline import EngineLoop
+from monitor.pricing import black
+from monitor.sinks.outbox import FIELD_EVENT, Outbox, decode_event
+
+LEG = "VIX261216C00020000"
+PREFIX = "loop"
+
+
+def make_loop(r: aioredis.Redis, appended: asyncio.Queue[list[str]] | None = None) -> EngineLoop:
+    layer = Layer(name="L1", legs=[Leg(symbol=LEG, quantity=4, entry_price=1.0)])
+    portfolio = Portfolio(books=[Book(name="b", cash_usd=1e6, layers=[layer])])
+    consumer = bus.QuoteConsumer(
+        r, prefix=PREFIX, group="engine", consumer="c", block_ms=50, count=100,
+        claim_idle_ms=60_000, dead_maxlen=1000,
+    )  # fmt: skip
+
+    async def on_appended(ids: list[str]) -> None:
+        if appended is not None:
+            appended.put_nowait(ids)
+
+    return EngineLoop(
+        engine=Engine(settings.load().settings, portfolio),
+        consumer=consumer,
+        machine=AlertMachine(cooldown_s=0, repeat_interval_s=0),
+        store=AlertStore(r, prefix=PREFIX),
+        outbox=Outbox(r, prefix=PREFIX),
+        metrics=PipelineMetrics(CollectorRegistry()),
+        clock=LiveClock(),
+        on_appended=on_appended,
+    )
+
+
+def market(call_bid: float, call_ask: float, ts: int) -> list[Quote]:
+    return [
+        Quote(sym=LEG, bid=call_bid, ask=call_ask, ts=ts),
+        Quote(sym="VX261216", bid=20.0, ask=20.1, ts=ts),
+        Quote(sym="VIX", last=20.0, ts=ts),
+    ]
+
+
+@pytest.fixture
+def writer(redis: aioredis.Redis) -> bus.QuoteWriter:
+    return bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
+
+
+async def read_and_apply(loop: EngineLoop) -> None:
+    batch = await loop.consumer.read()
+    assert batch.ids
+    await loop.apply(batch)
+
+
+async def test_only_a_batch_that_changes_a_legs_quote_asks_for_an_evaluation(
+    redis: aioredis.Redis, writer: bus.QuoteWriter
+) -> None:
+    loop = make_loop(redis)
+    await loop.consumer.ensure_group()
+    now = time.time_ns()
+    await writer.publish("t", market(1.0, 1.1, now))
+    await read_and_apply(loop)
+    assert loop.legs_changed
+    await loop.evaluate_once()
+    assert not loop.legs_changed
+
+    await writer.publish("t", market(1.0, 1.1, now + 1))  # the same prices, a newer stamp
+    await read_and_apply(loop)
+    assert not loop.legs_changed
+    await writer.publish("t", [Quote(sym="VX261216", bid=21.0, ask=21.1, ts=now + 2)])
+    await read_and_apply(loop)
+    assert not loop.legs_changed  # a market-wide input, not a leg: the cadence covers it
+    await writer.publish("t", [Quote(sym=LEG, bid=1.0, ask=1.15, ts=now + 3)])
+    await read_and_apply(loop)
+    assert loop.legs_changed
+
+
+async def test_a_breaching_leg_quote_fires_long_before_the_next_cadence_tick(
+    redis: aioredis.Redis, writer: bus.QuoteWriter
+) -> None:
+    await asyncio.to_thread(black.warm_up)  # as the app does before its first cycle
+    appended: asyncio.Queue[list[str]] = asyncio.Queue()
+    loop = make_loop(redis, appended)
+    await writer.publish("t", market(1.0, 1.1, time.time_ns()))
+    task = asyncio.create_task(loop.run_forever(cadence_s=3600.0))
+    try:
+        await asyncio.wait_for(loop.first_cycle.wait(), 10)
+        assert loop.progress == 1 and appended.empty()
+        await writer.publish("t", [Quote(sym=LEG, bid=2.9, ask=3.1, ts=time.time_ns())])
+        ids = await asyncio.wait_for(appended.get(), 10)
+    finally:
+        await lifecycle.cancel_all([task])
+    assert loop.progress == 2  # one more evaluation, triggered by the quote (cadence: 1 h)
+    entries = await redis.xrange(f"{PREFIX}:alerts")
+    assert [e[0].decode() for e in entries] == ids
+    events = [decode_event(e[1][FIELD_EVENT]) for e in entries]
+    assert {(e.rule, e.status) for e in events} == {("layer_gain", "firing")}
