@@ -25,6 +25,8 @@ log = structlog.get_logger(__name__)
 
 _LINE = msgspec.json.Decoder(Quote | list[Quote])
 _MAX_BATCH = 5_000
+_PASS_GAP_NS = 1_000_000
+"""A looping replay starts each pass at least this long after the previous pass's last quote."""
 
 
 def open_session(path: Path) -> IO[bytes]:
@@ -78,9 +80,10 @@ class ReplayFeed:
     async def run(self, sink: QuoteSink, subscriptions: SubscriptionSource) -> None:
         del subscriptions  # a recording carries what it carries
         self._stats.connected = True
+        last_ts: int | None = None
         try:
             while True:
-                await self._play_once(sink)
+                last_ts = await self._play_once(sink, after_ns=last_ts)
                 if not self._cfg.loop:
                     break
         finally:
@@ -88,15 +91,24 @@ class ReplayFeed:
             self.finished.set()
         log.info("replay_finished", feed=self.name, quotes=self._stats.quotes)
 
-    async def _play_once(self, sink: QuoteSink) -> None:
+    async def _play_once(self, sink: QuoteSink, after_ns: int | None) -> int | None:
+        """Play the file once; return the newest ``ts`` published (None: nothing was).
+
+        ``after_ns``: the newest ``ts`` of the previous pass. A looping replay shifts each pass
+        to start after it, else a pass played faster than real time (or with recorded times)
+        would carry times older than the quotes already held, and the engine would ignore it.
+        """
         offset_ns: int | None = None
         prev_ts: int | None = None
+        newest: int | None = None
         for ts, quotes, bad in read_groups(self.path):
             self._stats.parse_errors += bad
             if not quotes:
                 continue
             if offset_ns is None:
                 offset_ns = self._clock.now_ns() - ts if self._cfg.restamp else 0
+                if after_ns is not None:
+                    offset_ns = max(offset_ns, after_ns + _PASS_GAP_NS - ts)
             if prev_ts is not None and self._cfg.speed > 0 and ts > prev_ts:
                 await asyncio.sleep((ts - prev_ts) / 1e9 / self._cfg.speed)
             prev_ts = ts
@@ -106,3 +118,5 @@ class ReplayFeed:
             self._stats.messages += 1
             self._stats.quotes += len(quotes)
             self._stats.last_quote_ts_ns = quotes[-1].ts
+            newest = max(quotes[-1].ts, newest or quotes[-1].ts)
+        return newest

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from adapters.replay.config import ReplayFeedConfig
 from adapters.replay.feed import ReplayFeed, read_groups
@@ -73,6 +74,41 @@ async def test_recorded_times_are_kept_without_restamp(tmp_path: Path) -> None:
     sink = ListSink()
     await feed.run(sink, Subscriptions())
     assert sink.batches[0][0].ts == TS and feed.stats.last_quote_ts_ns == TS
+
+
+class Enough(Exception):
+    """Raised by a sink that has seen what the test needs."""
+
+
+class StopAfter(ListSink):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    async def publish(self, feed: str, quotes: Sequence[Quote]) -> None:
+        await super().publish(feed, quotes)
+        if len(self.batches) == self.n:
+            raise Enough
+
+
+@pytest.mark.parametrize("restamp", [True, False])
+async def test_a_looping_replay_moves_every_pass_after_the_previous_one(
+    tmp_path: Path, restamp: bool
+) -> None:
+    path = write_session(
+        tmp_path / "s.jsonl",
+        [line(Quote(sym="VIX", last=15.0, ts=TS)), line(Quote(sym="VIX", last=16.0, ts=TS + 10))],
+    )
+    cfg = ReplayFeedConfig(path=str(path), speed=0, restamp=restamp, loop=True)
+    feed = ReplayFeed(cfg, FakeClock(start_ns=TS + 1_000), tmp_path)
+    sink = StopAfter(6)
+    with pytest.raises(Enough):
+        await feed.run(sink, Subscriptions())
+    stamps = [b[0].ts for b in sink.batches]
+    start = TS + 1_000 if restamp else TS
+    assert stamps[:2] == [start, start + 10]  # the first pass as recorded (or restamped)
+    assert all(b - a == 10 for a, b in zip(stamps[::2], stamps[1::2], strict=True))
+    assert all(b - a >= 1_000_000 for a, b in zip(stamps[1::2], stamps[2::2], strict=False))
 
 
 def test_the_shipped_sample_session_is_small_and_readable(project_root: Path) -> None:
