@@ -225,18 +225,25 @@ class Daemon:
             if '"event": "started"' in line:
                 self.started.set()
 
-    async def histogram_means_ms(self) -> dict[str, float]:
-        """Return the mean of each histogram the daemon exports (ms), from ``/metrics``."""
+    async def metrics(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Return, from ``/metrics``, the mean of each histogram (ms) and the alert events
+        per rule."""
         url = f"http://127.0.0.1:{self.http_port}/metrics"
         async with aiohttp.ClientSession() as session, session.get(url) as resp:
             text = await resp.text()
-        sums: dict[str, float] = {}
+        means: dict[str, float] = {}
+        events: dict[str, float] = {}
         for family in text_string_to_metric_families(text):
             samples = {s.name: s.value for s in family.samples if s.name[-4:] in ("_sum", "ount")}
             count = samples.get(f"{family.name}_count", 0.0)
             if family.type == "histogram" and count:
-                sums[family.name] = samples[f"{family.name}_sum"] / count * 1e3
-        return sums
+                means[family.name] = samples[f"{family.name}_sum"] / count * 1e3
+            if family.name == "vixmon_alert_events":
+                for sample in family.samples:
+                    rule = sample.labels.get("rule", "")
+                    if sample.name.endswith("_total"):
+                        events[rule] = events.get(rule, 0.0) + sample.value
+        return means, events
 
     async def stop(self) -> None:
         if self.proc.returncode is None:
@@ -339,7 +346,7 @@ async def run(
             resolve.append(resolved[0])
         elapsed = time.perf_counter() - started
         achieved = (sent.value - sent_at_start) / elapsed
-        means = await daemon.histogram_means_ms()
+        means, events = await daemon.metrics()
         await daemon.stop()
         await client.aclose()
         alone = await delivery_alone(redis_url, receiver, env, args.trials)
@@ -360,6 +367,7 @@ async def run(
     print(row("  alert created -> received (delivery)", delivery))
     print(row("quote XADD -> webhook received (resolved)", resolve))
     print(row("outbox XADD -> received (delivery alone)", alone))
+    print("daemon alert events by rule: " + ", ".join(f"{r} {n:.0f}" for r, n in events.items()))
     for name, mean_ms in sorted(means.items()):
         print(f"daemon {name}: mean {mean_ms:.2f} ms")
     p99 = float(np.percentile(np.asarray(fire, np.float64) / MS, 99))
