@@ -98,6 +98,11 @@ class EngineLoop:
 
     async def apply(self, batch: Batch) -> None:
         """Apply a batch to the state, then dead-letter its rejects and ack it."""
+        self.ingest(batch)
+        await self.settle(batch)
+
+    def ingest(self, batch: Batch) -> None:
+        """Apply a batch's quotes to the state; note whether a leg's quote changed."""
         if not batch.ids:
             return
         rows = self._legs()
@@ -105,8 +110,12 @@ class EngineLoop:
         self.engine.ingest(batch.quotes)
         if not np.array_equal(before, self._leg_quotes(rows), equal_nan=True):
             self.legs_changed = True
-        await self.consumer.ack(batch)
-        self._account(batch)
+
+    async def settle(self, batch: Batch) -> None:
+        """Dead-letter a batch's rejects, ack it and count it (after ``ingest``)."""
+        if batch.ids:
+            await self.consumer.ack(batch)
+            self._account(batch)
 
     def _legs(self) -> NDArray[np.int64]:
         """Market rows of every portfolio leg (the portfolio registers them all)."""
@@ -141,13 +150,16 @@ class EngineLoop:
         now_ns = self.engine.now_ns(self.clock.now_ns())
         cycle = self.engine.evaluate(now_ns)
         transition = self.machine.step(mark_delayed(cycle, self.engine.market), now_ns)
-        appended: list[str] = []
         if transition.events:
             # the events and the states that produced them are written together or not at all:
             # a crash in between would re-fire a key under a new alert id after the restart
             appended = await self.outbox.append(
                 transition.events, then=lambda pipe: self.store.save_in(pipe, transition.changed)
             )
+            if self.on_appended is not None:
+                head_start = time.perf_counter()
+                await self.on_appended(appended)
+                started += time.perf_counter() - head_start  # delivery's time, not the cycle's
             for ev in transition.events:
                 self.metrics.alert_events.labels(rule=ev.rule, status=ev.status).inc()
                 if ev.status == "firing":
@@ -159,8 +171,6 @@ class EngineLoop:
         self.metrics.last_cycle_ts.set(self.clock.now_ns() / 1e9)
         self.progress += 1
         self.first_cycle.set()
-        if appended and self.on_appended is not None:
-            await self.on_appended(appended)
         return cycle
 
     async def run_forever(self, cadence_s: float, claim_every_s: float = 5.0) -> None:
@@ -182,8 +192,12 @@ class EngineLoop:
             due = self.legs_changed or now >= next_eval
             until_due_ms = max(1, math.ceil((next_eval - now) * 1000))
             wait_ms = 0 if due else min(until_due_ms, self.consumer.block_ms)
-            await self.apply(await self.consumer.read(block_ms=wait_ms))
+            batch = await self.consumer.read(block_ms=wait_ms)
+            self.ingest(batch)
             if self.legs_changed or time.monotonic() >= next_eval:
                 started = time.monotonic()
                 await self.evaluate_once()
                 next_eval = started + cadence_s
+            # acked after the evaluation it triggered, which does not wait for the round trip;
+            # a crash in between re-reads the batch, and re-applying a quote changes nothing
+            await self.settle(batch)
