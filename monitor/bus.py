@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from monitor.model import Quote, QuoteLike
@@ -119,14 +120,18 @@ class QuoteConsumer:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def read(self, block_ms: int | None = None) -> Batch:
+    async def read(self, block_ms: int | None = None, *, ack: Batch | None = None) -> Batch:
         """Return the next batch: own pending entries first, then new ones.
 
         Waits up to ``block_ms`` (default: the configured block) for new entries; 0 does not
-        wait at all (unlike Redis's BLOCK 0, which waits forever).
+        wait at all (unlike Redis's BLOCK 0, which waits forever). ``ack``: a batch already
+        applied, acknowledged (and its rejects dead-lettered) in the same round trip.
         """
         batch = Batch()
         if not self._own_pending_done:
+            if ack is not None:
+                await self.ack(ack)
+                ack = None
             entries = await self._xreadgroup("0", block_ms=None)
             if not entries:
                 self._own_pending_done = True
@@ -135,7 +140,7 @@ class QuoteConsumer:
             if entries:
                 return batch
         wait_ms = self._block_ms if block_ms is None else block_ms
-        entries = await self._xreadgroup(">", block_ms=wait_ms if wait_ms > 0 else None)
+        entries = await self._xreadgroup(">", block_ms=wait_ms if wait_ms > 0 else None, ack=ack)
         for entry_id, fields in entries:
             batch.add(entry_id, fields)
         return batch
@@ -147,15 +152,26 @@ class QuoteConsumer:
             batch.add(entry_id, fields)
         return batch
 
-    async def _xreadgroup(self, start: str, *, block_ms: int | None) -> list[Entry]:
+    async def _xreadgroup(
+        self, start: str, *, block_ms: int | None, ack: Batch | None = None
+    ) -> list[Entry]:
         try:
-            resp = await self._redis.xreadgroup(
-                self._group,
-                self.consumer,
-                {self._key: start},
-                count=self._count,
-                block=block_ms,
-            )
+            if ack is not None and ack.ids:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    self._queue_ack(pipe, ack)
+                    pipe.xreadgroup(
+                        self._group, self.consumer, {self._key: start}, count=self._count,
+                        block=block_ms,
+                    )  # fmt: skip
+                    resp = (await pipe.execute())[-1]
+            else:
+                resp = await self._redis.xreadgroup(
+                    self._group,
+                    self.consumer,
+                    {self._key: start},
+                    count=self._count,
+                    block=block_ms,
+                )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -194,21 +210,25 @@ class QuoteConsumer:
         if not batch.ids:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for feed, entry_id, reject in batch.rejects:
-                pipe.xadd(
-                    self._dead_key,
-                    {
-                        b"reason": reject.reason.encode(),
-                        b"detail": reject.detail.encode(errors="replace")[:1024],
-                        b"feed": feed.encode(),
-                        b"entry": entry_id,
-                        b"raw": reject.raw,
-                    },
-                    maxlen=self._dead_maxlen,
-                    approximate=True,
-                )
-            pipe.xack(self._key, self._group, *batch.ids)
+            self._queue_ack(pipe, batch)
             await pipe.execute()
+
+    def _queue_ack(self, pipe: Pipeline, batch: Batch) -> None:
+        """Queue the batch's dead letters and its XACK into ``pipe``."""
+        for feed, entry_id, reject in batch.rejects:
+            pipe.xadd(
+                self._dead_key,
+                {
+                    b"reason": reject.reason.encode(),
+                    b"detail": reject.detail.encode(errors="replace")[:1024],
+                    b"feed": feed.encode(),
+                    b"entry": entry_id,
+                    b"raw": reject.raw,
+                },
+                maxlen=self._dead_maxlen,
+                approximate=True,
+            )
+        pipe.xack(self._key, self._group, *batch.ids)
 
     async def pending_count(self) -> int:
         info = await self._redis.xpending(self._key, self._group)

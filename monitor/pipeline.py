@@ -184,6 +184,8 @@ class EngineLoop:
         await self.consumer.ensure_group()
         next_claim = 0.0
         next_eval = time.monotonic()
+        applied: Batch | None = None
+        """Applied but not yet acked: the next read acks it in the same round trip."""
         while True:
             now = time.monotonic()
             if now >= next_claim:
@@ -192,12 +194,15 @@ class EngineLoop:
             due = self.legs_changed or now >= next_eval
             until_due_ms = max(1, math.ceil((next_eval - now) * 1000))
             wait_ms = 0 if due else min(until_due_ms, self.consumer.block_ms)
-            batch = await self.consumer.read(block_ms=wait_ms)
+            # A batch is acked after the evaluation it triggered, with the next read: neither
+            # waits for a round trip of its own. A crash before the ack re-reads the batch, and
+            # re-applying a quote changes nothing.
+            batch = await self.consumer.read(block_ms=wait_ms, ack=applied)
+            if applied is not None:
+                self._account(applied)
             self.ingest(batch)
+            applied = batch if batch.ids else None
             if self.legs_changed or time.monotonic() >= next_eval:
                 started = time.monotonic()
                 await self.evaluate_once()
                 next_eval = started + cadence_s
-            # acked after the evaluation it triggered, which does not wait for the round trip;
-            # a crash in between re-reads the batch, and re-applying a quote changes nothing
-            await self.settle(batch)

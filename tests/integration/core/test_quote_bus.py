@@ -60,6 +60,23 @@ async def test_rejects_go_to_the_dead_letter_stream_with_their_reason(
     assert await c.pending_count() == 0
 
 
+async def test_a_read_can_ack_the_previous_batch_in_the_same_round_trip(
+    redis: aioredis.Redis,
+) -> None:
+    c = consumer(redis, "a")
+    await c.ensure_group()
+    await redis.xadd("t:quotes", {"q": b'{"sym":"VIX","last":-1,"ts":1}'})
+    first = await c.read()
+    assert first.rejects and await c.pending_count() == 1
+    await redis.xadd("t:quotes", {"q": msgspec.json.encode(Quote(sym="VIX", last=17.0, ts=TS))})
+    second = await c.read(ack=first)
+    assert [q.last for q in second.quotes] == [17.0]
+    assert await c.pending_count() == 1  # the first is acked, the second is not yet
+    assert len(await redis.xrange("t:quotes:dead")) == 1
+    third = await c.read(block_ms=0, ack=second)
+    assert not third.ids and await c.pending_count() == 0
+
+
 async def test_a_restarted_consumer_first_rereads_its_own_pending_entries(
     redis: aioredis.Redis,
 ) -> None:
