@@ -102,7 +102,7 @@ class EngineLoop:
         await self.settle(batch)
 
     def ingest(self, batch: Batch) -> None:
-        """Apply a batch's quotes to the state; note whether a leg's quote changed."""
+        """Apply and count a batch's quotes; note whether a leg's quote changed."""
         if not batch.ids:
             return
         rows = self._legs()
@@ -110,12 +110,12 @@ class EngineLoop:
         self.engine.ingest(batch.quotes)
         if not np.array_equal(before, self._leg_quotes(rows), equal_nan=True):
             self.legs_changed = True
+        self._account(batch)
 
     async def settle(self, batch: Batch) -> None:
-        """Dead-letter a batch's rejects, ack it and count it (after ``ingest``)."""
+        """Dead-letter a batch's rejects and ack it (after ``ingest``)."""
         if batch.ids:
             await self.consumer.ack(batch)
-            self._account(batch)
 
     def _legs(self) -> NDArray[np.int64]:
         """Market rows of every portfolio leg (the portfolio registers them all)."""
@@ -198,8 +198,6 @@ class EngineLoop:
             # waits for a round trip of its own. A crash before the ack re-reads the batch, and
             # re-applying a quote changes nothing.
             batch = await self.consumer.read(block_ms=wait_ms, ack=applied)
-            if applied is not None:
-                self._account(applied)
             self.ingest(batch)
             applied = batch if batch.ids else None
             if self.legs_changed or time.monotonic() >= next_eval:

@@ -27,6 +27,7 @@ HAVE_NUMBA = _numba is not None
 
 _KERNEL_SOURCES = (
     "_jit.py",
+    "_elementary.py",
     "_special.py",
     "_rational_cubic.py",
     "_lbr.py",
@@ -70,3 +71,16 @@ def jit(func: F) -> F:
     if _numba is None:
         return func
     return cast(F, _numba.njit(cache=True, nogil=True, error_model="numpy")(func))
+
+
+def inline_jit(func: F) -> F:
+    """Like :func:`jit`, but numba inlines the function into its callers (``inline="always"``).
+
+    LLVM leaves most compiled helpers as calls (numba's calling convention makes them look
+    large), and a loop that calls a function is neither vectorized nor overlapped well; the
+    small arithmetic helpers of the block stages are inlined this way instead.
+    """
+    if _numba is None:
+        return func
+    jitted = _numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(func)
+    return cast(F, jitted)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.pricing._jit import jit
+from monitor.pricing._jit import inline_jit, jit
 from monitor.pricing._lbr import black_vega, normalised_vol, refine_vol
 from monitor.pricing._special import ONE_OVER_SQRT_2PI, norm_cdf, norm_cdf_given_pdf
 from monitor.pricing._table import table_guess
@@ -29,45 +29,40 @@ TINY = 2.2250738585072014e-308
 INTRINSIC_TOLERANCE = 1e-12
 
 
-@jit
+@inline_jit
 def classify(cp: float, f: float, k: float, t: float, df: float, p: float, tick: float) -> int:
-    """Return the IvReason code of one quote before solving."""
-    finite = f < math.inf and k < math.inf and df < math.inf and math.isfinite(t)
-    if not (f > 0.0 and k > 0.0 and df > 0.0 and finite and (cp == 1.0 or cp == -1.0)):
-        return BAD_INPUT
-    if not (p > 0.0 and p < math.inf):
-        return NO_QUOTE
-    if not t > 0.0:
-        return EXPIRED
+    """Return the IvReason code of one quote before solving: the first check that fails."""
+    # Written as selects (lowest priority first) so a loop over quotes has no branches.
+    finite = (f < math.inf) & (k < math.inf) & (df < math.inf) & math.isfinite(t)
+    valid = (f > 0.0) & (k > 0.0) & (df > 0.0) & finite & ((cp == 1.0) | (cp == -1.0))
     time_value = p - df * max(cp * (f - k), 0.0)
-    if time_value < -INTRINSIC_TOLERANCE * max(p, 1.0):
-        return BELOW_INTRINSIC
-    if p >= df * (f if cp > 0.0 else k):
-        return ABOVE_BOUND
-    if time_value < tick or time_value <= 0.0:
-        return BELOW_TICK
-    return OK
+    code = BELOW_TICK if (time_value < tick) | (time_value <= 0.0) else OK
+    code = ABOVE_BOUND if p >= df * (f if cp > 0.0 else k) else code
+    code = BELOW_INTRINSIC if time_value < -INTRINSIC_TOLERANCE * max(p, 1.0) else code
+    code = EXPIRED if not t > 0.0 else code
+    code = NO_QUOTE if not ((p > 0.0) & (p < math.inf)) else code
+    return code if valid else BAD_INPUT
 
 
-@jit
+@inline_jit
 def normalise_quote(
     cp: float, f: float, k: float, t: float, df: float, p: float, tick: float
 ) -> tuple[int, float, float, float]:
-    """Return (reason, x, exp(x/2), beta): the quote as a normalised out-of-the-money call.
+    """Return (reason, exp(x), exp(x/2), beta): the quote as a normalised out-of-the-money
+    call, NaN unless the reason is OK.
 
-    x = -|ln(F/K)| <= 0 and beta = time value / (df sqrt(F K)); only OK quotes go on to solve.
+    x = -|ln(F/K)| <= 0 (the caller takes the log of min(F, K) / max(F, K)) and
+    beta = time value / (df sqrt(F K)); only OK quotes go on to solve.
     """
     reason = classify(cp, f, k, t, df, p, tick)
-    if reason != OK:
-        return reason, math.nan, math.nan, math.nan
     ratio = min(f, k) / max(f, k)
     ex = math.sqrt(ratio)
     beta = (p - df * max(cp * (f - k), 0.0)) / (df * math.sqrt(f * k))
-    if beta >= ex:
-        reason = ABOVE_BOUND
-    elif beta < TINY:
-        reason = BELOW_TICK
-    return reason, math.log(ratio), ex, beta
+    if reason == OK:
+        reason = ABOVE_BOUND if beta >= ex else (BELOW_TICK if beta < TINY else OK)
+    nan = math.nan
+    ok = reason == OK
+    return reason, (ratio if ok else nan), (ex if ok else nan), (beta if ok else nan)
 
 
 @jit
@@ -84,19 +79,20 @@ def rescue(beta: float, x: float, ex: float, emx: float, seeded: bool, table: Fl
     return s
 
 
-@jit
-def density(x: float, s: float) -> tuple[float, float]:
-    """Return (d1, exp(-d1^2/2)) for x = ln(F/K) and total vol s."""
+@inline_jit
+def density_exponent(x: float, s: float) -> tuple[float, float]:
+    """Return (d1, -d1^2/2) for x = ln(F/K) and total vol s (the density is its exp)."""
     d1 = x / s + 0.5 * s
-    return d1, math.exp(-0.5 * d1 * d1)
+    return d1, -0.5 * d1 * d1
 
 
-@jit
+@inline_jit
 def greeks_at_premium(
     cp: float,
     f: float,
     t: float,
     df: float,
+    ln_df: float,
     s: float,
     p: float,
     carry: float,
@@ -104,15 +100,15 @@ def greeks_at_premium(
     d1: float,
     e: float,
 ) -> tuple[float, float, float, float, float, float]:
-    """Return the Greeks of a solved quote (s > 0, t > 0) from :func:`density`'s (d1, e): its
-    premium is its model price."""
+    """Return the Greeks of a solved quote (s > 0, t > 0) from d1, e = exp(-d1^2/2) and
+    ln_df = ln(df): its premium is its model price."""
     sqrt_t = math.sqrt(t)
     vol = s / sqrt_t
     pdf = ONE_OVER_SQRT_2PI * e
     delta = df * cp * norm_cdf_given_pdf(cp * d1, e)
     decay = df * f * pdf * vol / (2.0 * sqrt_t)
     drift = delta * carry * f if spot else 0.0
-    theta = (-math.log(df) / t * p - decay - drift) / 365.0
+    theta = (-ln_df / t * p - decay - drift) / 365.0
     rho = (-t * p + (t * f * delta if spot else 0.0)) * 0.01
     return p, delta, df * pdf / (f * s), df * f * pdf * sqrt_t * 0.01, theta, rho
 

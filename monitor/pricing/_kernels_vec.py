@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.pricing._elementary import exp_v, log_v
 from monitor.pricing._kernels import (
     ABOVE_BOUND,
     BAD_INPUT,
@@ -75,7 +76,7 @@ def solve_v(
         ratio = np.minimum(fi, ki) / np.maximum(fi, ki)
         ex = np.sqrt(ratio)
         emx = 1.0 / ex
-        x = np.log(ratio)
+        x = log_v(ratio)
         beta = (pi - di * np.maximum(ci * (fi - ki), 0.0)) / (di * np.sqrt(fi * ki))
     reason[i[beta >= ex]] = ABOVE_BOUND
     reason[i[beta < TINY]] = BELOW_TICK
@@ -158,7 +159,7 @@ def iv_greeks_v(
     v = si / sqrt_t
     vol[i] = v
     d1 = log_fk[i] / si + 0.5 * si
-    e = np.exp(-0.5 * d1 * d1)
+    e = exp_v(-0.5 * d1 * d1)
     pdf = ONE_OVER_SQRT_2PI * e
     delta = di * ci * norm_cdf_given_pdf_v(ci * d1, e)
     decay = di * fi * pdf * v / (2.0 * sqrt_t)
@@ -167,7 +168,7 @@ def iv_greeks_v(
     rows[1, i] = delta
     rows[2, i] = di * pdf / (fi * si)
     rows[3, i] = di * fi * pdf * sqrt_t * 0.01
-    rows[4, i] = (-np.log(di) / ti * pi - decay - drift) / 365.0
+    rows[4, i] = (-log_v(di) / ti * pi - decay - drift) / 365.0
     rows[5, i] = (-ti * pi + np.where(spot[i], ti * fi * delta, 0.0)) * 0.01
     return vol, reason, rows
 

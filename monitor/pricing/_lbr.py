@@ -11,7 +11,8 @@ on four branches, then third-order Householder steps on an objective chosen per 
 (1/ln b in the lower wing, b in the middle, ln(b_max - b) near the upper bound); a second step
 runs only when the first moved s by more than ``REFINE``. b itself is evaluated with Jäckel's
 small-t series near the money (its coefficients are his), the erfcx form in the body and the
-normal-CDF form for d1 > 0.85. ``ex``/``emx`` are exp(x/2)/exp(-x/2), computed once.
+normal-CDF form for d1 > 0.85. ``ex``/``emx`` are exp(x/2)/exp(-x/2), computed once. The exp
+and log of the solver's path are ``_elementary``'s (plain arithmetic the block kernels vectorize).
 
 These are scalar functions (compiled by numba when present); ``_lbr_vec.py`` is their
 vectorized twin and must stay operation-for-operation identical.
@@ -23,7 +24,8 @@ import math
 
 import numpy as np
 
-from monitor.pricing._jit import jit
+from monitor.pricing._elementary import exp, log
+from monitor.pricing._jit import inline_jit, jit
 from monitor.pricing._rational_cubic import r_left, r_right, rc_interp
 from monitor.pricing._special import ONE_OVER_SQRT_2, ONE_OVER_SQRT_2PI, erfc, erfcx, inv_norm_cdf
 
@@ -53,7 +55,13 @@ LOWER, MIDDLE, UPPER = 0, 1, 2
 @jit
 def small_t_expansion(h: float, t: float) -> float:
     """Return b / (exp(-(h^2 + t^2)/2) / sqrt(2 pi)) for t < 0.21, h <= 0 (Jäckel's series)."""
-    a = 1.0 + h * SQRT_PI_OVER_TWO * erfcx(-ONE_OVER_SQRT_2 * h)
+    return small_t_series(h, t, erfcx(-ONE_OVER_SQRT_2 * h))
+
+
+@inline_jit
+def small_t_series(h: float, t: float, r: float) -> float:
+    """Return :func:`small_t_expansion` given r = erfcx(-h / sqrt(2)); plain arithmetic."""
+    a = 1.0 + h * SQRT_PI_OVER_TWO * r
     w = t * t
     h2 = h * h
     c5 = (
@@ -114,8 +122,8 @@ def black_vega(x: float, s: float, ex: float, emx: float) -> tuple[float, float]
     t = 0.5 * s
     if h + t > 0.85:
         b = 0.5 * (ex * erfc(-(h + t) * ONE_OVER_SQRT_2) - emx * erfc(-(h - t) * ONE_OVER_SQRT_2))
-        return b, ONE_OVER_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
-    e = math.exp(-0.5 * (h * h + t * t))
+        return b, ONE_OVER_SQRT_2PI * exp(-0.5 * (h * h + t * t))
+    e = exp(-0.5 * (h * h + t * t))
     if t < SMALL_T and h >= -10.0:
         return ONE_OVER_SQRT_2PI * e * small_t_expansion(h, t), ONE_OVER_SQRT_2PI * e
     b = 0.5 * e * (erfcx(-(h + t) * ONE_OVER_SQRT_2) - erfcx(-(h - t) * ONE_OVER_SQRT_2))
@@ -231,14 +239,40 @@ def _objective_terms(
         hh3 = b_hh3 + gp * (2.0 * gp + 3.0 * b_halley)
         return -math.log((ex - beta) / b) / gp, b_halley + gp, hh3
     if branch == LOWER:
-        ln_b = math.log(b)
-        inv_ln_b = 1.0 / ln_b
-        bpob = bp / b
-        k = 1.0 + 2.0 * inv_ln_b
-        newton = (ln_beta - ln_b) * ln_b / (ln_beta * bpob)
-        hh3 = b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b))
-        return newton, b_halley - bpob * k, hh3 - 3.0 * b_halley * bpob * k
+        return lower_terms(ln_beta, log(b), b, bp, b_halley, b_hh3)
     return (beta - b) / bp, b_halley, b_hh3
+
+
+@inline_jit
+def lower_terms(
+    ln_beta: float, ln_b: float, b: float, bp: float, b_halley: float, b_hh3: float
+) -> tuple[float, float, float]:
+    """Return the lower branch's Newton, Halley and third-order terms, given ln b."""
+    inv_ln_b = 1.0 / ln_b
+    bpob = bp / b
+    k = 1.0 + 2.0 * inv_ln_b
+    newton = (ln_beta - ln_b) * ln_b / (ln_beta * bpob)
+    hh3 = b_hh3 + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_ln_b * (1.0 + inv_ln_b))
+    return newton, b_halley - bpob * k, hh3 - 3.0 * b_halley * bpob * k
+
+
+@inline_jit
+def black_ratios(x: float, s: float) -> tuple[float, float]:
+    """Return the second and third s-derivatives of b, each over the first, at (x, s)."""
+    inv_s = 1.0 / s
+    h = x * inv_s
+    h_s = h * inv_s
+    b_halley = h * h_s - 0.25 * s
+    return b_halley, b_halley * b_halley - 3.0 * h_s * h_s - 0.25
+
+
+@inline_jit
+def householder_ds(newton: float, halley: float, hh3: float, s: float, strict: bool) -> float:
+    """Return the Householder(3) step from its terms; NaN where it is not finite, or, when
+    ``strict``, where the Newton step exceeds s/2; never below -s/2."""
+    ds = newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton * INV_3F))
+    bad = (not math.isfinite(ds)) | (strict & (not abs(newton) <= 0.5 * s))
+    return math.nan if bad else max(-0.5 * s, ds)
 
 
 @jit
@@ -258,16 +292,9 @@ def householder_update(
     NaN if the objective cannot be evaluated there (b underflowed), or, when ``strict``, if
     the Newton step exceeds s/2: the point is too far for the expansion to mean anything.
     """
-    inv_s = 1.0 / s
-    h = x * inv_s
-    h_s = h * inv_s
-    b_halley = h * h_s - 0.25 * s
-    b_hh3 = b_halley * b_halley - 3.0 * h_s * h_s - 0.25
+    b_halley, b_hh3 = black_ratios(x, s)
     newton, halley, hh3 = _objective_terms(beta, ln_beta, ex, b, bp, b_halley, b_hh3, branch)
-    ds = newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton * INV_3F))
-    if not math.isfinite(ds) or (strict and not abs(newton) <= 0.5 * s):
-        return math.nan
-    return max(-0.5 * s, ds)
+    return householder_ds(newton, halley, hh3, s, strict)
 
 
 @jit
@@ -290,7 +317,7 @@ def householder_step(
 def normalised_vol(beta: float, x: float, ex: float, emx: float) -> float:
     """Return s with b(x, s) = beta for x <= 0 and 0 < beta < exp(x/2)."""
     s, branch = initial_guess(beta, x, ex, emx)
-    ln_beta = math.log(beta)
+    ln_beta = log(beta)
     ds = householder_step(beta, ln_beta, x, ex, emx, s, branch, False)
     s += ds
     if abs(ds) > REFINE * s:
@@ -298,7 +325,7 @@ def normalised_vol(beta: float, x: float, ex: float, emx: float) -> float:
     return s
 
 
-@jit
+@inline_jit
 def objective_branch(beta: float, x: float, ex: float, s: float) -> int:
     """Return the objective for polishing a nearby guess s: LBR's split without its guess.
 
@@ -317,7 +344,7 @@ def refine_start(
     """Return the first half of :func:`refine_vol`: objective, ln beta and objective_at(s0)."""
     branch = objective_branch(beta, x, ex, s0)
     b, bp = objective_at(x, s0, ex, emx, branch)
-    return branch, math.log(beta), b, bp
+    return branch, log(beta), b, bp
 
 
 @jit
@@ -334,6 +361,21 @@ def refine_finish(
 ) -> float:
     """Return the second half of :func:`refine_vol`, from :func:`refine_start`'s values."""
     ds = householder_update(beta, ln_beta, x, ex, s0, b, bp, branch, True)
+    return settle(beta, ln_beta, x, ex, emx, s0, ds, branch)
+
+
+@jit
+def settle(
+    beta: float,
+    ln_beta: float,
+    x: float,
+    ex: float,
+    emx: float,
+    s0: float,
+    ds: float,
+    branch: int,
+) -> float:
+    """Return s0 + ds, after a second step if ds was large; NaN if that does not settle."""
     s = s0 + ds
     if abs(ds) > REFINE * s:
         ds = householder_step(beta, ln_beta, x, ex, emx, s, branch, True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.pricing._elementary import exp_v, log_v
 from monitor.pricing._lbr import (
     INV_3F,
     INV_5F,
@@ -102,8 +103,8 @@ def black_vega_v(
     h = x / s
     t = 0.5 * s
     b = np.empty_like(x)
-    bp = ONE_OVER_SQRT_2PI * np.exp(-0.5 * (h * h + t * t))
-    e = np.exp(-0.5 * (h * h + t * t))
+    bp = ONE_OVER_SQRT_2PI * exp_v(-0.5 * (h * h + t * t))
+    e = exp_v(-0.5 * (h * h + t * t))
     cdf_form = h + t > 0.85
     series = ~cdf_form & (t < SMALL_T) & (h >= -10.0)
     idx = np.flatnonzero(cdf_form)
@@ -278,7 +279,7 @@ def householder_step_v(
     low = branch[rest] == LOWER
     il = rest[low]
     bl = b[low]
-    ln_b = np.log(bl)
+    ln_b = log_v(bl)
     inv_ln_b = 1.0 / ln_b
     bpob = bp[low] / bl
     k = 1.0 + 2.0 * inv_ln_b
@@ -301,7 +302,7 @@ def normalised_vol_v(
     """Return s with b(x, s) = beta elementwise (x <= 0, 0 < beta < exp(x/2))."""
     with np.errstate(all="ignore"):
         s, branch = initial_guess_v(beta, x, ex, emx)
-        ln_beta = np.log(beta)
+        ln_beta = log_v(beta)
         ds = householder_step_v(beta, ln_beta, x, ex, emx, s, branch, False)
         s = s + ds
         i = np.flatnonzero(np.abs(ds) > REFINE * s)
@@ -322,7 +323,7 @@ def refine_vol_v(
     """Polish nearby guesses elementwise; NaN where two steps do not settle."""
     with np.errstate(all="ignore"):
         branch = objective_branch_v(beta, x, ex, s0)
-        ln_beta = np.log(beta)
+        ln_beta = log_v(beta)
         ds = householder_step_v(beta, ln_beta, x, ex, emx, s0, branch, True)
         s = s0 + ds
         i = np.flatnonzero(np.abs(ds) > REFINE * s)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.pricing._jit import jit
+from monitor.pricing._jit import inline_jit, jit
 
 FloatArray = NDArray[np.float64]
 
@@ -61,7 +61,7 @@ _ED = (2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.8463183175100546
        5.99832206555887937690e-1, 1.0)  # fmt: skip
 
 
-@jit
+@inline_jit
 def _erfc_small(x: float, y: float) -> float:
     ysq = y * y if y > _XSMALL else 0.0
     xnum = _A[4] * ysq
@@ -113,7 +113,7 @@ def erfc(x: float) -> float:
     return 2.0 - r if x < 0.0 else r
 
 
-@jit
+@inline_jit
 def _erfcx_large(y: float) -> float:
     if y >= _XHUGE:
         return _SQRPI / y
@@ -126,7 +126,7 @@ def _erfcx_large(y: float) -> float:
     return (_SQRPI - ysq * (xnum + _P[4]) / (xden + _Q[4])) / y
 
 
-@jit
+@inline_jit
 def _erfcx_mid(y: float) -> float:
     xnum = _C[8] * y
     xden = y
@@ -136,12 +136,34 @@ def _erfcx_mid(y: float) -> float:
     return (xnum + _C[7]) / (xden + _D[7])
 
 
+RATIONAL_LO = _THRESH
+"""erfcx(y) for RATIONAL_LO < y <= 4 is one rational function (:func:`erfcx_rational`)."""
+
+
+@inline_jit
+def erfcx_rational(y: float) -> float:
+    """Return erfcx(y) for RATIONAL_LO < y <= 4: Cody's middle rational, no exponential."""
+    return _erfcx_mid(y)
+
+
+@inline_jit
+def erfcx_small_exponent(y: float) -> float:
+    """Return the exponent whose exp :func:`erfcx_small` needs for y = |x| <= RATIONAL_LO."""
+    return y * y if y > _XSMALL else 0.0
+
+
+@inline_jit
+def erfcx_small(x: float, y: float, e: float) -> float:
+    """Return erfcx(x) for y = |x| <= RATIONAL_LO, given e = exp(erfcx_small_exponent(y))."""
+    return _erfc_small(x, y) * e
+
+
 @jit
 def erfcx(x: float) -> float:
     """Return the scaled complementary error function exp(x^2) erfc(x)."""
     y = abs(x)
     if y <= _THRESH:
-        return _erfc_small(x, y) * math.exp(y * y if y > _XSMALL else 0.0)
+        return erfcx_small(x, y, math.exp(erfcx_small_exponent(y)))
     r = _erfcx_mid(y) if y <= 4.0 else _erfcx_large(y)
     if x >= 0.0:
         return r
@@ -156,7 +178,7 @@ def norm_cdf(z: float) -> float:
     return 0.5 * erfc(-z * ONE_OVER_SQRT_2)
 
 
-@jit
+@inline_jit
 def norm_cdf_given_pdf(z: float, e: float) -> float:
     """Return N(z) given e = exp(-z^2 / 2), which the caller has for the density anyway.
 

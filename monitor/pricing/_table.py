@@ -27,7 +27,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.pricing._jit import jit
+from monitor.pricing._elementary import estrin13, log, log_v, plain
+from monitor.pricing._jit import inline_jit, jit
 from monitor.pricing._lbr_vec import normalised_vol_v
 
 FloatArray = NDArray[np.float64]
@@ -69,7 +70,26 @@ def _build() -> FloatArray:
     return np.ascontiguousarray(out)
 
 
-@jit
+@inline_jit
+def smooth_exp(v: float) -> float:
+    """Return exp(v) to ~1e-13 relative for |v| < 20, without libm or range reduction (the
+    guess need not be exact): exp(v / 32) by its Taylor series, squared five times."""
+    p = estrin13(v * (1.0 / 32.0))
+    for _ in range(5):
+        p = p * p
+    return p
+
+
+def smooth_exp_v(v: FloatArray) -> FloatArray:
+    """Return :func:`smooth_exp` elementwise, bit for bit."""
+    p: FloatArray = plain(estrin13)(v * (1.0 / 32.0))
+    for _ in range(5):
+        p = p * p
+    out: FloatArray = p
+    return out
+
+
+@inline_jit
 def _row(tab: FloatArray, i: int, j: int, w0: float, w1: float, w2: float, w3: float) -> float:
     out: float = w0 * tab[i, j - 1] + w1 * tab[i, j] + w2 * tab[i, j + 1] + w3 * tab[i, j + 2]
     return out
@@ -78,40 +98,67 @@ def _row(tab: FloatArray, i: int, j: int, w0: float, w1: float, w2: float, w3: f
 @jit
 def table_guess(beta: float, x: float, emx: float, tab: FloatArray) -> float:
     """Return the tabulated guess for s with b(x, s) = beta (x < 0), NaN outside the grid."""
-    v = math.log(-x)
     w = beta * emx
-    a = (math.log(w / (1.0 - w)) - v - U_MIN) * INV_STEP
+    return smooth_exp(table_log_ratio(log(-x), log(w / (1.0 - w)), tab)) * -x
+
+
+@inline_jit
+def table_log_ratio(v: float, logit: float, tab: FloatArray) -> float:
+    """Return the interpolated ln(s / -x) at v = ln(-x) and logit = ln(w / (1 - w)), NaN
+    outside the grid: :func:`table_guess` without its logs and exp."""
+    a, b, inside = table_cell(v, logit)
+    i = math.floor(a)
+    j = math.floor(b)
+    wa = catmull_rom(a - i)
+    wb = catmull_rom(b - j)
+    out = table_sum(tab, int(i), int(j), wa, wb)
+    return out if inside else math.nan
+
+
+@inline_jit
+def table_cell(v: float, logit: float) -> tuple[float, float, bool]:
+    """Return the grid coordinates (a, b) and whether the 4 x 4 nodes around them exist;
+    outside, coordinates of a cell inside (the loads stay in bounds without a branch)."""
+    a = (logit - v - U_MIN) * INV_STEP
     b = (v - V_MIN) * INV_STEP
-    if not (a >= 1.0 and a < N_U - 2 and b >= 1.0 and b < N_V - 2):
-        return math.nan
-    i = int(a)
-    j = int(b)
-    p = a - i
-    q = b - j
+    inside = (a >= 1.0) & (a < N_U - 2) & (b >= 1.0) & (b < N_V - 2)
+    return (a if inside else 1.0), (b if inside else 1.0), inside
+
+
+@inline_jit
+def catmull_rom(p: float) -> tuple[float, float, float, float]:
+    """Return the Catmull-Rom weights of the four nodes around fraction p of a cell."""
     p2 = p * p
-    q2 = q * q
-    wa0 = (p2 - 0.5 * p) - 0.5 * p2 * p
-    wa1 = (1.0 - 2.5 * p2) + 1.5 * p2 * p
-    wa2 = (0.5 * p + 2.0 * p2) - 1.5 * p2 * p
-    wa3 = 0.5 * p2 * p - 0.5 * p2
-    wb0 = (q2 - 0.5 * q) - 0.5 * q2 * q
-    wb1 = (1.0 - 2.5 * q2) + 1.5 * q2 * q
-    wb2 = (0.5 * q + 2.0 * q2) - 1.5 * q2 * q
-    wb3 = 0.5 * q2 * q - 0.5 * q2
-    r0 = _row(tab, i - 1, j, wb0, wb1, wb2, wb3)
-    r1 = _row(tab, i, j, wb0, wb1, wb2, wb3)
-    r2 = _row(tab, i + 1, j, wb0, wb1, wb2, wb3)
-    r3 = _row(tab, i + 2, j, wb0, wb1, wb2, wb3)
-    return math.exp(wa0 * r0 + wa1 * r1 + wa2 * r2 + wa3 * r3) * -x
+    w0 = (p2 - 0.5 * p) - 0.5 * p2 * p
+    w1 = (1.0 - 2.5 * p2) + 1.5 * p2 * p
+    w2 = (0.5 * p + 2.0 * p2) - 1.5 * p2 * p
+    return w0, w1, w2, 0.5 * p2 * p - 0.5 * p2
+
+
+@inline_jit
+def table_sum(
+    tab: FloatArray,
+    i: int,
+    j: int,
+    wa: tuple[float, float, float, float],
+    wb: tuple[float, float, float, float],
+) -> float:
+    """Return the bicubic sum over the 4 x 4 nodes around cell (i, j)."""
+    r0 = _row(tab, i - 1, j, wb[0], wb[1], wb[2], wb[3])
+    r1 = _row(tab, i, j, wb[0], wb[1], wb[2], wb[3])
+    r2 = _row(tab, i + 1, j, wb[0], wb[1], wb[2], wb[3])
+    r3 = _row(tab, i + 2, j, wb[0], wb[1], wb[2], wb[3])
+    out: float = wa[0] * r0 + wa[1] * r1 + wa[2] * r2 + wa[3] * r3
+    return out
 
 
 def table_guess_v(beta: FloatArray, x: FloatArray, emx: FloatArray, tab: FloatArray) -> FloatArray:
     """Return :func:`table_guess` elementwise, bit for bit."""
     out = np.full(x.shape, np.nan)
     with np.errstate(all="ignore"):
-        v = np.log(-x)
+        v = log_v(-x)
         w = beta * emx
-        a = (np.log(w / (1.0 - w)) - v - U_MIN) * INV_STEP
+        a = (log_v(w / (1.0 - w)) - v - U_MIN) * INV_STEP
         b = (v - V_MIN) * INV_STEP
         k = np.flatnonzero((a >= 1.0) & (a < N_U - 2) & (b >= 1.0) & (b < N_V - 2))
         a, b = a[k], b[k]
@@ -132,5 +179,5 @@ def table_guess_v(beta: FloatArray, x: FloatArray, emx: FloatArray, tab: FloatAr
             rows.append(wb[0] * flat[at - 1] + wb[1] * flat[at] + wb[2] * flat[at + 1]
                         + wb[3] * flat[at + 2])  # fmt: skip
         acc = wa[0] * rows[0] + wa[1] * rows[1] + wa[2] * rows[2] + wa[3] * rows[3]
-        out[k] = np.exp(acc) * -x[k]
+        out[k] = smooth_exp_v(acc) * -x[k]
     return out

@@ -239,7 +239,8 @@ async def test_ingest_and_engine_roles_share_one_redis(tmp_path: Path, redis_url
         vixmon_daemon(engine, "--role", "engine", env=cold) as eng,
         vixmon_daemon(ingest, "--role", "ingest") as ing,
     ):
-        eng_port, ing_port = await eng.http_port(), await ing.http_port()
+        # a cold compile of the pricing kernels takes ~50 s on 2 cores
+        eng_port, ing_port = await eng.http_port(timeout_s=180), await ing.http_port()
         await eng.wait_log(is_layer_gain_firing, 60)
         status = await get_json(f"http://127.0.0.1:{eng_port}/api/v1/status")
         assert (status["role"], status["feeds"]) == ("engine", [])

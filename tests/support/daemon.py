@@ -65,8 +65,8 @@ class Daemon:
                 f"log line not seen in {timeout_s}s; last lines:\n{tail}"
             ) from None
 
-    async def http_port(self) -> int:
-        line = await self.wait_log(lambda line: line.get("event") == "http_listening", 30)
+    async def http_port(self, timeout_s: float = 30) -> int:
+        line = await self.wait_log(lambda line: line.get("event") == "http_listening", timeout_s)
         return int(line["port"])
 
     async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15) -> int:
