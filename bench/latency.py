@@ -20,7 +20,7 @@ outbox XADD and the delivery). Last, with the daemon stopped and the load still 
 same number of trials times the delivery alone: outbox XADD -> received, through a
 DeliveryService in this process.
 
-    .venv/bin/python bench/latency.py [--trials 1000] [--load 100000] [--cadence-ms 10]
+    .venv/bin/python bench/latency.py [--trials 1000] [--load 100000] [--cadence-ms 250] [--moving]
 """
 
 from __future__ import annotations
