@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	@echo "compiling the pricing kernels once (cached on disk; about half a minute)"
+	@echo "compiling the pricing kernels once (cached on disk; about a minute)"
 	$(BIN)/python -c "from monitor.pricing import black; black.warm_up()"
 	rm -f $(VENV)/.installed-* && touch $@
 

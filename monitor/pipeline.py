@@ -99,7 +99,8 @@ class EngineLoop:
     async def apply(self, batch: Batch) -> None:
         """Apply a batch to the state, then dead-letter its rejects and ack it."""
         self.ingest(batch)
-        await self.settle(batch)
+        if batch.ids:
+            await self.consumer.ack(batch)
 
     def ingest(self, batch: Batch) -> None:
         """Apply and count a batch's quotes; note whether a leg's quote changed."""
@@ -111,11 +112,6 @@ class EngineLoop:
         if not np.array_equal(before, self._leg_quotes(rows), equal_nan=True):
             self.legs_changed = True
         self._account(batch)
-
-    async def settle(self, batch: Batch) -> None:
-        """Dead-letter a batch's rejects and ack it (after ``ingest``)."""
-        if batch.ids:
-            await self.consumer.ack(batch)
 
     def _legs(self) -> NDArray[np.int64]:
         """Market rows of every portfolio leg (the portfolio registers them all)."""
@@ -184,8 +180,7 @@ class EngineLoop:
         await self.consumer.ensure_group()
         next_claim = 0.0
         next_eval = time.monotonic()
-        applied: Batch | None = None
-        """Applied but not yet acked: the next read acks it in the same round trip."""
+        applied: Batch | None = None  # applied, not yet acked: the next read acks it
         while True:
             now = time.monotonic()
             if now >= next_claim:
