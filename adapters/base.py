@@ -26,7 +26,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import aiohttp
 import msgspec
@@ -34,6 +34,7 @@ import structlog
 
 from monitor.clock import Clock
 from monitor.model import Quote
+from monitor.quotes import encodable, encode_batch
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,8 @@ class FeedStats:
     conflated: int = 0
     """Quotes replaced by a newer one for the same symbol before the sink took them."""
     publish_errors: int = 0
+    dropped: int = 0
+    """Quotes dropped because no valid entry can carry them (a ``ts`` outside int64)."""
 
 
 class QuoteSink(Protocol):
@@ -117,12 +120,12 @@ class FeedGaveUp(RuntimeError):
 class BackoffConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Reconnect delays: ``initial_s`` x ``multiplier`` per failure, capped, with jitter."""
 
-    initial_s: float = 1.0
-    max_s: float = 60.0
-    multiplier: float = 2.0
-    jitter: float = 0.5
+    initial_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    max_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    multiplier: Annotated[float, msgspec.Meta(ge=1, le=100)] = 2.0
+    jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
     """Fraction of each delay that is random (0: none, 1: anywhere in [0, delay])."""
-    max_retries: int | None = None
+    max_retries: Annotated[int, msgspec.Meta(ge=0)] | None = None
     """Consecutive failed attempts before giving up; None retries forever."""
 
 
@@ -150,7 +153,10 @@ class Backoff:
         if self._cfg.max_retries is not None and self.failures > self._cfg.max_retries:
             return None
         cfg = self._cfg
-        base = min(cfg.max_s, cfg.initial_s * cfg.multiplier ** (self.failures - 1))
+        # grow only while below the cap: multiplier ** failures overflows a float after ~1,000
+        # failures (hours of outage at a 60 s cap), which would kill the feed it protects
+        grown = cfg.initial_s * cfg.multiplier ** min(self.failures - 1, 64)
+        base = min(cfg.max_s, grown)
         return base * (1.0 - cfg.jitter * self._rng.random())
 
 
@@ -160,9 +166,26 @@ def merge_quote(prev: Quote | None, update: Quote) -> Quote:
     Venues send book updates (bid/ask/sizes) and trade prints (last) separately, while the
     engine treats a quote's bid/ask as the whole book. A trade print (no book field, ``last``
     set) keeps the previous book; a book update keeps the previous ``last`` when it has none.
+    Settlement data (``settle``, ``settle_date``, ``open_interest``) is kept until a newer one
+    arrives; a settlement-only update (a Summary event, an untraded Cboe future) keeps the book
+    and the last trade, like a trade print.
     """
     if prev is None:
         return update
+    settles = update.settle is not None or update.open_interest is not None
+    if not settles and (prev.settle is not None or prev.open_interest is not None):
+        update = msgspec.structs.replace(
+            update, settle=prev.settle, settle_date=prev.settle_date,
+            open_interest=prev.open_interest,
+        )
+    elif settles and update.bid is None and update.ask is None and update.last is None:
+        return msgspec.structs.replace(
+            prev, ts=max(prev.ts, update.ts), delayed=update.delayed,
+            settle=update.settle if update.settle is not None else prev.settle,
+            settle_date=update.settle_date if update.settle is not None else prev.settle_date,
+            open_interest=update.open_interest if update.open_interest is not None
+            else prev.open_interest,
+        )
     ts = max(prev.ts, update.ts)
     book_absent = (
         update.bid is None
@@ -193,6 +216,9 @@ class QuoteBuffer:
         stats = self._stats
         for update in quotes:
             stats.quotes += 1
+            if not encodable(update):
+                stats.dropped += 1
+                continue
             stats.last_quote_ts_ns = max(stats.last_quote_ts_ns, update.ts)
             prev = self._state.get(update.sym)
             merged = merge_quote(prev, update)
@@ -232,9 +258,27 @@ class QuoteBuffer:
                     await sink.publish(feed, batch)
                 except Exception as exc:  # the sink may fail in any way; keep the data
                     self._stats.publish_errors += 1
+                    if bad := _unencodable(batch):
+                        # retrying cannot help these, and they would block the rest forever
+                        self._stats.dropped += len(bad)
+                        log.error("feed_quote_dropped", feed=feed, quotes=len(bad),
+                                  error=repr(exc), example=repr(bad[0])[:200])
+                        self.requeue([q for q in batch if q not in bad])
+                        continue
                     self.requeue(batch)
                     log.warning("feed_publish_failed", feed=feed, error=repr(exc), retry_s=retry_s)
                     await asyncio.sleep(retry_s)
+
+
+def _unencodable(batch: Sequence[Quote]) -> list[Quote]:
+    """Return the quotes of ``batch`` that cannot be encoded as a stream entry."""
+    bad: list[Quote] = []
+    for q in batch:
+        try:
+            encode_batch([q])
+        except (msgspec.EncodeError, OverflowError, TypeError, ValueError):
+            bad.append(q)
+    return bad
 
 
 class WsChannel:
@@ -371,6 +415,10 @@ class ReconnectingFeed(ABC):
             return f"stall: {exc}"
         except (FeedError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             return f"{type(exc).__name__}: {exc}"
+        except (msgspec.MsgspecError, ValueError, OverflowError) as exc:
+            # a venue body no parser expected: reconnect with backoff rather than stop the feed
+            self.log.error("feed_parse_failed", error=repr(exc), exc_info=exc)
+            return f"parse error: {type(exc).__name__}: {exc}"
         finally:
             self._stats.connected = False
 

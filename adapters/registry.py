@@ -16,6 +16,7 @@ from adapters.replay.config import ReplayFeedConfig
 from adapters.simulator.config import SimulatorFeedConfig
 from adapters.tradier.config import TradierFeedConfig
 from monitor.clock import Clock
+from monitor.subscriptions import ListedStrikes
 
 FeedConfig = (
     SimulatorFeedConfig | ReplayFeedConfig | DxLinkFeedConfig | TradierFeedConfig | CboeFeedConfig
@@ -28,6 +29,8 @@ class FeedContext:
 
     clock: Clock
     base_dir: Path
+    listed: ListedStrikes | None = None
+    """Where feeds that see option listings (Cboe, Tradier) report listed strikes."""
 
 
 def build_feed(cfg: FeedConfig, ctx: FeedContext) -> FeedAdapter:
@@ -48,8 +51,8 @@ def build_feed(cfg: FeedConfig, ctx: FeedContext) -> FeedAdapter:
         case TradierFeedConfig():
             from adapters.tradier.feed import TradierFeed
 
-            return TradierFeed(cfg, ctx.clock)
+            return TradierFeed(cfg, ctx.clock, listed=ctx.listed)
         case CboeFeedConfig():
             from adapters.cboe.feed import CboeFeed
 
-            return CboeFeed(cfg, ctx.clock)
+            return CboeFeed(cfg, ctx.clock, listed=ctx.listed)

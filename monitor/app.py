@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime as dt
 import gc
 import logging
 import os
@@ -27,28 +28,47 @@ from typing import Any, Literal
 import msgspec
 import redis.asyncio as aioredis
 import structlog
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from adapters.accounts import AccountBooks
 from adapters.base import FeedAdapter, FeedStats
 from adapters.registry import FeedContext, build_feed
 from adapters.simulator.config import SimulatorFeedConfig
 from monitor import bus, lifecycle, reloading, settings, snapshot, symbols
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
+from monitor.baseline_store import BaselineStore
 from monitor.clock import Clock, LiveClock
 from monitor.engine import Engine, rate_curve
-from monitor.http import make_app
+from monitor.history.store import HistoryKeeper, MemoryStore
+from monitor.http import HttpPolicy, HttpServer, make_app, session_cookie
 from monitor.logging import context_with, redact_text, register_secret
 from monitor.metrics import VERSION, PipelineMetrics, StateCollector
 from monitor.pipeline import EngineLoop
+from monitor.plan import api as plan_api
+from monitor.positions.accounts import status as account_status
+from monitor.positions.ledger import Realization
+from monitor.positions.metrics import AccountCollector
+from monitor.positions.store import LedgerStore
 from monitor.pricing import black
-from monitor.redis_server import EmbeddedRedis
+from monitor.redis_server import EmbeddedRedis, RedisHealth
 from monitor.rules_metrics import RulesCollector
 from monitor.sdnotify import Notifier, ProgressWatchdog
+from monitor.secrets import read_secret
 from monitor.sinks.delivery import DeliveryService
-from monitor.sinks.outbox import Outbox
-from monitor.subscriptions import MarketView, Subscriptions, required_symbols
+from monitor.sinks.outbox import Outbox, redis_restarted_event
+from monitor.subscriptions import (
+    ListedStrikes,
+    MarketView,
+    Subscriptions,
+    ny_date,
+    required_symbols,
+)
+from monitor.web import api as web_api
+from monitor.web import routes as web_routes
+from monitor.web.hub import Hub
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +77,15 @@ EXIT_OK, EXIT_FAILED = 0, 1
 DELIVERY_HEAD_START_S = 0.05
 """How long the engine waits after appending alerts for the sinks to try them (a hung sink
 costs each alerting cycle at most this)."""
+
+
+def page_url(host: str, port: int) -> str:
+    """Return the address to open the risk page at (a wildcard bind: via loopback)."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
 
 
 class App:
@@ -97,20 +126,37 @@ class App:
         self.exit_code = EXIT_OK
         self.redis_url = ""
         self.embedded: EmbeddedRedis | None = None
+        self.redis_health = RedisHealth(self.registry)
+        self._redis_exit: int | None = None
         self.redis: aioredis.Redis | None = None
         self.feeds: dict[str, FeedAdapter] = {}
         self.subscriptions = Subscriptions(
             required_symbols(loaded.portfolio, MarketView(), self.clock.now_ns())
         )
+        self.listed = ListedStrikes()
+        """Listed strikes the Cboe and Tradier feeds report, for the subscription window."""
         self.engine: Engine | None = None
+        self.baseline_store: BaselineStore | None = None
+        self.history: HistoryKeeper | None = None
         self.loop: EngineLoop | None = None
+        self.ledger_store: LedgerStore | None = None
         self.delivery: DeliveryService | None = None
         self._feed_tasks: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._runner: web.AppRunner | None = None
+        self._http: HttpServer | None = None
         self.http_port: int | None = None
+        self.hub = Hub()
+        """The risk page's event stream: published after every evaluation."""
         self.registry.register(StateCollector(self._state, self._feed_stats))
         self.registry.register(RulesCollector(lambda: getattr(self.engine, "last_cycle", None)))
+        self._typed_portfolio = loaded.portfolio
+        """The portfolio TOML's books; account books replace those of their name."""
+        self.accounts = (AccountBooks(self.cfg.accounts, self.clock, loaded.base_dir)
+                         if self.cfg.accounts else None)
+        if self.accounts is not None:
+            sources = self.accounts.sources
+            self.registry.register(
+                AccountCollector(lambda: [s.state for s in sources], self.clock.now_ns))
 
     # ---- views used by HTTP and metrics -------------------------------------------------------
 
@@ -143,6 +189,7 @@ class App:
             # what the running config monitors: a reload shows here at once
             "books": {
                 b.name: [c.name for c in b.condors] + [y.name for y in b.layers]
+                + [o.name for o in b.others]
                 for b in self.loaded.portfolio.books
             },
         }
@@ -157,9 +204,57 @@ class App:
         cycle = None if self.engine is None else self.engine.last_cycle
         return None if cycle is None else snapshot.build(cycle)
 
+    def plan(self, book: str | None) -> tuple[int, dict[str, Any]]:
+        if self.engine is None:
+            return 503, {"error": "this process runs no engine (role ingest)"}
+        return plan_api.plan(self.engine, book)
+
+    def risk_profile(self, book: str | None, structure: str | None) -> tuple[int, Any]:
+        if self.engine is None:
+            return 503, {"error": "this process runs no engine (role ingest)"}
+        return web_api.risk_profile(self.engine.last_cycle, book, structure)
+
+    def alerts(self) -> dict[str, Any]:
+        states = {} if self.loop is None else self.loop.machine.states
+        return self.hub.alerts_doc({k: st for k, st in states.items() if st.firing})
+
+    def live(self) -> dict[str, Any] | None:
+        """The risk page's document: what its event stream sends after each evaluation."""
+        return web_api.live_doc(
+            cycle=None if self.engine is None else self.engine.last_cycle,
+            snapshot=self.snapshot(),
+            status=self.status(),
+            profile_of=self.risk_profile,
+            plan_of=self.plan,
+            alerts=self.alerts(),
+            layer_gain_thresholds=list(self.cfg.rules.layer_gain.thresholds),
+        )
+
+    async def set_baseline(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        """Set a book's vega baseline (an explicit command) and store it at once."""
+        if self.engine is None:
+            return 503, {"error": "this process runs no engine (role ingest)"}
+        code, doc = plan_api.set_baseline(self.engine, body, self.clock.now_ns())
+        await self._save_baselines()
+        if code == 200:
+            log.info("vega_baseline_set", **doc)
+        return code, doc
+
+    async def _save_baselines(self) -> None:
+        if self.engine is not None and self.baseline_store is not None:
+            await self.baseline_store.save(self.engine.memory.vega.drain())
+
+    async def _persist_baselines(self, every_s: float = 1.0) -> None:
+        """Store the baselines the engine set (first valid cycle, an executed plan)."""
+        while True:
+            await asyncio.sleep(every_s)  # periodic flush, not synchronization
+            await self._save_baselines()
+
     def ready(self) -> tuple[bool, str]:
         if self.redis is None:
             return False, "redis not connected"
+        if (down := self.redis_health.down_reason) is not None:
+            return False, down
         if self.role != "ingest" and (self.loop is None or not self.loop.first_cycle.is_set()):
             return False, "no snapshot yet"
         return True, "ok"
@@ -193,17 +288,37 @@ class App:
             self.redis_url = rc.url
             register_secret(urllib.parse.urlsplit(rc.url).password)  # never log the password
         else:
-            self.embedded = EmbeddedRedis(self.loaded.base_dir / rc.state_dir)
+            self.embedded = EmbeddedRedis(self.loaded.state_dir)
             await self.embedded.start()
             self.redis_url = self.embedded.url
         self.redis = bus.connect(self.redis_url, socket_timeout_s=rc.socket_timeout_s)
         await self.redis.ping()
+        if self.embedded is not None:
+            supervise = self.embedded.supervise(on_down=self._redis_down, on_up=self._redis_up)
+            self._own(supervise, "redis-supervisor", self._tasks)
+
+    def _redis_down(self, returncode: int | None) -> None:
+        self._redis_exit = returncode
+        self.redis_health.mark_down("embedded", f"embedded redis exited ({returncode}); restarting")
+
+    async def _redis_up(self, down_s: float) -> None:
+        """The embedded Redis is back: say so through every sink, and stop waiting for it."""
+        self.redis_health.mark_up("embedded")
+        self.redis_health.restarts.inc()
+        if self.delivery is not None:
+            self.delivery.wake()
+        assert self.redis is not None
+        event = redis_restarted_event(self._redis_exit, down_s, self.clock.now_ns())
+        try:
+            await Outbox(self.redis, prefix=self.cfg.redis.key_prefix).append([event])
+        except (RedisConnectionError, RedisTimeoutError) as exc:  # it died again: logged there
+            log.error("redis_restart_alert_not_queued", error=str(exc))
 
     def _start_feeds(self) -> None:
         assert self.redis is not None
         rc = self.cfg.redis
         writer = bus.QuoteWriter(self.redis, prefix=rc.key_prefix, maxlen=rc.quotes_maxlen)
-        ctx = FeedContext(clock=self.clock, base_dir=self.loaded.base_dir)
+        ctx = FeedContext(clock=self.clock, base_dir=self.loaded.base_dir, listed=self.listed)
         for fc in self.cfg.feeds:
             feed = build_feed(fc, ctx)
             self.feeds[feed.name] = feed
@@ -219,6 +334,17 @@ class App:
         assert self.redis is not None
         rc, cfg = self.cfg.redis, self.cfg
         self.engine = Engine(cfg, self.loaded.portfolio, events=self.loaded.events)
+        # the trader's vega targets survive restarts: stored ones win over a fresh first cycle
+        self.baseline_store = BaselineStore(self.redis, prefix=rc.key_prefix)
+        self.engine.memory.vega.load(await self.baseline_store.load())
+        self.history = self._history_keeper(self.engine)
+        await self.history.start(self.engine.now_ns(self.clock.now_ns()), self._today())
+        # the realized P&L ledger: what a portfolio change made while stopped closed is realized
+        # now (unpriced unless the portfolio gives the exit price: no marks exist yet)
+        self.ledger_store = LedgerStore(self.redis, prefix=rc.key_prefix)
+        self.engine.ledger = await self.ledger_store.load()
+        now_ns = self.engine.now_ns(self.clock.now_ns())
+        await self._save_ledger(self.engine.reconcile_ledger(now_ns))
         consumer = bus.QuoteConsumer(
             self.redis,
             prefix=rc.key_prefix,
@@ -228,6 +354,8 @@ class App:
             count=rc.read_count,
             claim_idle_ms=rc.claim_idle_ms,
             dead_maxlen=rc.dead_maxlen,
+            dead_raw_max_bytes=rc.dead_raw_max_bytes,
+            max_entry_bytes=rc.max_entry_bytes,
         )
         store = AlertStore(self.redis, prefix=rc.key_prefix)
         machine = AlertMachine(
@@ -253,27 +381,60 @@ class App:
             metrics=self.metrics,
             clock=self.clock,
             on_appended=self._deliver_first,
+            known_feeds=frozenset(f.name for f in cfg.feeds),
         )
+        self.loop.on_cycle = lambda _cycle, events: self.hub.publish(events)
         self._own(self.delivery.run(), "delivery", self._tasks)
-        self._own(self.loop.run_forever(cfg.engine.cadence_ms / 1000), "engine", self._tasks)
+        self._own(self._persist_baselines(), "baselines", self._tasks)
+        loop, cadence_s = self.loop, cfg.engine.cadence_ms / 1000
+
+        async def reload_alert_states() -> None:
+            loop.machine = AlertMachine(
+                cooldown_s=self.cfg.alerts.cooldown_s,
+                repeat_interval_s=self.cfg.alerts.repeat_interval_s,
+                states=await store.load(),
+            )
+
+        engine = self.redis_health.keep_running(
+            "engine", lambda: loop.run_forever(cadence_s), self.redis, resume=reload_alert_states
+        )
+        self._own(engine, "engine", self._tasks)
+        self._own(self.history.run(self.clock.now_ns, self._today), "history", self._tasks)
+
+    def _history_keeper(self, engine: Engine) -> HistoryKeeper:
+        """Rule memory kept in Redis and the daily VIX bars' backfill (``monitor.history``)."""
+        assert self.redis is not None
+        hc = self.cfg.history
+        store = MemoryStore(self.redis, prefix=self.cfg.redis.key_prefix) if hc.persist else None
+        return HistoryKeeper(
+            engine.memory, store, url=hc.vix_csv_url,
+            cache=self.loaded.state_dir / hc.vix_csv_cache, fetch_timeout_s=hc.fetch_timeout_s,
+            save_interval_s=hc.save_interval_s, max_age_ns=round(hc.max_age_s * 1e9),
+        )
+
+    def _today(self) -> dt.date:
+        return ny_date(self.clock.now_ns())
 
     def _market_view(self) -> MarketView:
         """What the engine knows of the market, for choosing ATM strikes and roll candidates."""
         if self.engine is None:
-            return MarketView()
+            return MarketView(chain_strikes=self.listed.current())
         m = self.engine.market
+        now_ns = self.engine.now_ns(self.clock.now_ns())
+        marks = m.marks(now_ns, round(self.cfg.engine.last_trade_max_age_s * 1e9))
         spx_row = m.index.get("SPX")
         spot = float(m.last[spx_row]) if spx_row is not None else float("nan")
         futures = {}
         for inst in m.instruments:
             if inst.kind is symbols.Kind.FUTURE and inst.expiry is not None:
-                row = m.index[inst.symbol]
-                mid = (m.bid[row] + m.ask[row]) / 2
-                if mid != mid:  # no two-sided quote (Cboe's futures file has only last)
-                    mid = m.last[row]
-                if mid == mid:  # not NaN
-                    futures[inst.expiry] = float(mid)
-        return MarketView(spx_spot=spot if spot == spot else None, vx_futures=futures)
+                mark = float(marks.price[m.index[inst.symbol]])  # mid, last or settlement
+                if mark == mark:  # not NaN
+                    futures[inst.expiry] = mark
+        return MarketView(
+            spx_spot=spot if spot == spot else None,
+            vx_futures=futures,
+            chain_strikes=self.listed.current(),
+        )
 
     def _wanted(self) -> frozenset[str]:
         now_ns = self.clock.now_ns()
@@ -294,15 +455,32 @@ class App:
             await self.delivery.head_start(outbox_ids[-1], DELIVERY_HEAD_START_S)
 
     async def _start_http(self) -> None:
-        runner = web.AppRunner(make_app(self, self.registry), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.cfg.http.host, self.cfg.http.port)
-        await site.start()
-        self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else self.cfg.http.port
-        log.info("http_listening", host=self.cfg.http.host, port=self.http_port)
+        hc = self.cfg.http
+        policy = HttpPolicy(
+            token=read_secret(hc.token),
+            protect=hc.protect,
+            loopback=settings.is_loopback_host(hc.host),
+            allowed_hosts=frozenset(h.lower() for h in hc.allowed_hosts),
+            max_body_bytes=hc.max_body_bytes,
+            body_timeout_s=hc.body_timeout_s,
+        )
+        token = policy.token
+        page = web_routes.routes(
+            self, session_cookie=lambda: None if token is None else session_cookie(token)
+        )
+        http_app = make_app(self, self.registry, policy, extra_routes=page)
+        http_app.on_shutdown.append(self.hub.close)  # open event streams end, then the server
+        server = HttpServer(
+            http_app,
+            header_timeout_s=hc.header_timeout_s,
+            max_connections=hc.max_connections,
+        )
+        await server.start(hc.host, hc.port)
+        self._http = server
+        self.http_port = server.port
+        log.info("http_listening", host=hc.host, port=self.http_port, token=bool(policy.token))
+        log.info("risk_page", url=page_url(hc.host, self.http_port),
+                 login=None if token is None else "open /login and enter http.token")  # fmt: skip
 
     async def startup(self) -> None:
         # the engine prices, and so does the simulator feed (it quotes options at model prices)
@@ -312,12 +490,15 @@ class App:
             # for every Redis call in flight to time out, so it happens before any I/O starts.
             started = time.monotonic()
             await asyncio.to_thread(black.warm_up)
-            log.info("pricing_kernels_loaded", seconds=round(time.monotonic() - started, 3))
+            log.info("pricing_kernels_loaded", seconds=round(time.monotonic() - started, 3),
+                     backend=black.backend())
         await self._start_redis()
         if self.role in ("all", "ingest"):
             self._start_feeds()
         if self.role in ("all", "engine"):
             await self._start_engine()
+            if self.accounts is not None:
+                self._own(self.accounts.run(self._apply_positions), "accounts", self._tasks)
         if self.role == "all":
             self._own(self._follow_market(), "subscriptions", self._tasks)
         await self._start_http()
@@ -356,6 +537,10 @@ class App:
         self.notifier.reloading(time.monotonic_ns() // 1000)
         try:
             loaded = settings.load(self.loaded.config_path)
+            typed = loaded.portfolio
+            if self.accounts is not None:  # the accounts' books stay what the brokers say
+                loaded = msgspec.structs.replace(
+                    loaded, portfolio=self.accounts.portfolio(loaded.portfolio))
             rates = rate_curve(loaded.settings)
             level = reloading.log_level(loaded.settings.logging.level)
         except (settings.ConfigError, ValueError) as exc:
@@ -365,10 +550,12 @@ class App:
             log.error("config_reload_failed", errors=errors)
             return False, "\n".join(errors)
         restart = reloading.restart_required(self.cfg, loaded.settings)
-        self.loaded, self.cfg = loaded, loaded.settings
+        self.loaded, self.cfg, self._typed_portfolio = loaded, loaded.settings, typed
+        realized: list[Realization] = []
         if self.engine is not None:
             self.engine.settings, self.engine.rates = loaded.settings, rates
             self.engine.set_portfolio(loaded.portfolio)
+            realized = self.engine.reconcile_ledger(self.engine.now_ns(self.clock.now_ns()))
             self.engine.events = loaded.events
         before = self.subscriptions.current()
         self.subscriptions.replace(self._wanted())
@@ -376,6 +563,7 @@ class App:
         self._reload_ok.set(1)
         self._reload_ts.set(time.time())
         self.notifier.ready(self._status_line())
+        await self._save_ledger(realized)
         log.info(
             "config_reloaded",
             config=str(loaded.config_path),
@@ -383,6 +571,54 @@ class App:
             **reloading.subscription_diff(before, self.subscriptions.current()),
         )
         return True, "reloaded" + (f"; restart to apply {', '.join(restart)}" if restart else "")
+
+    async def _apply_positions(self) -> None:
+        """A broker's positions or balances changed: swap the book in as a reload does (the
+        ledger realizes what was reduced or removed, the feeds subscribe to new legs)."""
+        assert self.accounts is not None
+        portfolio = self.accounts.portfolio(self._typed_portfolio)
+        self.loaded = msgspec.structs.replace(self.loaded, portfolio=portfolio)
+        realized: list[Realization] = []
+        if self.engine is not None:
+            self.engine.accounts = self.accounts.broker_accounts()
+            now_ns = self.clock.now_ns()
+            self.engine.account_status = tuple(
+                account_status(s.state, now_ns) for s in self.accounts.sources)
+            if portfolio == self.engine.portfolio:
+                return
+            self.engine.set_portfolio(portfolio)
+            realized = self.engine.reconcile_ledger(self.engine.now_ns(self.clock.now_ns()))
+        before = self.subscriptions.current()
+        self.subscriptions.replace(self._wanted())
+        await self._save_ledger(realized)
+        log.info("positions_changed", books=[b.name for b in portfolio.books],
+                 unplaced=[f"{u.symbol} {u.quantity:+d}: {u.reason}"
+                           for u in self.accounts.unplaced][:50],
+                 **reloading.subscription_diff(before, self.subscriptions.current()))
+
+    async def _save_ledger(self, realized: list[Realization]) -> None:
+        """Log what a portfolio change realized and persist the ledger (kept in memory if not)."""
+        if self.engine is None or self.ledger_store is None:
+            return
+        for e in realized:
+            log.info(
+                "position_realized",
+                book=e.book,
+                structure=e.structure,
+                symbol=e.symbol,
+                quantity=e.quantity,
+                entry_price=e.entry_price,
+                exit_price=e.exit_price,
+                source=e.source,
+                realized_usd=round(e.realized_usd, 2),
+            )
+            if e.source == "unpriced":
+                log.warning("exit_price_missing", book=e.book, structure=e.structure,
+                            symbol=e.symbol, hint="add it under [[books.exits]] and reload")
+        try:
+            await self.ledger_store.save(self.engine.ledger)
+        except Exception as exc:  # the ledger stays in memory; the next save writes it all
+            log.error("ledger_save_failed", error=repr(exc))
 
     @property
     def force(self) -> bool:
@@ -439,8 +675,10 @@ class App:
         if not self.force:
             await self._drain_within(self.cfg.shutdown.drain_timeout_s)
         await lifecycle.cancel_all(self._tasks)
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self.history is not None and self.redis is not None:
+            await self.history.save(self.clock.now_ns())
+        if self._http is not None:
+            await self._http.close()
         if self.redis is not None:
             await self.redis.aclose()
         if self.embedded is not None:
@@ -465,7 +703,7 @@ class App:
         if loop is not None and self.redis is not None:
             try:
                 await loop.drain()
-                await loop.evaluate_once()
+                await loop.evaluate_guarded()
             except Exception as exc:  # keep shutting down; the entries stay pending in Redis
                 log.error("drain_failed", error=repr(exc))
         if delivery is not None:

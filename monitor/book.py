@@ -8,6 +8,13 @@ Dollar Greeks per leg (x 100 multiplier x signed quantity):
 - ``delta_1pct_usd``: P&L for a 1% move of the leg's underlying (delta_F x F x 1%),
 - ``gamma_1pct_usd``: change of ``delta_1pct_usd`` for a further 1% move,
 - ``vega_usd``: per 1 vol point, ``theta_usd``: per calendar day.
+
+Each leg is valued at its instrument's mark (``monitor.market``: two-sided mid, else a recent
+last trade, else the settlement / previous close) and keeps the mark's source and age. A leg is
+*priced* when its mark and its Greeks are all finite; one that is not is named with a reason
+(``UNPRICED_REASONS``). Structure numbers are NaN when any of their legs is unpriced (the
+structure's value is unknown); **book numbers are sums over the priced legs only**, with the
+count of unpriced legs beside them, so no single leg turns a book-level number into NaN.
 """
 
 from __future__ import annotations
@@ -17,10 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.market import NONE as MARK_NONE
+from monitor.market import Marks
 from monitor.model import CONTRACT_MULTIPLIER, Portfolio
 from monitor.pricing.valuation import Valuation
+from monitor.symbols import Kind
 
 F64 = NDArray[np.float64]
+UNPRICED_REASONS: tuple[str, ...] = ("priced", "no_mark", "no_forward", "no_vol", "no_greeks")
+PRICED, NO_MARK, NO_FORWARD, NO_VOL, NO_GREEKS = range(5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +59,7 @@ class PortfolioIndex:
         for b, book in enumerate(portfolio.books):
             groups = [("condor", c.name, c.legs) for c in book.condors]
             groups += [("layer", y.name, y.legs) for y in book.layers]
+            groups += [("other", o.name, o.legs) for o in book.others]
             for kind, name, group_legs in groups:
                 s = len(struct_names)
                 struct_names.append(name)
@@ -77,6 +90,12 @@ class PortfolioState:
     leg_bid: F64
     leg_ask: F64
     leg_mid: F64
+    """The leg's mark (named ``mid`` for its history: see ``leg_mark_source``)."""
+    leg_mark_source: NDArray[np.int8]
+    """``monitor.market.MARK_SOURCES`` index per leg."""
+    leg_mark_ts_ns: NDArray[np.int64]
+    leg_unpriced: NDArray[np.int8]
+    """``UNPRICED_REASONS`` index per leg (0: priced)."""
     leg_stale: NDArray[np.bool_]
     leg_value_usd: F64
     leg_delta_1pct_usd: F64
@@ -97,6 +116,40 @@ class PortfolioState:
     book_vega_usd: F64
     book_theta_usd: F64
     book_value_usd: F64
+    book_unpriced_legs: NDArray[np.int64]
+    book_stale: NDArray[np.bool_]
+    """A priced leg's mark is stale, or no leg of the book is priced: book rules are unknown."""
+
+    @property
+    def leg_priced(self) -> NDArray[np.bool_]:
+        out: NDArray[np.bool_] = self.leg_unpriced == PRICED
+        return out
+
+    def unpriced(self, b: int) -> list[tuple[str, str]]:
+        """Return (symbol, reason) of every unpriced leg of book ``b``."""
+        idx = self.index
+        owner = idx.struct_book[idx.leg_struct]
+        return [
+            (idx.leg_symbol[i], UNPRICED_REASONS[int(self.leg_unpriced[i])])
+            for i in np.flatnonzero((owner == b) & (self.leg_unpriced != PRICED)).tolist()
+        ]
+
+
+def _sum_priced(groups: NDArray[np.int64], values: F64, priced: NDArray[np.bool_], n: int) -> F64:
+    """Sum ``values`` per group over the priced members only (never NaN)."""
+    return np.bincount(groups, np.where(priced, values, 0.0), minlength=n).astype(np.float64)
+
+
+def unpriced_reason(
+    mark: F64, forward: F64, vol: F64, greeks: tuple[F64, ...]
+) -> NDArray[np.int8]:
+    """Return why each leg is unpriced (``UNPRICED_REASONS``), 0 where it is priced."""
+    ok_greeks = np.logical_and.reduce([np.isfinite(g) for g in greeks])
+    return np.select(
+        [~np.isfinite(mark), ~np.isfinite(forward), ~np.isfinite(vol), ~ok_greeks],
+        [NO_MARK, NO_FORWARD, NO_VOL, NO_GREEKS],
+        PRICED,
+    ).astype(np.int8)
 
 
 def _sum_by(groups: NDArray[np.int64], values: F64, n: int) -> F64:
@@ -117,11 +170,20 @@ def compute(
     *,
     mark_max_age_ns: int,
     market_stale: bool,
+    marks: Marks | None = None,
 ) -> PortfolioState:
-    """Value every leg, structure and book; mark legs without a fresh usable mark stale."""
+    """Value every leg, structure and book; mark legs without a fresh usable mark stale.
+
+    ``marks`` defaults to the valuation's mid (two-sided, else last for indices and futures).
+    """
     r = index.leg_row
     scale = index.leg_qty * CONTRACT_MULTIPLIER
-    mid = val.mid[r]
+    if marks is None:
+        mid = val.mid[r]
+        source = np.where(np.isnan(mid), MARK_NONE, 0).astype(np.int8)
+        mark_ts = quote_ts_ns[r]
+    else:
+        mid, source, mark_ts = marks.price[r], marks.source[r], marks.ts_ns[r]
     fwd = val.forward[r]
     stale = np.isnan(mid) | (now_ns - quote_ts_ns[r] > mark_max_age_ns) | market_stale
     leg_value = mid * scale
@@ -139,12 +201,29 @@ def compute(
     n_b = len(index.book_names)
     b = index.struct_book[s]
     spx = index.leg_is_spx
+    is_option = val.universe.kind[r] == int(Kind.OPTION)
+    vol = np.where(is_option, val.vol[r], 0.0)
+    reason = unpriced_reason(mid, fwd, vol, (delta1, gamma1, vega, theta))
+    priced = reason == PRICED
+    n_priced = np.bincount(b, priced.astype(np.float64), minlength=n_b)
+    n_legs = np.bincount(b, minlength=n_b)
+    book_stale = (np.bincount(b, (priced & stale).astype(np.float64), minlength=n_b) > 0) | (
+        (n_priced == 0) & (n_legs > 0)
+    )
+    book_stale |= market_stale
+
+    def book_sum(values: F64) -> F64:
+        return _sum_priced(b, values, priced, n_b)
+
     return PortfolioState(
         index=index,
         now_ns=now_ns,
         leg_bid=bid[r],
         leg_ask=ask[r],
         leg_mid=mid,
+        leg_mark_source=source,
+        leg_mark_ts_ns=mark_ts,
+        leg_unpriced=reason,
         leg_stale=stale,
         leg_value_usd=leg_value,
         leg_delta_1pct_usd=delta1,
@@ -159,10 +238,12 @@ def compute(
         struct_gamma_1pct_usd=_sum_by(s, gamma1, n_s),
         struct_vega_usd=_sum_by(s, vega, n_s),
         struct_theta_usd=_sum_by(s, theta, n_s),
-        book_delta_spx_1pct_usd=_sum_by(b, np.where(spx, delta1, 0.0), n_b),
-        book_delta_vix_1pct_usd=_sum_by(b, np.where(spx, 0.0, delta1), n_b),
-        book_gamma_spx_1pct_usd=_sum_by(b, np.where(spx, gamma1, 0.0), n_b),
-        book_vega_usd=_sum_by(b, vega, n_b),
-        book_theta_usd=_sum_by(b, theta, n_b),
-        book_value_usd=_sum_by(b, leg_value, n_b) + index.cash_usd,
+        book_delta_spx_1pct_usd=book_sum(np.where(spx, delta1, 0.0)),
+        book_delta_vix_1pct_usd=book_sum(np.where(spx, 0.0, delta1)),
+        book_gamma_spx_1pct_usd=book_sum(np.where(spx, gamma1, 0.0)),
+        book_vega_usd=book_sum(vega),
+        book_theta_usd=book_sum(theta),
+        book_value_usd=book_sum(leg_value) + index.cash_usd,
+        book_unpriced_legs=(n_legs - n_priced).astype(np.int64),
+        book_stale=np.asarray(book_stale, np.bool_),
     )

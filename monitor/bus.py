@@ -8,7 +8,8 @@ XAUTOCLAIM. Blocking reads stay shorter than the socket timeout (redis-py raises
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -18,7 +19,14 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from monitor.model import Quote, QuoteLike
-from monitor.quotes import FIELD_BINARY, FIELD_FEED, Reject, decode_entry, encode_batch
+from monitor.quotes import (
+    FIELD_BINARY,
+    FIELD_FEED,
+    TS_MAX_NS,
+    Reject,
+    decode_entry,
+    encode_batch,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -63,22 +71,61 @@ class QuoteWriter:
         )
 
 
+def entry_copy(fields: Fields) -> bytes:
+    """The raw payload of an entry, for a dead letter about the entry as a whole."""
+    return fields.get(FIELD_BINARY) or fields.get(b"q") or b""
+
+
 @dataclass(slots=True)
 class Batch:
-    """What one read produced: decoded quotes, rejects per feed, and the ids to ack."""
+    """What one read produced: decoded quotes, rejects per feed, and the ids to ack.
+
+    ``spans`` tells which quotes came from which entry (id, feed, end index in ``quotes``), so
+    an entry whose quotes cannot be applied is dead-lettered alone. ``max_ts_ns``: the latest
+    acceptable quote time, fixed when the read was made (see ``decode_entry``).
+    """
 
     ids: list[bytes] = field(default_factory=list)
     quotes: list[QuoteLike] = field(default_factory=list)
     accepted: dict[str, int] = field(default_factory=dict)
     rejects: list[tuple[str, bytes, Reject]] = field(default_factory=list)
+    spans: list[tuple[bytes, str, int]] = field(default_factory=list)
+    max_ts_ns: int = TS_MAX_NS
+    max_entry_bytes: int | None = None
+    raw: dict[bytes, bytes] = field(default_factory=dict)
+    """Each entry's payload, kept for an ``internal_error`` dead letter."""
 
     def add(self, entry_id: bytes, fields: Fields) -> None:
-        feed, quotes, rejects = decode_entry(fields)
         self.ids.append(entry_id)
+        try:
+            feed, quotes, rejects = decode_entry(
+                fields, max_ts_ns=self.max_ts_ns, max_bytes=self.max_entry_bytes
+            )
+        except Exception as exc:  # a decoder bug must cost this entry, never the engine
+            self.fail(entry_id, "", entry_copy(fields), exc)
+            return
         self.quotes.extend(quotes)
+        self.spans.append((entry_id, feed, len(self.quotes)))
+        self.raw[entry_id] = entry_copy(fields)
         if quotes:
             self.accepted[feed] = self.accepted.get(feed, 0) + len(quotes)
         self.rejects.extend((feed, entry_id, r) for r in rejects)
+
+    def fail(self, entry_id: bytes, feed: str, raw: bytes, exc: BaseException) -> None:
+        """Dead-letter a whole entry as ``internal_error`` (its traceback goes to the log)."""
+        log.error("quote_entry_internal_error", entry=entry_id.decode(errors="replace"),
+                  feed=feed, error=repr(exc), exc_info=exc)
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        self.rejects.append((feed, entry_id, Reject("internal_error", detail, raw)))
+
+    def entries(self) -> list[tuple[bytes, str, list[QuoteLike]]]:
+        """Return (id, feed, quotes) per decoded entry, in stream order."""
+        out: list[tuple[bytes, str, list[QuoteLike]]] = []
+        start = 0
+        for entry_id, feed, end in self.spans:
+            out.append((entry_id, feed, self.quotes[start:end]))
+            start = end
+        return out
 
 
 class QuoteConsumer:
@@ -95,6 +142,9 @@ class QuoteConsumer:
         count: int,
         claim_idle_ms: int,
         dead_maxlen: int,
+        dead_raw_max_bytes: int = 65_536,
+        max_entry_bytes: int | None = None,
+        ts_ceiling: Callable[[], int] | None = None,
     ) -> None:
         self._redis = redis
         self._key = quotes_key(prefix)
@@ -105,6 +155,10 @@ class QuoteConsumer:
         self._count = count
         self._claim_idle_ms = claim_idle_ms
         self._dead_maxlen = dead_maxlen
+        self._dead_raw_max_bytes = dead_raw_max_bytes
+        self._max_entry_bytes = max_entry_bytes
+        self.ts_ceiling = ts_ceiling or (lambda: TS_MAX_NS)
+        """The latest acceptable quote time, asked once per read (the engine's clock + skew)."""
         self._own_pending_done = False
 
     @property
@@ -120,6 +174,9 @@ class QuoteConsumer:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    def _batch(self) -> Batch:
+        return Batch(max_ts_ns=self.ts_ceiling(), max_entry_bytes=self._max_entry_bytes)
+
     async def read(self, block_ms: int | None = None, *, ack: Batch | None = None) -> Batch:
         """Return the next batch: own pending entries first, then new ones.
 
@@ -127,7 +184,7 @@ class QuoteConsumer:
         wait at all (unlike Redis's BLOCK 0, which waits forever). ``ack``: a batch already
         applied, acknowledged (and its rejects dead-lettered) in the same round trip.
         """
-        batch = Batch()
+        batch = self._batch()
         if not self._own_pending_done:
             if ack is not None:
                 await self.ack(ack)
@@ -147,7 +204,7 @@ class QuoteConsumer:
 
     async def read_nowait(self) -> Batch:
         """Return new entries already in the stream, without blocking (used when draining)."""
-        batch = Batch()
+        batch = self._batch()
         for entry_id, fields in await self._xreadgroup(">", block_ms=None):
             batch.add(entry_id, fields)
         return batch
@@ -186,7 +243,7 @@ class QuoteConsumer:
 
     async def claim_abandoned(self) -> Batch:
         """XAUTOCLAIM entries another (dead) consumer left pending too long."""
-        batch = Batch()
+        batch = self._batch()
         start = "0-0"
         while True:
             resp = await self._redis.xautoclaim(
@@ -213,22 +270,34 @@ class QuoteConsumer:
             self._queue_ack(pipe, batch)
             await pipe.execute()
 
+    async def dead_letter(self, rejects: Sequence[tuple[str, bytes, Reject]]) -> None:
+        """Copy rejects of entries already acknowledged to the dead-letter stream."""
+        if not rejects:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self._queue_dead(pipe, rejects)
+            await pipe.execute()
+
     def _queue_ack(self, pipe: Pipeline, batch: Batch) -> None:
         """Queue the batch's dead letters and its XACK into ``pipe``."""
-        for feed, entry_id, reject in batch.rejects:
+        self._queue_dead(pipe, batch.rejects)
+        pipe.xack(self._key, self._group, *batch.ids)
+
+    def _queue_dead(self, pipe: Pipeline, rejects: Sequence[tuple[str, bytes, Reject]]) -> None:
+        for feed, entry_id, reject in rejects:
             pipe.xadd(
                 self._dead_key,
                 {
                     b"reason": reject.reason.encode(),
                     b"detail": reject.detail.encode(errors="replace")[:1024],
-                    b"feed": feed.encode(),
+                    b"feed": feed.encode(errors="replace")[:256],
                     b"entry": entry_id,
-                    b"raw": reject.raw,
+                    b"raw": reject.raw[: self._dead_raw_max_bytes],
+                    b"raw_bytes": str(len(reject.raw)).encode(),
                 },
                 maxlen=self._dead_maxlen,
                 approximate=True,
             )
-        pipe.xack(self._key, self._group, *batch.ids)
 
     async def pending_count(self) -> int:
         info = await self._redis.xpending(self._key, self._group)

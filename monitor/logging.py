@@ -1,5 +1,7 @@
 """structlog's production chain: JSON lines to stdout (console renderer on a TTY).
 
+On a terminal an alert event is one short line (``compact_alert``); its JSON line is complete.
+
 stdlib loggers (aiohttp, redis, asyncio) and ``warnings`` are routed through the same processors,
 contextvars carry ``book``/``feed`` context, and a redaction processor replaces every registered
 secret (webhook URLs, signing secrets, tokens) wherever it appears in an event's values. When
@@ -30,8 +32,9 @@ def register_secret(value: str | None) -> None:
 
 
 def redact_text(text: str) -> str:
-    """Return ``text`` with every registered secret replaced."""
-    for secret in _SECRETS:
+    """Return ``text`` with every registered secret replaced, the longest first (a URL before
+    the token inside it, so that no piece of the URL is left showing)."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
@@ -108,12 +111,52 @@ class JournalPriorityPrefix:
         return f"<{priority}>" + (line.decode() if isinstance(line, bytes) else line)
 
 
-def _renderer(json: bool | None) -> Any:
+# the fields of an alert event's log line (monitor.sinks.log) that the console line folds away
+_ALERT_FIELDS = frozenset(
+    {
+        "alert_id", "key", "rule", "book", "subject", "status", "severity", "summary",
+        "created_at", "values", "action", "advisory", "context", "delayed", "sink",
+    }
+)  # fmt: skip
+
+
+_NEXT_MAX_CHARS = 120
+
+
+def _first_sentence(text: str) -> str:
+    head, dot, _rest = text.partition(". ")
+    head += dot.strip()
+    return head if len(head) <= _NEXT_MAX_CHARS else head[: _NEXT_MAX_CHARS - 1] + "…"
+
+
+def compact_alert(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Console processor: fold an alert event into one short line.
+
+    ``alert firing layer_gain|main|L1-DEC@1.5: <summary>`` plus the first sentence of the
+    action (at most 120 characters) and the alert id; the values, advisory and context stay in
+    the JSON form only.
+    """
+    if event_dict.get("event") != "alert" or "key" not in event_dict:
+        return event_dict
+    alert = {k: event_dict.pop(k) for k in _ALERT_FIELDS & event_dict.keys()}
+    event_dict.pop("logger", None)  # always the alerts logger: the line says "alert" already
+    delayed = " (delayed data)" if alert.get("delayed") else ""
+    event_dict["event"] = f"alert {alert.get('status')} {alert['key']}: {alert.get('summary')}"
+    event_dict["event"] += delayed
+    if alert.get("action"):
+        event_dict["next"] = _first_sentence(str(alert["action"]))
+    event_dict["id"] = alert.get("alert_id")
+    return event_dict
+
+
+def _renderers(json: bool | None) -> list[Any]:
     use_json = (not sys.stdout.isatty()) if json is None else json
     if not use_json:
-        return structlog.dev.ConsoleRenderer()
+        return [compact_alert, structlog.dev.ConsoleRenderer(sort_keys=False)]
     render = structlog.processors.JSONRenderer()
-    return JournalPriorityPrefix(render) if stdout_is_journal() else render
+    return [JournalPriorityPrefix(render) if stdout_is_journal() else render]
 
 
 def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
@@ -122,7 +165,7 @@ def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
     JSON lines unless stdout is a terminal; under systemd each line starts with its priority.
     Raises ValueError for an unknown ``level``.
     """
-    renderer = _renderer(json)
+    renderers = _renderers(json)
     shared = _shared_processors()
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -132,7 +175,7 @@ def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)

@@ -2,8 +2,10 @@
 
 Counters and histograms are updated where things happen; per-book values and per-feed stats are
 exported by a custom collector that reads the latest engine cycle and the adapters' ``FeedStats``
-at scrape time (so a scrape never sees half a cycle). Label values are bounded: book, structure,
-layer, feed, rule, reason — never a contract symbol.
+at scrape time (so a scrape never sees half a cycle). Label values are bounded: book, structure
+(a condor's or a hedge layer's name, on every per-structure metric), feed, rule, reason — never a
+contract symbol. Points in time are exported as Unix timestamps (``*_timestamp_seconds``), never
+as an age or a countdown, so they stay right between scrapes and on replayed market time.
 """
 
 from __future__ import annotations
@@ -11,12 +13,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+import numpy as np
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from adapters.base import FeedStats
 from monitor.book import PortfolioState
+from monitor.market import MARK_SOURCES
 
 VERSION = "0.1.0"
 
@@ -24,8 +37,20 @@ VERSION = "0.1.0"
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
+def register_runtime_collectors(registry: CollectorRegistry) -> None:
+    """Add prometheus_client's process, platform and GC collectors to ``registry``.
+
+    They export ``process_*`` (CPU, resident memory, open fds, start time), ``python_info`` and
+    ``python_gc_*`` as on the library's default registry, which our own registry replaces.
+    """
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+
+
 class PipelineMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        register_runtime_collectors(registry)
         self.quotes_ingested = Counter(
             "vixmon_quotes_ingested",
             "Valid quotes applied to the engine state",
@@ -126,6 +151,11 @@ class StateCollector(Collector):
         pub_errs = CounterMetricFamily(
             "vixmon_feed_publish_errors", "Failed writes of quote batches to Redis", labels=["feed"]
         )
+        dropped = CounterMetricFamily(
+            "vixmon_feed_dropped_quotes",
+            "Quotes an adapter dropped because no valid stream entry can carry them",
+            labels=["feed"],
+        )
         for name, s in feeds.items():
             last.add_metric([name], s.last_quote_ts_ns / 1e9)
             conn.add_metric([name], float(s.connected))
@@ -137,14 +167,17 @@ class StateCollector(Collector):
             subscribed.add_metric([name], float(s.subscribed))
             conflated.add_metric([name], float(s.conflated))
             pub_errs.add_metric([name], float(s.publish_errors))
-        yield from (last, conn, delayed, msgs, errs, rec, stalls, subscribed, conflated, pub_errs)
+            dropped.add_metric([name], float(s.dropped))
+        yield from (
+            last, conn, delayed, msgs, errs, rec, stalls, subscribed, conflated, pub_errs, dropped
+        )
 
     def _book_metrics(self, st: PortfolioState) -> Iterator[Metric]:
         idx = st.index
         gain = _g(
             "vixmon_layer_gain_ratio",
             "(value - entry cost) / |entry cost| of a hedge layer",
-            ["book", "layer"],
+            ["book", "structure"],
         )
         value = _g(
             "vixmon_structure_value_usd", "Mark value of a structure", ["book", "structure", "kind"]
@@ -184,3 +217,24 @@ class StateCollector(Collector):
                 if _ok(float(arr[b])):
                     fam.add_metric([book], float(arr[b]))
             yield fam
+        yield from _mark_metrics(st)
+
+
+def _mark_metrics(st: PortfolioState) -> Iterator[Metric]:
+    """Per book: legs by mark source (mid, last, settle, none) and legs left out unpriced."""
+    idx = st.index
+    owner = idx.struct_book[idx.leg_struct]
+    n_b = len(idx.book_names)
+    by_source = _g(
+        "vixmon_book_legs_by_mark_source", "Legs per mark source", ["book", "source"]
+    )
+    for k, name in enumerate(MARK_SOURCES):
+        counts = np.bincount(owner, (st.leg_mark_source == k).astype(np.float64), minlength=n_b)
+        for b, book in enumerate(idx.book_names):
+            by_source.add_metric([book, name], float(counts[b]))
+    unpriced = _g(
+        "vixmon_book_unpriced_legs", "Legs left out of the book's sums (no price)", ["book"]
+    )
+    for b, book in enumerate(idx.book_names):
+        unpriced.add_metric([book], float(st.book_unpriced_legs[b]))
+    yield from (by_source, unpriced)

@@ -6,7 +6,8 @@ premium points (x100 contract multiplier gives USD).
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+import datetime as dt
+from typing import Annotated, Literal, Protocol
 
 import msgspec
 
@@ -24,6 +25,10 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     ask_size: int | None = None
     last: float | None = None
     delayed: bool = False
+    settle: float | None = None
+    """The settlement (futures) or previous close (options, indices), dated ``settle_date``."""
+    settle_date: dt.date | None = None
+    open_interest: int | None = None
 
 
 class QuoteLike(Protocol):
@@ -41,6 +46,12 @@ class QuoteLike(Protocol):
     def last(self) -> float | None: ...
     @property
     def delayed(self) -> bool: ...
+    @property
+    def settle(self) -> float | None: ...
+    @property
+    def settle_date(self) -> dt.date | None: ...
+    @property
+    def open_interest(self) -> int | None: ...
 
 
 class Leg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -63,11 +74,30 @@ class Layer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     legs: list[Leg]
 
 
+class Other(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Legs no condor or layer explains (``monitor.positions.recognize``): they still count in
+    the book's Greeks, value, stress and margin; the condor and layer rules skip them."""
+
+    name: str
+    legs: list[Leg]
+
+
+class Exit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The price a leg of a structure was closed at (``monitor.positions.ledger``)."""
+
+    structure: str
+    symbol: str
+    price: Annotated[float, msgspec.Meta(ge=0)]
+
+
 class Book(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str
     cash_usd: float = 0.0
     condors: list[IronCondor] = msgspec.field(default_factory=list)
     layers: list[Layer] = msgspec.field(default_factory=list)
+    others: list[Other] = msgspec.field(default_factory=list)
+    exits: list[Exit] = msgspec.field(default_factory=list)
+    """Exit prices of reduced or removed legs: the next reload realizes them at these prices."""
 
 
 class Portfolio(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 
 import msgspec
 import numpy as np
 import structlog
 from numpy.typing import NDArray
+from redis.exceptions import RedisError
 
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
@@ -24,11 +26,14 @@ from monitor.clock import Clock
 from monitor.engine import Cycle, Engine
 from monitor.market import MarketState
 from monitor.metrics import PipelineMetrics
+from monitor.model import AlertEvent
+from monitor.quotes import EXTERNAL_FEED, Reject
 from monitor.rules.base import Signal
 from monitor.sinks.outbox import Outbox
 from monitor.symbols import Kind
 
 log = structlog.get_logger(__name__)
+_MAX_SUSPECTS = 10_000
 
 
 def mark_delayed(cycle: Cycle, market: MarketState) -> list[Signal]:
@@ -72,6 +77,7 @@ class EngineLoop:
         metrics: PipelineMetrics,
         clock: Clock,
         on_appended: Callable[[list[str]], Awaitable[None]] | None = None,
+        known_feeds: frozenset[str] | None = None,
     ) -> None:
         self.engine = engine
         self.consumer = consumer
@@ -89,12 +95,32 @@ class EngineLoop:
         self._leg_rows_of: object = None
         self.progress = 0
         """Incremented by every completed cycle: the watchdog's proof of life."""
+        self.on_cycle: Callable[[Cycle, list[AlertEvent]], None] | None = None
+        """Called after every completed evaluation with its alert events (the risk page's
+        event stream, ``monitor.web.hub``); must not block."""
+        self.known_feeds = known_feeds
+        """The configured feed names; any other producer name is labelled ``external`` (a
+        label per name would let any stream writer grow /metrics without bound). None: keep
+        every name."""
+        self._since_eval: list[tuple[str, bytes, bytes]] = []
+        """(feed, entry id, payload) applied since the last evaluation that completed."""
+        consumer.ts_ceiling = lambda: engine.ts_ceiling_ns(clock.now_ns())
+
+    def feed_label(self, feed: str) -> str:
+        """Return the metrics label value of a producer name."""
+        if self.known_feeds is None or feed in self.known_feeds:
+            return feed
+        return EXTERNAL_FEED
 
     def _account(self, batch: Batch) -> None:
         for feed, n in batch.accepted.items():
-            self.metrics.quotes_ingested.labels(feed=feed).inc(n)
+            if n:
+                self.metrics.quotes_ingested.labels(feed=self.feed_label(feed)).inc(n)
         for feed, _entry, reject in batch.rejects:
-            self.metrics.quotes_rejected.labels(feed=feed, reason=reject.reason).inc()
+            self.count_reject(feed, reject.reason)
+
+    def count_reject(self, feed: str, reason: str) -> None:
+        self.metrics.quotes_rejected.labels(feed=self.feed_label(feed), reason=reason).inc()
 
     async def apply(self, batch: Batch) -> None:
         """Apply a batch to the state, then dead-letter its rejects and ack it."""
@@ -108,10 +134,25 @@ class EngineLoop:
             return
         rows = self._legs()
         before = self._leg_quotes(rows)
-        self.engine.ingest(batch.quotes)
+        wall_ns = self.clock.now_ns()
+        try:
+            self.engine.ingest(batch.quotes, wall_ns)
+        except Exception:
+            self._ingest_each(batch, wall_ns)
         if not np.array_equal(before, self._leg_quotes(rows), equal_nan=True):
             self.legs_changed = True
         self._account(batch)
+        if len(self._since_eval) < _MAX_SUSPECTS:
+            self._since_eval.extend((feed, i, batch.raw.get(i, b"")) for i, feed, _ in batch.spans)
+
+    def _ingest_each(self, batch: Batch, wall_ns: int) -> None:
+        """Apply a batch entry by entry; an entry that raises is dead-lettered alone."""
+        for entry_id, feed, quotes in batch.entries():
+            try:
+                self.engine.ingest(quotes, wall_ns)
+            except Exception as exc:
+                batch.fail(entry_id, feed, batch.raw.get(entry_id, b""), exc)
+                batch.accepted[feed] = batch.accepted.get(feed, 0) - len(quotes)
 
     def _legs(self) -> NDArray[np.int64]:
         """Market rows of every portfolio leg (the portfolio registers them all)."""
@@ -143,30 +184,58 @@ class EngineLoop:
     async def evaluate_once(self) -> Cycle:
         started = time.perf_counter()
         self.legs_changed = False
-        now_ns = self.engine.now_ns(self.clock.now_ns())
-        cycle = self.engine.evaluate(now_ns)
+        wall_ns = self.clock.now_ns()
+        now_ns = self.engine.now_ns(wall_ns)
+        cycle = self.engine.evaluate(now_ns, wall_ns)
         transition = self.machine.step(mark_delayed(cycle, self.engine.market), now_ns)
+        if cycle.rules is not None and cycle.rules.full:  # alerts restored for what is gone
+            transition.merge(self.machine.retire(cycle.rules.live_keys(), now_ns))
         if transition.events:
             # the events and the states that produced them are written together or not at all:
             # a crash in between would re-fire a key under a new alert id after the restart
             appended = await self.outbox.append(
                 transition.events, then=lambda pipe: self.store.save_in(pipe, transition.changed)
             )
-            if self.on_appended is not None:
-                head_start = time.perf_counter()
-                await self.on_appended(appended)
-                started += time.perf_counter() - head_start  # delivery's time, not the cycle's
+            # counted before delivery starts, so no receiver sees an event /metrics has not
             for ev in transition.events:
                 self.metrics.alert_events.labels(rule=ev.rule, status=ev.status).inc()
                 if ev.status == "firing":
                     self.metrics.alerts_fired.labels(rule=ev.rule, severity=ev.severity).inc()
-                log.info("alert", key=ev.key, status=ev.status, summary=ev.summary, id=ev.id)
+                # the log sink writes the alert's one line; this is the engine's trace of it
+                log.debug("alert_emitted", key=ev.key, status=ev.status, id=ev.id)
+            if self.on_appended is not None:
+                head_start = time.perf_counter()
+                await self.on_appended(appended)
+                started += time.perf_counter() - head_start  # delivery's time, not the cycle's
         else:
             await self.store.save(transition.changed)
         self.metrics.cycle_seconds.observe(time.perf_counter() - started)
         self.metrics.last_cycle_ts.set(self.clock.now_ns() / 1e9)
         self.progress += 1
         self.first_cycle.set()
+        if self.on_cycle is not None:
+            self.on_cycle(cycle, transition.events)
+        return cycle
+
+    async def evaluate_guarded(self) -> Cycle | None:
+        """Evaluate; if the pure core raises, dead-letter what was applied since the last good
+        evaluation as ``internal_error`` (already acknowledged) and go on. Redis errors are not
+        the entries' fault and propagate."""
+        try:
+            cycle = await self.evaluate_once()
+        except (RedisError, OSError):
+            raise
+        except Exception as exc:
+            log.error("evaluation_failed", error=repr(exc), entries=len(self._since_eval),
+                      exc_info=exc)
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            suspects, self._since_eval = self._since_eval, []
+            rejects = [(f, i, Reject("internal_error", detail, raw)) for f, i, raw in suspects]
+            for feed, _i, _raw in suspects:
+                self.count_reject(feed, "internal_error")
+            await self.consumer.dead_letter(rejects)
+            return None
+        self._since_eval.clear()
         return cycle
 
     async def run_forever(self, cadence_s: float, claim_every_s: float = 5.0) -> None:
@@ -197,5 +266,5 @@ class EngineLoop:
             applied = batch if batch.ids else None
             if self.legs_changed or time.monotonic() >= next_eval:
                 started = time.monotonic()
-                await self.evaluate_once()
+                await self.evaluate_guarded()
                 next_eval = started + cadence_s

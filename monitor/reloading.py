@@ -1,6 +1,7 @@
 """What a reload (SIGHUP, ``vixmon reload``) applies in place, and what waits for a restart.
 
-In place: the portfolio, the engine's pricing inputs and staleness limits, the rules and the
+In place: the portfolio (what it closed is booked in the realized P&L ledger,
+``monitor.positions.ledger``), the engine's pricing inputs and staleness limits, the rules and the
 macro calendar, the feeds' subscriptions, the drain limit and the log level. Built once at
 startup and therefore restart-only: the Redis connection, the HTTP listener, the set of feeds
 and sinks, the alert state machine's timers, the evaluation cadence, the log format and the

@@ -5,6 +5,10 @@ feed's ``read_groups``, applies each group of quotes to an ``Engine`` and evalua
 group's event time (once per ``engine.cadence_ms`` of recorded time at most), then steps an
 ``AlertMachine`` with the config's cooldown and repeat interval. No Redis, no clock, no
 randomness: event ids are sequential, so the same file and config give a byte-identical report.
+
+Every roll plan (``monitor.plan``) is reported with its inputs: for each book with a firing layer,
+the plan of the first cycle and of every cycle whose decision (harvest, roll, quantity, binding,
+timing) differs from the book's previous one.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ import msgspec
 
 from adapters.replay.feed import read_groups
 from monitor.alerts import AlertMachine
-from monitor.engine import Engine
+from monitor.engine import Cycle, Engine
 from monitor.model import AlertEvent
 from monitor.settings import Loaded
+from monitor.web import report as html_report
+from monitor.web.timeline import sample
 
 NEW_YORK = ZoneInfo("America/New_York")
 NS = 1_000_000_000
@@ -71,8 +77,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def run(path: Path, loaded: Loaded, progress: Progress | None = None) -> dict[str, Any]:
-    """Replay ``path`` against ``loaded``'s portfolio and rules; return the report document."""
+def run(
+    path: Path,
+    loaded: Loaded,
+    progress: Progress | None = None,
+    timeline: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Replay ``path`` against ``loaded``'s portfolio and rules; return the report document.
+
+    ``timeline``: appended one point per evaluated cycle (``monitor.web.timeline``).
+    """
     total = sum(1 for _ in read_groups(path))
     cfg = loaded.settings
     engine = Engine(cfg, loaded.portfolio, events=loaded.events)
@@ -84,6 +98,8 @@ def run(path: Path, loaded: Loaded, progress: Progress | None = None) -> dict[st
     )
     cadence_ns = cfg.engine.cadence_ms * 1_000_000
     events: list[AlertEvent] = []
+    plans: list[dict[str, Any]] = []
+    last_plan: dict[str, tuple[Any, ...]] = {}
     quotes = bad = cycles = 0
     first_ns = last_ns = next_eval = 0
     for done, (ts, group, bad_lines) in enumerate(read_groups(path), start=1):
@@ -96,11 +112,40 @@ def run(path: Path, loaded: Loaded, progress: Progress | None = None) -> dict[st
         if group and ts >= next_eval:
             cycle = engine.evaluate(engine.market.latest_ts_ns)
             events += machine.step(cycle.signals, cycle.now_ns).events
+            plans += _new_plans(cycle, last_plan)
+            if timeline is not None:
+                timeline.append(sample(cycle, cfg))
             cycles += 1
             next_eval = ts + cadence_ns
         if progress is not None:
             progress(done, total)
-    return _document(path, loaded, events, quotes, bad, cycles, total, first_ns, last_ns)
+    doc = _document(path, loaded, events, quotes, bad, cycles, total, first_ns, last_ns)
+    doc["plans"] = plans
+    return doc
+
+
+def _decision(plan: dict[str, Any]) -> tuple[Any, ...]:
+    harvest = tuple((h["layer"], h["units_harvested"]) for h in plan["harvest"])
+    roll = plan["roll"]["label"] if plan["roll"] else None
+    return harvest, roll, plan["roll_contracts"], plan["binding"], plan["action"]
+
+
+def _new_plans(cycle: Cycle, last: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Return the plans of this cycle whose decision changed since the book's previous one."""
+    plans = cycle.rules.analysis.plans if cycle.rules is not None else None
+    if plans is None:
+        return []
+    out = []
+    for book in cycle.state.index.book_names:
+        p = plans.get(book)
+        if p is None:
+            last.pop(book, None)
+            continue
+        key = _decision(p.doc)
+        if last.get(book) != key:
+            last[book] = key
+            out.append({**_times(cycle.now_ns), "action_text": p.action, **p.doc})
+    return out
 
 
 def _document(
@@ -142,84 +187,78 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _ctx(ctx: dict[str, Any], key: str) -> str:
-    value = ctx.get(key)
-    return "n/a" if value is None else str(value)
-
-
 def _num(x: Any, fmt: str = ",.2f") -> str:
     return "n/a" if x is None else format(float(x), fmt)
 
 
-def _advisory_rows(a: dict[str, Any]) -> list[tuple[str, str, str]]:
-    legs = " + ".join(f"{leg['quantity']} x 100 x {_num(leg['exit_price'])}" for leg in a["legs"])
-    rows = [
-        ("harvest proceeds", legs, f"${_num(a['harvest_proceeds_usd'])}"),
+def _plan_rows(p: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The plan's inputs and how each number follows from them."""
+    rows = [("harvest mode", p["harvest_rule"], p["harvest_mode"])]
+    for h in p["harvest"]:
+        legs = " + ".join(
+            f"{leg['quantity']} x 100 x {_num(leg['price'])}" for leg in h["legs"]
+        )
+        rows.append(
+            (
+                f"harvest {h['layer']}",
+                f"{h['units_harvested']} of {h['units']} units (gain {h['gain_ratio']:+.0%}): "
+                f"{legs or 'nothing'} - entry {_num(h['entry_cost_usd'])}",
+                f"gain ${_num(h['gain_usd'])}, vega {_num(h['vega_usd'], '+,.2f')}",
+            )
+        )
+    lo, hi = p["recycle_band"]
+    rows.append(
         (
-            "harvestable gain",
-            f"{_num(a['harvest_proceeds_usd'])} - {_num(a['entry_cost_usd'])}",
-            f"${_num(a['harvestable_gain_usd'])}",
-        ),
+            "budget",
+            f"{hi:g} x gain {_num(p['harvested_gain_usd'])} (band {lo:g}-{hi:g})",
+            f"${_num(p['budget_usd'])}",
+        )
+    )
+    rows.append(
         (
-            "recycle",
-            f"{_num(a['harvestable_gain_usd'])} x {a['recycle_fraction']:g}",
-            f"${_num(a['recycle_usd'])}",
-        ),
-    ]
-    c = a.get("candidate")
-    if c is not None:
-        rows += [
+            "martingale cap",
+            f"floor({p['martingale_coefficient']:g} x harvested contracts)",
+            str(p["martingale_cap_contracts"]),
+        )
+    )
+    r = p["roll"]
+    if r is not None:
+        rows.append(
             (
-                "candidate",
-                f"{c['symbol']}: {c['dte']} DTE, {c['strike']:g} / {c['future']:g} - 1 "
-                f"= {c['otm_pct']:.2f}% OTM",
-                f"ask {c['ask']:.2f}, net vega {c['vega_usd_per_contract']:.2f} per contract",
-            ),
-            (
-                "affordable",
-                f"floor({_num(a['recycle_usd'])} / ({c['ask']:.2f} x 100))",
-                str(a["affordable_contracts"]),
-            ),
-            (
-                "martingale cap",
-                f"floor({a['martingale_coefficient']:g} x {a['contracts']})",
-                str(a["max_next_layer_contracts"]),
-            ),
+                "roll instrument",
+                f"{r['label']}: {r['dte']} DTE, {r['strike']:g} / {r['future']:g} - 1 = "
+                f"{r['otm_pct']:.2f}% OTM; best of {p['candidates_considered']} live",
+                f"${_num(r['cost_usd_per_unit'])} and vega "
+                f"{_num(r['vega_usd_per_unit'], '+,.2f')} per unit",
+            )
+        )
+        rows.append(
             (
                 "roll",
-                f"min({a['affordable_contracts']}, {a['max_next_layer_contracts']})",
-                f"{a['roll_contracts']} contracts, ${_num(a['roll_cost_usd'])}",
-            ),
-        ]
+                f"{p['roll_contracts']} x ${_num(r['cost_usd_per_unit'])} (affordable "
+                f"{p['affordable_contracts']}, cap {p['martingale_cap_contracts']})",
+                f"${_num(p['roll_cost_usd'])}, {p['recycle_fraction_used']:.0%} of the gain",
+            )
+        )
     rows += [
-        ("net vega now", "book, USD per vol point", _num(a["vega_now_usd"], "+,.2f")),
+        ("net vega now", p["vega_unit"], _num(p["vega_now_usd"], "+,.2f")),
+        ("after harvest", "now - harvested vega", _num(p["vega_after_harvest_usd"], "+,.2f")),
+        ("after roll", "after harvest + roll vega", _num(p["vega_after_roll_usd"], "+,.2f")),
+        ("baseline", p["vega_baseline_source"], _num(p["vega_baseline_usd"], "+,.2f")),
         (
-            "after harvest",
-            f"{_num(a['vega_now_usd'], '+,.2f')} - ({_num(a['layer_vega_usd'], '+,.2f')})",
-            _num(a["vega_after_harvest_usd"], "+,.2f"),
+            "binding",
+            "what decided the size",
+            f"{p['binding']} (residual {_num(p['residual_vega_usd'], '+,.2f')})",
         ),
     ]
-    if c is not None:
-        rows += [
-            (
-                "after roll",
-                f"{_num(a['vega_after_harvest_usd'], '+,.2f')} + {a['roll_contracts']} x "
-                f"{c['vega_usd_per_contract']:.2f}",
-                _num(a["vega_after_roll_usd"], "+,.2f"),
-            ),
-            (
-                "restore baseline",
-                f"ceil(({_num(a['vega_baseline_usd'], '+,.2f')} - "
-                f"({_num(a['vega_after_harvest_usd'], '+,.2f')})) / "
-                f"{c['vega_usd_per_contract']:.2f}), at least 0",
-                f"{a['restore_contracts']} contracts",
-            ),
-        ]
+    rows += [
+        (f"precondition: {c['name']}", c["value"], str(c["holds"])) for c in p["preconditions"]
+    ]
     return rows
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    """Render the report document as Markdown (a table of alerts, then each roll advisory)."""
+    """Render the report document as Markdown (a table of alerts, then each roll plan)."""
     s = doc["session"]
     start = s["start"]["time_et"] if s["start"] else "n/a"
     end = s["end"]["time_et"] if s["end"] else "n/a"
@@ -244,28 +283,18 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {a['time_et'][11:19]} | {a['status']} | {a['severity']} | "
             f"`{_cell(a['key'])}` | {summary} |"
         )
-    lines += ["", "## Roll advisories", ""]
-    for a in doc["alerts"]:
-        if a["rule"] != "layer_gain" or a["status"] == "resolved" or not a.get("advisory"):
-            continue
+    lines += ["", f"## Roll plans ({len(doc.get('plans', []))})", ""]
+    for p in doc.get("plans", []):
         lines += [
-            f"### {a['time_et'][11:19]} ET: `{_cell(a['key'])}`",
+            f"### {p['time_et'][11:19]} ET: book `{_cell(p['book'])}`",
             "",
-            f"{a['action']}",
+            _cell(p["action_text"]),
             "",
             "| step | computation | value |",
             "|---|---|---|",
         ]
-        lines += [f"| {k} | {c} | {v} |" for k, c, v in _advisory_rows(a["advisory"])]
-        ctx = a.get("context") or {}
-        lines += [
-            "",
-            f"Context: next event {_ctx(ctx, 'next_event')} "
-            f"(in {_ctx(ctx, 'next_event_in_h')} h), VIX {_ctx(ctx, 'vix')}, "
-            f"RSI {_ctx(ctx, 'vix_rsi')}, MACD histogram {_ctx(ctx, 'vix_macd_histogram')}, "
-            f"VX contango {_ctx(ctx, 'vx_contango')}.",
-            "",
-        ]
+        lines += [f"| {k} | {_cell(c)} | {_cell(v)} |" for k, c, v in _plan_rows(p)]
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -276,20 +305,26 @@ def main(
     report: Path | None,
     markdown_out: Path | None,
     progress: bool = True,
+    html_out: Path | None = None,
 ) -> int:
     """Run ``vixmon replay``: write the report(s); without any, print the Markdown."""
     if not path.is_file():
         print(f"replay: no such file {path}", file=sys.stderr)
         return 2
-    doc = run(path, loaded, ProgressBar() if progress else None)
+    timeline: list[dict[str, Any]] | None = [] if html_out is not None else None
+    doc = run(path, loaded, ProgressBar() if progress else None, timeline)
     if report is not None:
         write_json(doc, report)
     if markdown_out is not None:
         markdown_out.write_text(markdown(doc))
-    if report is None and markdown_out is None:
+    if html_out is not None:
+        thresholds = loaded.settings.rules.layer_gain.thresholds
+        html_out.write_text(html_report.render(doc, timeline or [], thresholds))
+    outputs = (report, markdown_out, html_out)
+    if all(p is None for p in outputs):
         sys.stdout.write(markdown(doc))
     else:
-        written = ", ".join(str(p) for p in (report, markdown_out) if p is not None)
+        written = ", ".join(str(p) for p in outputs if p is not None)
         print(
             f"{len(doc['alerts'])} alert events over {doc['session']['cycles']} cycles; "
             f"wrote {written}"

@@ -1,9 +1,9 @@
 """Prometheus metrics of the risk rules, read from the latest engine cycle at scrape time.
 
 Every value comes from the cycle's rule analyses (``Cycle.rules``), so a scrape never sees half a
-cycle and never recomputes anything heavy. Labels are bounded: book, structure/layer names from
-the portfolio, side (lower/upper), months_out (1..curve_months), timeframe, event kind, rule and
-condition — never a contract symbol.
+cycle and never recomputes anything heavy. Labels are bounded: book, structure (condor and layer
+names from the portfolio), side (lower/upper), months_out (1..curve_months), timeframe, event
+kind, rule and condition — never a contract symbol. Points in time are Unix timestamps.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ class RulesCollector(Collector):
             return
         out = cycle.rules
         yield from _breakevens(cycle, out)
-        yield from _curve(out, cycle.now_ns)
+        yield from _curve(out)
         yield from _books(cycle, out)
         yield from _momentum(out)
-        yield from _calendar(cycle.now_ns, out)
+        yield from _calendar(out)
         yield from _layers(cycle, out)
         yield from _quality(cycle, out)
         yield from _rule_keys(out)
@@ -86,42 +86,66 @@ def _breakevens(cycle: Cycle, out: Outcome) -> Iterator[Metric]:
     yield from (points, base, dist, move)
 
 
-def _curve(out: Outcome, now_ns: int) -> Iterator[Metric]:
+def _curve(out: Outcome) -> Iterator[Metric]:
     curve = out.analysis.curve
-    price = _g("vixmon_vx_future_price", "Monthly VX future mid by months out", ["months_out"])
-    days = _g(
-        "vixmon_vx_future_time_to_settlement_seconds",
-        "Time to the monthly's final settlement (09:30 ET special opening quotation)",
+    price = _g(
+        "vixmon_vx_future_price",
+        "Monthly VX future mark (mid, else recent last trade, else settlement) by months out",
+        ["months_out"],
+    )
+    source = _g(
+        "vixmon_vx_future_price_source",
+        "1 for the mark source (mid, last, settle) of each monthly VX price",
+        ["months_out", "source"],
+    )
+    age = _g(
+        "vixmon_vx_future_price_age_seconds",
+        "Age of the quote carrying each monthly VX mark",
+        ["months_out"],
+    )
+    settles = _g(
+        "vixmon_vx_future_settlement_timestamp_seconds",
+        "The monthly's final settlement (09:30 ET special opening quotation), Unix time",
         ["months_out"],
     )
     for p in curve.points:
         price.add_metric([str(p.months_out)], p.price)
-        days.add_metric([str(p.months_out)], (p.settle_ns - now_ns) / NS)
+        source.add_metric([str(p.months_out), p.source], 1.0)
+        age.add_metric([str(p.months_out)], p.age_s)
+        settles.add_metric([str(p.months_out)], p.settle_ns / NS)
     contango = _g("vixmon_vx_contango_ratio", "Front/second VX contango F2/F1 - 1")
     _add(contango, [], curve.contango)
     ratio = _g("vixmon_vix_vix3m_ratio", "VIX / VIX3M")
     _add(ratio, [], curve.vix_vix3m)
-    yield from (price, days, contango, ratio)
+    yield from (price, source, age, settles, contango, ratio)
 
 
 def _books(cycle: Cycle, out: Outcome) -> Iterator[Metric]:
     a, books = out.analysis, cycle.state.index.book_names
     fams = {
         "vixmon_book_vega_baseline_usd": (
-            "Net vega at the session open or last position change",
+            "The book's vega baseline: the roll plan's target (first valid cycle, command, plan)",
             a.vega_baseline,
         ),
         "vixmon_stress_worst_loss_usd": (
-            "Worst loss on the spot x vol grid (potential variation margin)",
+            "Worst loss on the spot-vol stress grid",
             a.stress.worst_loss_usd,
         ),
+        "vixmon_stress_worst_call_usd": (
+            "Worst variation call on the grid: requirement increase plus loss",
+            a.stress.worst_call_usd,
+        ),
         "vixmon_stress_coverage_ratio": (
-            "(cash + near-term theta-positive premium) / worst loss",
+            "(cash - short marks + near-term premium to earn) / worst variation call",
             a.stress.coverage,
         ),
         "vixmon_stress_coverage_assets_usd": (
-            "Cash plus near-term theta-positive premium",
+            "Cash minus short marks plus near-term theta-positive premium still to be earned",
             a.stress.assets_usd,
+        ),
+        "vixmon_realized_pnl_usd": (
+            "Realized P&L in the ledger (closed and reduced structures)",
+            np.array([0.0 if a.ledger is None else a.ledger.realized_usd(b) for b in books]),
         ),
     }
     for name, (doc, arr) in fams.items():
@@ -129,6 +153,15 @@ def _books(cycle: Cycle, out: Outcome) -> Iterator[Metric]:
         for b, book in enumerate(books):
             _add(fam, [book], float(arr[b]))
         yield fam
+    req = _g(
+        "vixmon_margin_requirement_usd",
+        "Strategy-based margin requirement now (source: model, or broker when reported)",
+        ["book", "source"],
+    )
+    for b, book in enumerate(books):
+        src = "model" if a.stress.requirement_source[b] == "model" else "broker"
+        _add(req, [book, src], float(a.stress.requirement_now_usd[b]))
+    yield req
 
 
 def _momentum(out: Outcome) -> Iterator[Metric]:
@@ -153,13 +186,15 @@ def _momentum(out: Outcome) -> Iterator[Metric]:
     yield from (rsi, hist, bars, mr)
 
 
-def _calendar(now_ns: int, out: Outcome) -> Iterator[Metric]:
-    fam = _g("vixmon_next_event_seconds", "Time to the next macro event", ["kind"])
+def _calendar(out: Outcome) -> Iterator[Metric]:
+    fam = _g(
+        "vixmon_next_event_timestamp_seconds", "Time of the next macro event, Unix time", ["kind"]
+    )
     a = out.analysis
     if a.next_event is not None:
-        fam.add_metric(["any"], (a.next_event.ts_ns - now_ns) / NS)
+        fam.add_metric(["any"], a.next_event.ts_ns / NS)
     for kind, ev in sorted(a.next_by_kind.items()):
-        fam.add_metric([kind], (ev.ts_ns - now_ns) / NS)
+        fam.add_metric([kind], ev.ts_ns / NS)
     yield fam
 
 
@@ -173,9 +208,9 @@ def _layers(cycle: Cycle, out: Outcome) -> Iterator[Metric]:
     gain = _g(
         "vixmon_layer_harvestable_gain_usd",
         "Selling the layer at the touch minus its entry cost",
-        ["book", "layer"],
+        ["book", "structure"],
     )
-    size = _g("vixmon_layer_contracts", "Contracts held in the layer", ["book", "layer"])
+    size = _g("vixmon_layer_contracts", "Contracts held in the layer", ["book", "structure"])
     contracts = np.bincount(idx.leg_struct, np.abs(idx.leg_qty), minlength=n_s)
     for s, kind in enumerate(idx.struct_kind):
         if kind == "layer":
@@ -191,8 +226,11 @@ def _quality(cycle: Cycle, out: Outcome) -> Iterator[Metric]:
     q = out.analysis.quality
     stale = _g("vixmon_market_stale", "1 while no instrument has quoted for stale_after_s")
     stale.add_metric([], float(q.market_stale))
-    age = _g("vixmon_market_quote_age_seconds", "Time since the newest quote")
-    _add(age, [], q.quote_age_s)
+    newest = _g(
+        "vixmon_market_last_quote_timestamp_seconds",
+        "Event time of the newest quote the engine applied, Unix time",
+    )
+    _add(newest, [], cycle.now_ns / NS - q.quote_age_s)
     crossed = _g(
         "vixmon_quotes_crossed_locked_ratio", "Share of two-sided quotes crossed or locked"
     )
@@ -200,7 +238,7 @@ def _quality(cycle: Cycle, out: Outcome) -> Iterator[Metric]:
     unmarked = _g("vixmon_book_unmarked_legs", "Legs without a fresh usable mark", ["book"])
     for b, book in enumerate(cycle.state.index.book_names):
         unmarked.add_metric([book], float(q.unmarked_legs[b]))
-    yield from (stale, age, crossed, unmarked)
+    yield from (stale, newest, crossed, unmarked)
 
 
 def _rule_keys(out: Outcome) -> Iterator[Metric]:

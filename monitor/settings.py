@@ -8,23 +8,52 @@ environment variables or credential files.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
+import time
 import tomllib
+from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from adapters.accounts import AccountConfig, check_accounts
 from adapters.registry import FeedConfig
-from adapters.simulator.config import SimulatorFeedConfig
-from monitor import symbols
+from adapters.replay.config import ReplayFeedConfig
+from adapters.simulator.config import SimulatorFeedConfig, check_start, start_ns
 from monitor.model import Book, Portfolio
+from monitor.positions import checks as position_checks
 from monitor.rules import config as rc
 from monitor.rules.calendar import EventCalendar, parse_events
+from monitor.secrets import SecretRef
 from monitor.sinks.config import LogSinkConfig, SinkConfig
+from monitor.validation import leaf_errors, secret_refs
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "vixmon.toml"
-DEFAULT_EVENTS = DEFAULT_CONFIG.parent / "events.toml"
+Count = Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+Millis = Annotated[int, msgspec.Meta(ge=1, le=86_400_000)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeSeconds = Annotated[float, msgspec.Meta(ge=0)]
+Rate = Annotated[float, msgspec.Meta(ge=-1, le=1)]
+
+
+def _packaged_data() -> Path:
+    """Return the folder of the data files shipped inside the package (``monitor/data``).
+
+    An installed wheel has no ``config/`` beside it: the defaults are package data. The demo
+    config names its portfolio and session relative to itself, so they resolve here too.
+    """
+    data = resources.files("monitor") / "data"
+    if not isinstance(data, Path):  # imported from a zip: the defaults are not real files
+        raise RuntimeError(f"vixmon's package data is not on a file system: {data}")
+    return data
+
+
+DATA_DIR = _packaged_data()
+DEFAULT_CONFIG = DATA_DIR / "vixmon.toml"
+DEFAULT_EVENTS = DATA_DIR / "events.toml"
 
 
 class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -32,34 +61,57 @@ class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Empty: start the embedded server with data in ``state_dir``."""
     state_dir: str = "state"
     key_prefix: str = "vixmon"
-    quotes_maxlen: int = 1_000_000
-    dead_maxlen: int = 100_000
-    block_ms: int = 500
-    socket_timeout_s: float = 5.0
-    claim_idle_ms: int = 30_000
+    quotes_maxlen: Count = 1_000_000
+    dead_maxlen: Count = 100_000
+    dead_raw_max_bytes: Annotated[int, msgspec.Meta(ge=64, le=16 * 2**20)] = 65_536
+    """A dead-lettered quote's ``raw`` copy is cut to this many bytes (``raw_bytes``: its size)."""
+    max_entry_bytes: Annotated[int, msgspec.Meta(ge=4096, le=512 * 2**20)] = 8 * 2**20
+    """A quote stream entry larger than this is rejected whole, undecoded (``entry_too_large``)."""
+    block_ms: Millis = 500
+    socket_timeout_s: Seconds = 5.0
+    claim_idle_ms: Millis = 30_000
     """Pending entries idle this long are taken over from a dead consumer (XAUTOCLAIM)."""
-    read_count: int = 256
+    read_count: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 256
 
 
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    cadence_ms: int = 250
+    cadence_ms: Millis = 250
     consumer: str = ""
     """Consumer name in the quotes group; empty: hostname-pid."""
-    rate: float = 0.04
+    rate: Rate = 0.04
     rate_curve: list[tuple[float, float]] = msgspec.field(default_factory=list)
     """Optional (days, rate) points; linear between, flat beyond. Overrides ``rate``."""
-    dividend_yield: float = 0.013
-    stale_after_s: float = 60.0
+    dividend_yield: Rate = 0.013
+    stale_after_s: Seconds = 60.0
     """The whole market is stale when no instrument has quoted for this long (a silent feed)."""
-    mark_max_age_s: float = 900.0
+    mark_max_age_s: Seconds = 900.0
     """A leg's mark is unusable when its own quote is older than this (feeds send changes only)."""
+    last_trade_max_age_s: Seconds = 900.0
+    """Without a two-sided quote, a last trade at most this old is the mark (else settlement)."""
     time_source: Literal["wall", "market"] = "wall"
     """``market``: evaluate at the newest quote's event time (replays of recorded sessions)."""
+    max_future_skew_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 5.0
+    """A quote stamped more than this ahead of the wall clock is rejected (``future_ts``)."""
+    max_market_jump_s: Seconds = 4 * 86_400.0
+    """On market time: a quote stamped more than this after the newest accepted one is rejected
+    (``future_ts``); a recording with a longer gap (a long weekend) needs a larger value."""
 
 
 class HttpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
-    port: int = 9464
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 9464
+    """0: any free port (tests)."""
+    token: SecretRef | None = None
+    """Bearer token for the routes ``protect`` names; required unless ``host`` is loopback."""
+    protect: Literal["writes", "api", "all"] = "writes"
+    """Routes that need the token: POSTs; also every /api/ route; everything (/metrics too)."""
+    allowed_hosts: list[str] = msgspec.field(default_factory=list)
+    """Host header names accepted besides loopback ones (bound elsewhere: only these, if set)."""
+    header_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    """A connection must send complete request headers within this (also the keep-alive)."""
+    body_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=0, le=16_777_216)] = 65_536
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
 
 
 class LayerGainConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -83,9 +135,9 @@ class RulesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class AlertsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    cooldown_s: float = 60.0
+    cooldown_s: NonNegativeSeconds = 60.0
     """Minimum time between two notifications for one alert key."""
-    repeat_interval_s: float = 3600.0
+    repeat_interval_s: NonNegativeSeconds = 3600.0
     """A still-firing alert is re-sent this often (0: never)."""
 
 
@@ -96,7 +148,23 @@ class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    drain_timeout_s: float = 10.0
+    drain_timeout_s: NonNegativeSeconds = 10.0
+
+
+class HistoryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What survives a restart (``monitor.history``)."""
+
+    persist: bool = True
+    """Keep the rule memory (VIX bars, break-even baselines, gain timers) in Redis."""
+    save_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    max_age_s: Annotated[float, msgspec.Meta(gt=0)] = 7 * 86_400.0
+    """A stored memory older than this is ignored on start."""
+    vix_csv_url: str = ""
+    """Cboe's daily VIX history, e.g. https://cdn.cboe.com/api/global/us_indices/daily_prices/
+    VIX_History.csv; empty: no fetch, the cached copy only."""
+    vix_csv_cache: str = "VIX_History.csv"
+    """The cached copy, relative to ``redis.state_dir``."""
+    fetch_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -111,6 +179,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     shutdown: ShutdownConfig = msgspec.field(default_factory=ShutdownConfig)
+    history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
+    accounts: list[AccountConfig] = msgspec.field(default_factory=list)
+    """Broker account sources (``adapters/accounts.py``): positions, cost basis, balances."""
 
 
 class ConfigError(Exception):
@@ -133,8 +204,17 @@ class Loaded(msgspec.Struct, frozen=True, kw_only=True):
     def base_dir(self) -> Path:
         return self.config_path.parent
 
+    @property
+    def state_dir(self) -> Path:
+        """The embedded Redis's data folder: relative to the config's folder, except for the
+        built-in demo config, whose folder is inside the installed package (often read-only):
+        its state goes under the working directory."""
+        builtin = self.config_path == DEFAULT_CONFIG.resolve()
+        return (Path.cwd() if builtin else self.base_dir) / self.settings.redis.state_dir
+
 
 _PATH_RE = re.compile(r" - at `\$(.*)`$")
+_UNKNOWN_RE = re.compile(r"^Object contains unknown field `(.*)`$")
 
 
 def _toml_path(prefix: str, msgspec_path: str) -> str:
@@ -150,9 +230,13 @@ def _toml_path(prefix: str, msgspec_path: str) -> str:
 def _split_error(prefix: str, exc: msgspec.ValidationError) -> str:
     message = str(exc)
     m = _PATH_RE.search(message)
-    if m is None:
-        return f"{prefix or '(top level)'}: {message}"
-    return f"{_toml_path(prefix, m[1])}: {message[: m.start()]}"
+    path, text = (prefix or "(top level)", message) if m is None else (
+        _toml_path(prefix, m[1]), message[: m.start()])
+    if (unknown := _UNKNOWN_RE.match(text)) is not None:
+        # name the key itself (rules.roll.otm_slak), not only its table
+        key = unknown[1]
+        return f"{key if path == '(top level)' else f'{path}.{key}'}: unknown key"
+    return f"{path}: {text}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -161,6 +245,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: invalid UTF-8 at byte {exc.start}: {exc.reason}"]) from exc
+    except ValueError as exc:  # a NUL byte in the path
+        raise ConfigError([f"{path!r}: cannot read: {exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: invalid TOML: {exc}"]) from exc
 
@@ -184,7 +272,7 @@ def _decode_sections(raw: dict[str, Any], path: Path) -> tuple[Settings | None, 
         return None, [f"{path}: {_split_error('', exc)}"]
 
 
-def _check_settings(s: Settings, path: Path) -> list[str]:
+def _check_settings(s: Settings, path: Path, now_ns: int) -> list[str]:
     errors: list[str] = []
     lg = s.rules.layer_gain
     if not lg.thresholds or sorted(lg.thresholds) != lg.thresholds:
@@ -204,6 +292,15 @@ def _check_settings(s: Settings, path: Path) -> list[str]:
         errors.append("engine.cadence_ms: must be positive")
     if s.redis.block_ms / 1000 >= s.redis.socket_timeout_s:
         errors.append("redis.block_ms: a blocking read must stay shorter than socket_timeout_s")
+    for i, feed in enumerate(s.feeds):
+        if isinstance(feed, ReplayFeedConfig) and not (path.parent / feed.path).is_file():
+            errors.append(f"feeds[{i}].path: no such file: {path.parent / feed.path}")
+        if isinstance(feed, SimulatorFeedConfig) and feed.speed > 1 and (
+                s.engine.time_source == "wall"):
+            errors.append(f"feeds[{i}].speed: above 1 the simulated clock runs ahead of the "
+                          'wall clock (future_ts): set engine.time_source = "market"')
+        if isinstance(feed, SimulatorFeedConfig):
+            errors += check_start(feed, f"feeds[{i}]", now_ns, s.engine.time_source == "market")
     names = [f.name for f in s.feeds]
     for i, name in enumerate(names):
         if names.index(name) != i:
@@ -212,40 +309,38 @@ def _check_settings(s: Settings, path: Path) -> list[str]:
     for i, name in enumerate(sink_names):
         if sink_names.index(name) != i:
             errors.append(f"sinks[{i}].name: duplicate sink name {name!r}")
+    if s.http.token is None and not is_loopback_host(s.http.host):
+        errors.append(f"http.token: required when http.host ({s.http.host!r}) is not loopback")
+    errors += check_accounts(s.accounts, path.parent)
     return [f"{path}: {e}" for e in errors]
 
 
-def _check_book(book: Book, prefix: str) -> list[str]:
+def is_loopback_host(host: str) -> bool:
+    """Return whether ``host`` (an ``[http] host`` value) listens on loopback only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # "" (every interface) or a name: not provably loopback
+
+
+def _check_book(book: Book, prefix: str, now_ns: int | None) -> list[str]:
     errors: list[str] = []
     for ci, condor in enumerate(book.condors):
-        cpath = f"{prefix}.condors[{ci}]"
         if len(condor.legs) != 4:
-            errors.append(f"{cpath}.legs: an iron condor has exactly 4 legs")
-        for li, leg in enumerate(condor.legs):
-            errors += _check_leg(leg.symbol, leg.quantity, f"{cpath}.legs[{li}]", symbols.SPX_ROOTS)
+            errors.append(f"{prefix}.condors[{ci}].legs: an iron condor has exactly 4 legs")
     for yi, layer in enumerate(book.layers):
-        ypath = f"{prefix}.layers[{yi}]"
         if not layer.legs:
-            errors.append(f"{ypath}.legs: a layer needs at least one leg")
-        for li, leg in enumerate(layer.legs):
-            errors += _check_leg(leg.symbol, leg.quantity, f"{ypath}.legs[{li}]", symbols.VIX_ROOTS)
-    return errors
+            errors.append(f"{prefix}.layers[{yi}].legs: a layer needs at least one leg")
+    return errors + position_checks.check_book(book, prefix, now_ns)
 
 
-def _check_leg(sym: str, quantity: int, path: str, roots: frozenset[str]) -> list[str]:
-    try:
-        inst = symbols.parse(sym)
-    except symbols.SymbolError as exc:
-        return [f"{path}.symbol: {exc}"]
-    if inst.kind is not symbols.Kind.OPTION or inst.root not in roots:
-        return [f"{path}.symbol: {sym!r} must be an option with root {'/'.join(sorted(roots))}"]
-    if quantity == 0:
-        return [f"{path}.quantity: must not be zero"]
-    return []
+def load_portfolio(path: Path, *, now_ns: int | None = None) -> Portfolio:
+    """Decode and validate a portfolio file; raise ConfigError naming each TOML path.
 
-
-def load_portfolio(path: Path) -> Portfolio:
-    """Decode and validate a portfolio file; raise ConfigError naming each TOML path."""
+    ``now_ns``: the clock the portfolio will run under (an expired contract is an error);
+    None skips that check (a replay runs on its recording's clock)."""
     raw = _read_toml(path)
     try:
         portfolio = msgspec.convert(raw, Portfolio, strict=True)
@@ -257,7 +352,7 @@ def load_portfolio(path: Path) -> Portfolio:
         if book.name in seen:
             errors.append(f"books[{bi}].name: duplicate book name {book.name!r}")
         seen.add(book.name)
-        errors += _check_book(book, f"books[{bi}]")
+        errors += _check_book(book, f"books[{bi}]", now_ns)
     if errors:
         raise ConfigError([f"{path}: {e}" for e in errors])
     return portfolio
@@ -272,16 +367,77 @@ def load_events(path: Path) -> EventCalendar:
         raise ConfigError([f"{path.resolve()}: {_split_error('', exc)}"]) from exc
 
 
-def load(path: Path | None = None) -> Loaded:
-    """Load the config (default: the shipped demo) and the portfolio it names."""
-    config_path = (path or DEFAULT_CONFIG).resolve()
+def check_secrets(s: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Resolve every secret the config references; return ``toml.path: problem`` for each that
+    cannot be (never the value). The sinks are resolved as their factory will at startup."""
+    from monitor.secrets import SecretError, read_secret
+    from monitor.sinks.factory import resolve
+    from monitor.sinks.signing import SigningSecretError
+
+    env = dict(os.environ if environ is None else environ)
+    errors: list[str] = []
+    for sink in s.sinks:
+        try:
+            resolve(sink, env)
+        except (SecretError, SigningSecretError) as exc:
+            errors.append(str(exc))
+    others = [f for f in msgspec.structs.fields(Settings) if f.name != "sinks"]
+    for f in others:
+        for where, ref in secret_refs(getattr(s, f.name), f.name):
+            try:
+                value = read_secret(ref, environ=env)
+            except (SecretError, ValueError) as exc:
+                errors.append(f"{where}: {exc}")
+                continue
+            if not value:
+                what = "is empty" if value == "" else "names no env var, file or credential"
+                errors.append(f"{where}: the secret {what}")
+    return errors
+
+
+def portfolio_clock_ns(s: Settings, now_ns: int) -> int | None:
+    """Return when the portfolio's contracts must still be live: ``now_ns`` on wall time; on
+    market time the earliest simulator start (a simulated session runs on its own dates), or
+    None when a recording's clock decides (its dates are in the file, not the config)."""
+    if s.engine.time_source == "wall":
+        return now_ns
+    starts = [min(start_ns(f, now_ns), now_ns) for f in s.feeds
+              if isinstance(f, SimulatorFeedConfig)]  # a start ahead of now is its own error
+    return min(starts) if starts and len(starts) == len(s.feeds) else None
+
+
+def load(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    secrets: bool = True,
+    now_ns: int | None = None,
+) -> Loaded:
+    """Load the config (default: the shipped demo) and the portfolio it names.
+
+    Everything ``run`` needs is checked here, so ``check-config`` and ``reload`` refuse what
+    would fail later: value ranges, finite numbers, NUL-free strings, readable files and (unless
+    ``secrets`` is False) every secret resolved from ``environ`` (default: the process's).
+    An expired contract is checked against the clock the config will run under (see
+    ``portfolio_clock_ns``; ``now_ns``, default the wall clock, stands for now).
+    """
+    try:
+        config_path = (path or DEFAULT_CONFIG).resolve()
+    except (OSError, ValueError) as exc:
+        raise ConfigError([f"{path!r}: cannot read: {exc}"]) from exc
     settings, errors = _decode_sections(_read_toml(config_path), config_path)
     if settings is None:
         raise ConfigError(errors)
-    errors = _check_settings(settings, config_path)
+    errors = [f"{config_path}: {e}" for e in leaf_errors(settings)]
+    if errors:
+        raise ConfigError(errors)
+    wall_ns = time.time_ns() if now_ns is None else now_ns
+    errors = _check_settings(settings, config_path, wall_ns)
+    if secrets:
+        errors += [f"{config_path}: {e}" for e in check_secrets(settings, environ)]
     portfolio_path = (config_path.parent / settings.portfolio).resolve()
     try:
-        portfolio = load_portfolio(portfolio_path)
+        portfolio = load_portfolio(portfolio_path, now_ns=portfolio_clock_ns(settings, wall_ns))
     except ConfigError as exc:
         errors += exc.errors
         portfolio = None

@@ -1,8 +1,11 @@
 """The ``/api/v1/snapshot`` document, built on request from the latest engine cycle.
 
 Per book, per structure (condor or layer): value, entry cost, gain ratio, net dollar Greeks; per
-leg: the quote, mid, IV (and why there is none), unit Greeks and every pricing input used
-(forward, time to expiry in years, rate), so anyone can recompute our numbers.
+leg: the quote, the mark with its ``source`` (``mid``, ``last``, ``settle`` or ``none``) and age,
+the settlement and open interest the feed sent, IV (and why there is none), unit Greeks and every
+pricing input used (forward and how it was obtained, time to expiry in years, rate), so anyone
+can recompute our numbers. Book numbers are sums over priced legs; ``unpriced_legs`` names the
+others with the reason (``monitor.book``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from monitor.book import UNPRICED_REASONS
 from monitor.engine import Cycle
+from monitor.market import MARK_SOURCES, MarketState
 from monitor.pricing.reasons import IvReason
 from monitor.rules import doc as rules_doc
 
@@ -20,10 +25,28 @@ def _f(x: Any, digits: int = 6) -> float | None:
     return None if math.isnan(v) or math.isinf(v) else round(v, digits)
 
 
-def _leg(cycle: Cycle, i: int) -> dict[str, Any]:
+def _forward_method(cycle: Cycle, r: int) -> str | None:
+    chain = int(cycle.valuation.universe.chain_id[r])
+    return None if chain < 0 else cycle.valuation.forward_method(chain)
+
+
+def _settle(market: MarketState | None, r: int) -> dict[str, Any]:
+    if market is None:
+        return {}
+    day = market.settle_date(r)
+    oi = float(market.open_interest[r])
+    return {
+        "settle": _f(market.settle[r]),
+        "settle_date": None if day is None else day.isoformat(),
+        "open_interest": None if math.isnan(oi) else int(oi),
+    }
+
+
+def _leg(cycle: Cycle, i: int, market: MarketState | None = None) -> dict[str, Any]:
     st, val = cycle.state, cycle.valuation
     idx = st.index
     r = int(idx.leg_row[i])
+    mark_ts = int(st.leg_mark_ts_ns[i])
     return {
         "symbol": idx.leg_symbol[i],
         "quantity": int(idx.leg_qty[i]),
@@ -31,6 +54,12 @@ def _leg(cycle: Cycle, i: int) -> dict[str, Any]:
         "bid": _f(st.leg_bid[i]),
         "ask": _f(st.leg_ask[i]),
         "mid": _f(st.leg_mid[i]),
+        "source": MARK_SOURCES[int(st.leg_mark_source[i])],
+        "mark_age_s": round((cycle.now_ns - mark_ts) / 1e9, 1) if mark_ts else None,
+        **_settle(market, r),
+        "priced": bool(st.leg_unpriced[i] == 0),
+        "unpriced_reason": None if st.leg_unpriced[i] == 0 else UNPRICED_REASONS[
+            int(st.leg_unpriced[i])],
         "stale": bool(st.leg_stale[i]),
         "iv": _f(val.iv_mid[r], 8),
         "iv_bid": _f(val.iv_bid[r], 8),
@@ -43,6 +72,7 @@ def _leg(cycle: Cycle, i: int) -> dict[str, Any]:
         "rho": _f(val.rho[r], 8),
         "inputs": {
             "forward": _f(val.forward[r], 6),
+            "forward_method": _forward_method(cycle, r),
             "t_years": _f(val.t_years[r], 10),
             "rate": _f(val.rate[r], 8),
             "discount_factor": _f(val.df[r], 10),
@@ -54,7 +84,9 @@ def _leg(cycle: Cycle, i: int) -> dict[str, Any]:
     }
 
 
-def _structure(cycle: Cycle, s: int, legs: list[int]) -> dict[str, Any]:
+def _structure(
+    cycle: Cycle, s: int, legs: list[int], market: MarketState | None = None
+) -> dict[str, Any]:
     st = cycle.state
     return {
         "name": st.index.struct_names[s],
@@ -69,12 +101,13 @@ def _structure(cycle: Cycle, s: int, legs: list[int]) -> dict[str, Any]:
             "vega_usd": _f(st.struct_vega_usd[s], 2),
             "theta_usd": _f(st.struct_theta_usd[s], 2),
         },
-        "legs": [_leg(cycle, i) for i in legs],
+        "legs": [_leg(cycle, i, market) for i in legs],
     }
 
 
-def build(cycle: Cycle) -> dict[str, Any]:
-    """Return the snapshot document for ``cycle``."""
+def build(cycle: Cycle, market: MarketState | None = None) -> dict[str, Any]:
+    """Return the snapshot document for ``cycle`` (``market`` adds settlements per leg)."""
+    market = market if market is not None else cycle.market
     st = cycle.state
     idx = st.index
     legs_of: dict[int, list[int]] = {}
@@ -83,7 +116,7 @@ def build(cycle: Cycle) -> dict[str, Any]:
     books: list[dict[str, Any]] = []
     for b, name in enumerate(idx.book_names):
         structs = [s for s, owner in enumerate(idx.struct_book.tolist()) if owner == b]
-        docs = [_structure(cycle, s, legs_of.get(s, [])) for s in structs]
+        docs = [_structure(cycle, s, legs_of.get(s, []), market) for s in structs]
         books.append(
             {
                 "name": name,
@@ -96,6 +129,9 @@ def build(cycle: Cycle) -> dict[str, Any]:
                     "vega_usd": _f(st.book_vega_usd[b], 2),
                     "theta_usd": _f(st.book_theta_usd[b], 2),
                 },
+                "unpriced_legs": [
+                    {"symbol": sym, "reason": why} for sym, why in st.unpriced(b)
+                ],
                 "condors": [d for d in docs if d["kind"] == "condor"],
                 "layers": [d for d in docs if d["kind"] == "layer"],
             }
@@ -105,4 +141,14 @@ def build(cycle: Cycle) -> dict[str, Any]:
     out: dict[str, Any] = {"ts_ns": cycle.now_ns, "books": books}
     if cycle.rules is not None:
         out["rules"] = rules_doc.market(cycle.rules, cycle.now_ns)
+        _bar_origins(out["rules"], cycle.backfilled_bars or {})
     return out
+
+
+def _bar_origins(rules: dict[str, Any], backfilled: dict[str, int]) -> None:
+    """Say per timeframe how many completed VIX bars are real (seen by this monitor, kept
+    across restarts) and how many came from the published daily history."""
+    for tf, doc in rules.get("momentum", {}).get("timeframes", {}).items():
+        filled = min(backfilled.get(tf, 0), int(doc["bars"]))
+        doc["backfilled_bars"] = filled
+        doc["real_bars"] = int(doc["bars"]) - filled

@@ -12,8 +12,10 @@
   ``roll_otm_min``..``roll_otm_max`` above the VX future of the same expiry.
 
 Listed strikes are used when the market view knows them; otherwise a strike grid stands in.
-``Subscriptions`` holds the current set for the adapters (``SubscriptionSource``); the app calls
-``replace`` when the portfolio reloads.
+The feeds that see listings (the Cboe options files, Tradier's chain endpoints) report them into
+one ``ListedStrikes`` the app reads into ``MarketView.chain_strikes``, so the window holds
+strikes that exist. ``Subscriptions`` holds the current set for the adapters
+(``SubscriptionSource``); the app calls ``replace`` when the portfolio reloads.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def leg_symbols(portfolio: Portfolio) -> set[str]:
             out.update(leg.symbol for leg in condor.legs)
         for layer in book.layers:
             out.update(leg.symbol for leg in layer.legs)
+        for other in book.others:
+            out.update(leg.symbol for leg in other.legs)
     return out
 
 
@@ -185,6 +189,50 @@ def vx_monthly_expiries(today: dt.date, count: int) -> list[dt.date]:
         if settle >= today:
             out.append(settle)
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+class ListedStrikes:
+    """Listed strikes per (option root, expiry), as the feeds last reported them.
+
+    Each report replaces the strikes of the (root, expiry) pairs it names and leaves the others;
+    expiries before ``today`` are dropped when reading.
+    """
+
+    def __init__(self) -> None:
+        self._strikes: dict[tuple[str, dt.date], tuple[float, ...]] = {}
+        self.version = 0
+
+    def update(self, listed: Mapping[tuple[str, dt.date], Sequence[float]]) -> bool:
+        """Merge a feed's report; return whether anything changed."""
+        changed = False
+        for key, strikes in listed.items():
+            new = tuple(sorted(set(strikes)))
+            if new and self._strikes.get(key) != new:
+                self._strikes[key] = new
+                changed = True
+        if changed:
+            self.version += 1
+        return changed
+
+    def current(self, today: dt.date | None = None) -> dict[tuple[str, dt.date], Sequence[float]]:
+        """Return the known listings (those expiring on or after ``today``)."""
+        return {
+            key: strikes for key, strikes in self._strikes.items()
+            if today is None or key[1] >= today
+        }
+
+
+def option_chains(wanted: Iterable[str]) -> dict[str, set[dt.date]]:
+    """Return the expiries of the wanted options per underlying (``SPX``, ``VIX``)."""
+    out: dict[str, set[dt.date]] = {}
+    for sym in wanted:
+        try:
+            inst = symbols.parse(sym)
+        except symbols.SymbolError:
+            continue
+        if inst.kind is symbols.Kind.OPTION and inst.expiry is not None:
+            out.setdefault(inst.underlying, set()).add(inst.expiry)
     return out
 
 

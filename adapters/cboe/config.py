@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from adapters.base import BackoffConfig
@@ -21,9 +23,9 @@ class CboeFeedConfig(
     indices: list[str] = msgspec.field(
         default_factory=lambda: ["SPX", "VIX", "VIX3M", "VIX9D"])
     """``quotes/_<X>.json`` is polled while index X is subscribed."""
-    poll_interval_s: float = 15.0
+    poll_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 15.0
     """Never below 5 s, and never below what Cache-Control says the content stays fresh."""
-    silence_timeout_s: float = 30.0
+    silence_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     """A request that receives nothing for this long is abandoned and retried."""
     user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) vixmon/0.1"
     browser_headers: bool = True

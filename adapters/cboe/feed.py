@@ -9,7 +9,8 @@ VX futures list), each on its own schedule:
       ─► 403 / 5xx / no byte for silence_timeout_s: retry after a jittered backoff (per file)
 
 Every quote is flagged delayed and so is the feed. The CDN keeps republishing frozen quotes
-after the close; unchanged quotes are not published again.
+after the close; unchanged quotes are not published again. Each options file's listed strikes
+(every contract in it, subscribed or not) go to ``listed`` for the subscription window.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from adapters.cboe.symbols import index_path
 from monitor import symbols
 from monitor.clock import Clock
 from monitor.model import Quote
+from monitor.subscriptions import ListedStrikes
 
 MIN_POLL_INTERVAL_S = 5.0
 
@@ -53,10 +55,11 @@ class Blocked(FeedError):
 class CboeFeed(ReconnectingFeed):
     def __init__(
         self, cfg: CboeFeedConfig, clock: Clock, *, rng: random.Random | None = None,
-        min_interval_s: float = MIN_POLL_INTERVAL_S,
+        min_interval_s: float = MIN_POLL_INTERVAL_S, listed: ListedStrikes | None = None,
     ) -> None:
         super().__init__(cfg.name, clock, cfg.backoff, delayed=True, rng=rng)
         self._cfg = cfg
+        self.listed = listed
         self._rng = rng or random.Random()
         self._min_interval_s = min_interval_s
         self.resources = self._resources()
@@ -65,7 +68,7 @@ class CboeFeed(ReconnectingFeed):
         cdn = self._cfg.cdn_url.rstrip("/")
         out = [
             Resource(f"options/_{u}", f"{cdn}/options/_{u}.json", _wants_options_on(u),
-                     _parse_quotes)
+                     self._parse_options)
             for u in self._cfg.option_underlyings
         ]
         out += [
@@ -159,6 +162,13 @@ class CboeFeed(ReconnectingFeed):
             self.log.warning("cboe_bad_file", file=res.name, error=str(exc)[:200])
             return
         self._deliver(quotes)
+
+    def _parse_options(self, body: bytes, received_ns: int, wanted: frozenset[str]) -> list[Quote]:
+        keep = self.listed is not None
+        snap = parsing.parse_quotes_file(body, received_ns, wanted, keep_options=keep)
+        if self.listed is not None and self.listed.update(parsing.listed_strikes(snap.options)):
+            self.log.info("cboe_listed_strikes", chains=len(self.listed.current()))
+        return snap.quotes
 
 
 def _parse_quotes(body: bytes, received_ns: int, wanted: frozenset[str]) -> list[Quote]:

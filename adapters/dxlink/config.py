@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from adapters.base import BackoffConfig
@@ -23,19 +25,19 @@ class DxLinkFeedConfig(
     user_agent: str = "vixmon/0.1"
     event_types: list[str] = msgspec.field(default_factory=lambda: ["Quote", "Trade"])
     """Quote and Trade make quotes; Summary and Greeks are decoded (and counted) too."""
-    aggregation_period_s: float = 0.1
-    keepalive_s: float = 30.0
+    aggregation_period_s: Annotated[float, msgspec.Meta(ge=0)] = 0.1
+    keepalive_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     """Send KEEPALIVE when nothing else was sent for this long."""
-    silence_timeout_s: float = 60.0
+    silence_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     """Reconnect when nothing arrives for this long (the server keepalives every ~30 s)."""
-    action_timeout_s: float = 10.0
+    action_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     """Longest wait for each handshake reply."""
-    request_timeout_s: float = 10.0
-    token_max_age_s: float = 4 * 3600.0
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    token_max_age_s: Annotated[float, msgspec.Meta(gt=0)] = 4 * 3600.0
     """Fetch a new quote token (24 h life) after this long, and AUTH with it in place."""
-    token_refresh_margin_s: float = 3600.0
+    token_refresh_margin_s: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
     """...or this long before the token's ``expires-at``, whichever is first."""
-    max_subscription_bytes: int = 8192
+    max_subscription_bytes: Annotated[int, msgspec.Meta(ge=256)] = 8192
     """FEED_SUBSCRIPTION messages are cut at this size (the server closes with 1009 on
     oversized frames)."""
     delayed: bool | None = None

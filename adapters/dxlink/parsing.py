@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from monitor.model import Quote
+from monitor.quotes import venue_ts
 
 _NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 _NS_PER_MS = 1_000_000
@@ -114,6 +115,8 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     day_close: float | None
     prev_day_close: float | None
     open_interest: float | None
+    day: dt.date | None = None
+    prev_day: dt.date | None = None
 
 
 @dataclass(slots=True)
@@ -139,9 +142,13 @@ def num(v: Any) -> float | None:
     raise ValueError(f"not a number: {v!r}")
 
 
+_MAX_SIZE = 1e18
+
+
 def size(v: Any) -> int | None:
     x = num(v)
-    return None if x is None else round(x)
+    # a size no int64 holds (or a negative one) is garbage, not a reason to drop the quote
+    return None if x is None or not 0 <= x <= _MAX_SIZE else round(x)
 
 
 def time_ns(v: Any) -> int:
@@ -150,13 +157,15 @@ def time_ns(v: Any) -> int:
     return 0 if x is None or x <= 0 else int(x) * _NS_PER_MS
 
 
+_EPOCH = dt.date(1970, 1, 1)
+
 # The fields we need per event type; the first two identify the event.
 NEEDED: dict[str, tuple[str, ...]] = {
     "Quote": ("eventSymbol", "eventTime", "bidTime", "askTime", "bidPrice", "askPrice",
               "bidSize", "askSize"),
     "Trade": ("eventSymbol", "eventTime", "time", "price", "size"),
     "Summary": ("eventSymbol", "dayOpenPrice", "dayHighPrice", "dayLowPrice", "dayClosePrice",
-                "prevDayClosePrice", "openInterest"),
+                "prevDayClosePrice", "openInterest", "dayId", "prevDayId"),
     "Greeks": ("eventSymbol", "eventTime", "time", "price", "volatility", "delta", "gamma",
                "theta", "rho", "vega"),
 }
@@ -248,16 +257,19 @@ class FeedDataDecoder:
                     if (trade := self._trade(sym, v, ts_init_ns)) is not None:
                         out.quotes.append(trade)
                 case "Summary":
-                    out.summaries.append(_summary(sym, v))
+                    summary = _summary(sym, v)
+                    out.summaries.append(summary)
+                    if (settle := _settle_quote(summary, ts_init_ns, self.delayed)) is not None:
+                        out.quotes.append(settle)
                 case "Greeks":
                     out.greeks.append(_greeks(sym, v, ts_init_ns))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):  # FutureTimestamp is a ValueError
             out.errors += 1
             return
         out.events += 1
 
     def _quote(self, sym: str, v: list[Any], ts_init_ns: int) -> Quote:
-        ts = max(time_ns(v[1]), time_ns(v[2]), time_ns(v[3])) or ts_init_ns
+        ts = venue_ts(max(time_ns(v[1]), time_ns(v[2]), time_ns(v[3])) or ts_init_ns, ts_init_ns)
         return Quote(
             sym=sym, ts=ts, bid=num(v[4]), ask=num(v[5]), bid_size=size(v[6]),
             ask_size=size(v[7]), delayed=self.delayed,
@@ -267,7 +279,7 @@ class FeedDataDecoder:
         price = num(v[3])
         if price is None:
             return None
-        ts = time_ns(v[2]) or time_ns(v[1]) or ts_init_ns
+        ts = venue_ts(time_ns(v[2]) or time_ns(v[1]) or ts_init_ns, ts_init_ns)
         return Quote(sym=sym, ts=ts, last=price, delayed=self.delayed)
 
 
@@ -275,7 +287,29 @@ def _summary(sym: str, v: list[Any]) -> Summary:
     return Summary(
         sym=sym, day_open=num(v[1]), day_high=num(v[2]), day_low=num(v[3]),
         day_close=num(v[4]), prev_day_close=num(v[5]), open_interest=num(v[6]),
+        day=_day(v[7]), prev_day=_day(v[8]),
     )
+
+
+def _day(v: Any) -> dt.date | None:
+    """dxFeed's ``dayId``: days since 1970-01-01 (0 or NaN: unknown)."""
+    n = num(v)
+    if n is None or n <= 0:
+        return None
+    return _EPOCH + dt.timedelta(days=int(n))
+
+
+def _settle_quote(s: Summary, ts_init_ns: int, delayed: bool) -> Quote | None:
+    """Turn a Summary into a settlement-only quote: the day's close once it is known, else the
+    previous day's close (futures: settlement), with the open interest; None when it has none
+    (Summary is reset to NaN before the open)."""
+    settle, day = (s.day_close, s.day) if s.day_close is not None else (s.prev_day_close,
+                                                                         s.prev_day)
+    oi = size(s.open_interest)
+    if settle is None and oi is None:
+        return None
+    return Quote(sym=s.sym, ts=ts_init_ns, delayed=delayed, settle=settle,
+                 settle_date=day if settle is not None else None, open_interest=oi)
 
 
 def _greeks(sym: str, v: list[Any], ts_init_ns: int) -> Greeks:
@@ -353,8 +387,11 @@ def parse_quote_token(body: bytes, now_ns: int) -> QuoteToken:
     data = msgspec.json.decode(_unwrap(body), type=_QuoteTokenData)
     expires_ns = None
     if data.expires_at:
-        when = dt.datetime.fromisoformat(data.expires_at.replace("Z", "+00:00"))
-        expires_ns = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+        try:
+            when = dt.datetime.fromisoformat(data.expires_at.replace("Z", "+00:00"))
+            expires_ns = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+        except (ValueError, OverflowError, OSError) as exc:
+            raise ValueError(f"expires-at {data.expires_at[:40]!r} is not a time") from exc
     return QuoteToken(
         token=data.token, dxlink_url=data.dxlink_url, level=data.level,
         issued_ns=now_ns, expires_ns=expires_ns,

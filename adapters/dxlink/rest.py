@@ -89,5 +89,6 @@ class TastytradeApi:
 def _parsed(path: str, parse: Callable[..., T], *args: Any) -> T:
     try:
         return parse(*args)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, OverflowError) as exc:
+        # a body we cannot use fails the session (reconnect with backoff), never the daemon
         raise FeedError(f"{path}: unexpected body ({exc})") from exc

@@ -5,7 +5,10 @@
   (``SPXW261218P05800000`` -> ``.SPXW261218P5800``; 480.5 stays ``480.5``). The root is the
   contract's own (SPX and SPXW stay distinct), never the underlying ticker.
 - VX futures: ``/VX`` + month code + 2-digit year + ``:XCBF`` (``VX261216`` -> ``/VXZ26:XCBF``).
-  The REST API's ``streamer-symbol`` is preferred; this form is the fallback.
+  The REST API's ``streamer-symbol`` is preferred; this form is the fallback, for monthlies
+  only. Weekly VX futures (``VX261007``: settling on a Wednesday that is not the monthly
+  expiry) are subscribed only under the ``streamer-symbol`` REST lists for their expiration
+  date: the month-code form would alias the monthly's contract.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from monitor import symbols
+from monitor.pricing.calendar import vix_monthly_expiry
 
 MONTH_CODES = "FGHJKMNQUVXZ"
 _STREAMER_OPTION = re.compile(r"^\.([A-Z]{1,6})(\d{6})([CP])(\d+(?:\.\d+)?)$")
@@ -52,8 +56,9 @@ def streamer_to_option(streamer: str) -> str | None:
 
 def to_streamer(
     canonical: str, futures: Mapping[dt.date, str], overrides: Mapping[str, str],
-) -> str:
-    """Return the streamer symbol of a canonical symbol.
+) -> str | None:
+    """Return the streamer symbol of a canonical symbol (None: a weekly VX future REST does
+    not list).
 
     ``futures`` maps VX final settlement dates to the REST ``streamer-symbol``; ``overrides``
     maps canonical symbols to streamer symbols and wins over everything.
@@ -65,7 +70,10 @@ def to_streamer(
         return option_to_streamer(inst)
     if inst.kind is symbols.Kind.FUTURE:
         assert inst.expiry is not None
-        return futures.get(inst.expiry) or future_to_streamer(inst.expiry)
+        listed = futures.get(inst.expiry)
+        if listed or inst.expiry != vix_monthly_expiry(inst.expiry.year, inst.expiry.month):
+            return listed
+        return future_to_streamer(inst.expiry)
     return canonical
 
 
@@ -80,7 +88,8 @@ class SymbolMap:
         overrides: Mapping[str, str],
     ) -> dict[str, str]:
         """Map every canonical symbol; return canonical -> streamer for this set."""
-        forward = {c: to_streamer(c, futures, overrides) for c in canonical}
+        both = {c: to_streamer(c, futures, overrides) for c in canonical}
+        forward = {c: s for c, s in both.items() if s is not None}
         self.to_canonical = {s: c for c, s in forward.items()}
         return forward
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -15,7 +17,7 @@ class ReplayFeedConfig(
 
     path: str
     name: str = "replay"
-    speed: float = 60.0
+    speed: Annotated[float, msgspec.Meta(ge=0, le=100_000)] = 60.0
     """Recorded seconds per wall-clock second; 0 plays as fast as possible."""
     loop: bool = False
     restamp: bool = True

@@ -2,7 +2,8 @@
 
 Lines are grouped by event time: quotes sharing one ``ts`` are published as one batch, and the
 pause before each group is (ts - previous ts) / speed of wall time (0: no pauses). With
-``restamp`` every timestamp is shifted so the session starts at the clock's now.
+``restamp`` every timestamp is shifted so the session starts at the clock's now, and capped at
+the clock's now when published (a faster-than-real-time replay never stamps ahead of the clock).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from adapters.base import FeedStats, QuoteSink, SubscriptionSource
 from adapters.replay.config import ReplayFeedConfig
 from monitor.clock import Clock
 from monitor.model import Quote
+from monitor.quotes import encodable
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +54,9 @@ def read_groups(path: Path) -> Iterator[tuple[int, list[Quote], int]]:
                 continue
             quotes = item if isinstance(item, list) else [item]
             for q in quotes:
+                if not encodable(q):  # a time beyond int64, a size msgpack cannot hold
+                    bad += 1
+                    continue
                 if group and (q.ts != group_ts or len(group) >= _MAX_BATCH):
                     yield group_ts, group, bad
                     group, bad = [], 0
@@ -112,7 +117,9 @@ class ReplayFeed:
             if prev_ts is not None and self._cfg.speed > 0 and ts > prev_ts:
                 await asyncio.sleep((ts - prev_ts) / 1e9 / self._cfg.speed)
             prev_ts = ts
-            if offset_ns:
+            if offset_ns and self._cfg.restamp:
+                quotes = self._restamped(quotes, offset_ns, after_ns)
+            elif offset_ns:
                 quotes = [msgspec.structs.replace(q, ts=q.ts + offset_ns) for q in quotes]
             await sink.publish(self.name, quotes)
             self._stats.messages += 1
@@ -120,3 +127,13 @@ class ReplayFeed:
             self._stats.last_quote_ts_ns = quotes[-1].ts
             newest = max(quotes[-1].ts, newest or quotes[-1].ts)
         return newest
+
+    def _restamped(self, quotes: list[Quote], offset_ns: int, after_ns: int | None) -> list[Quote]:
+        """Shift recorded times by ``offset_ns``, but never past the clock: played faster than
+        real time, a shifted session would run ahead of it (``future_ts`` at the engine), so
+        such quotes carry the time they are published at instead. Only a looping pass's first
+        quotes may sit ``_PASS_GAP_NS`` after the previous pass, to stay newer than it."""
+        ceiling = self._clock.now_ns()
+        if after_ns is not None:
+            ceiling = max(ceiling, after_ns + _PASS_GAP_NS)
+        return [msgspec.structs.replace(q, ts=min(q.ts + offset_ns, ceiling)) for q in quotes]

@@ -8,7 +8,7 @@ import datetime as dt
 import structlog
 
 from adapters.base import FeedStats, QuoteSink, SubscriptionSource
-from adapters.simulator.config import SimulatorFeedConfig
+from adapters.simulator.config import SimulatorFeedConfig, start_ns
 from adapters.simulator.market import SimMarket, default_universe
 from monitor import symbols
 from monitor.clock import Clock
@@ -33,6 +33,8 @@ class SimulatorFeed:
         self._cfg = cfg
         self._clock = clock
         self._stats = FeedStats()
+        self._last_ns = 0
+        """Where a restarted run resumes a fixed ``start`` from: time never runs backwards."""
 
     @property
     def name(self) -> str:
@@ -50,7 +52,7 @@ class SimulatorFeed:
 
     async def run(self, sink: QuoteSink, subscriptions: SubscriptionSource) -> None:
         cfg = self._cfg
-        start = self._clock.now_ns()
+        start = max(start_ns(cfg, self._clock.now_ns()), self._last_ns)
         spike = start + round(cfg.spike_after_s * 1e9) if cfg.spike_after_s >= 0 else None
         market = SimMarket(cfg.seed, start, spike)
         version = subscriptions.version
@@ -60,6 +62,7 @@ class SimulatorFeed:
         try:
             while True:
                 market.step(tick_s * cfg.speed)
+                self._last_ns = market.now_ns
                 if subscriptions.version != version:
                     version = subscriptions.version
                     instruments = self._instruments(market, subscriptions.current())

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -25,16 +25,16 @@ class TradierFeedConfig(
     symbol list is too big for one frame or the server refuses the frame)."""
     filter: list[str] = msgspec.field(default_factory=lambda: ["quote", "trade", "summary"])
     valid_only: bool = True
-    keepalive_s: float = 30.0
+    keepalive_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     """Websocket PING interval (the market stream has no application heartbeat)."""
-    silence_timeout_s: float = 60.0
+    silence_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     """Reconnect when no frame (data or PONG) arrives on the websocket for this long."""
-    http_silence_timeout_s: float = 960.0
+    http_silence_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 960.0
     """The same for HTTP streaming, which carries no PONGs (the server itself closes a stream
     after 15 minutes without data)."""
-    max_ws_payload_bytes: int = 65_536
+    max_ws_payload_bytes: Annotated[int, msgspec.Meta(ge=256)] = 65_536
     """Symbol lists whose subscription payload is larger go over HTTP streaming (POST)."""
-    request_timeout_s: float = 10.0
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     delayed: bool = False
     """Mark quotes delayed (the sandbox's market data is 15 minutes delayed)."""
     backoff: BackoffConfig = msgspec.field(default_factory=BackoffConfig)

@@ -13,6 +13,10 @@ when configured, when the symbol payload exceeds ``max_ws_payload_bytes``, and (
 the websocket server refused a frame as too big (close code 1009) or refused the upgrade with a
 4xx (a sandbox without the market websocket). The stream never
 acknowledges a subscription, so the backoff resets with the first quote of a session.
+
+Before a session, at most every ``LISTED_REFRESH_S``, the listed strikes of the subscribed
+options' expiries are read from the chain endpoints (``includeAllRoots=true``) into ``listed``,
+so the subscription window holds strikes that exist; a failure there is logged, never fatal.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ from adapters.base import (
 )
 from adapters.tradier.config import TradierFeedConfig
 from adapters.tradier.parsing import Parsed, Summary, parse_frame, subscription_payload
-from adapters.tradier.rest import StreamSession, TradierApi
+from adapters.tradier.rest import StreamSession, TradierApi, listed_strikes
 from adapters.tradier.symbols import to_tradier
 from monitor.clock import Clock
+from monitor.subscriptions import ListedStrikes, option_chains
+
+LISTED_REFRESH_S = 3600.0
 
 _WS_CLOSE_TOO_BIG = 1009
 _WS_UNAVAILABLE = frozenset({400, 403, 404, 405, 426})
@@ -49,9 +56,12 @@ class SessionInvalid(FeedError):
 class TradierFeed(ReconnectingFeed):
     def __init__(
         self, cfg: TradierFeedConfig, clock: Clock, *, rng: random.Random | None = None,
+        listed: ListedStrikes | None = None,
     ) -> None:
         super().__init__(cfg.name, clock, cfg.backoff, delayed=cfg.delayed, rng=rng)
         self._cfg = cfg
+        self.listed = listed
+        self._listed_at_ns: int | None = None
         self._api = TradierApi(cfg, clock)
         self.use_http = cfg.transport == "http"
         self.summaries: dict[str, Summary] = {}
@@ -61,6 +71,7 @@ class TradierFeed(ReconnectingFeed):
     async def _session(self, subscriptions: SubscriptionSource) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._cfg.request_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as http:
+            await self._learn_strikes(http, subscriptions.current())
             version = subscriptions.version
             symbols = self._venue_symbols(subscriptions.current())
             session = await self._api.create_session(http)
@@ -69,6 +80,25 @@ class TradierFeed(ReconnectingFeed):
                 await self._http_stream(http, session, symbols, subscriptions, version)
             else:
                 await self._ws_stream(http, session, payload, subscriptions, version)
+
+    async def _learn_strikes(self, http: aiohttp.ClientSession, wanted: Iterable[str]) -> None:
+        """Read the listed strikes of the wanted options' expiries into ``listed``."""
+        now_ns = self._clock.now_ns()
+        if self.listed is None or (
+            self._listed_at_ns is not None
+            and now_ns - self._listed_at_ns < LISTED_REFRESH_S * 1e9
+        ):
+            return
+        self._listed_at_ns = now_ns
+        for underlying, expiries in sorted(option_chains(wanted).items()):
+            try:
+                found = await listed_strikes(self._api, http, underlying, expiries)
+            except (FeedError, aiohttp.ClientError, TimeoutError) as exc:
+                self.log.warning("tradier_listed_strikes_failed", underlying=underlying,
+                                 error=str(exc)[:200])
+                continue
+            self.listed.update(found)
+            self.log.info("tradier_listed_strikes", underlying=underlying, chains=len(found))
 
     def _venue_symbols(self, canonical: Iterable[str]) -> list[str]:
         out, unsupported = [], set()

@@ -12,11 +12,16 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from adapters.tradier.symbols import to_canonical
 from monitor.model import Quote
+from monitor.pricing.calendar import previous_business_day
+from monitor.quotes import venue_ts
+
+_NEW_YORK = ZoneInfo("America/New_York")
 
 Num = float | str | None
 _NS_PER_MS = 1_000_000
@@ -104,9 +109,13 @@ def num(v: Num) -> float | None:
     return x if x - x == 0.0 else None
 
 
+_MAX_SIZE = 1e18
+
+
 def size(v: Num) -> int | None:
     x = num(v)
-    return None if x is None else round(x)
+    # a size no int64 holds (or a negative one) is garbage, not a reason to drop the quote
+    return None if x is None or not 0 <= x <= _MAX_SIZE else round(x)
 
 
 def ms_to_ns(v: Num) -> int:
@@ -150,26 +159,44 @@ def _convert(event: StreamEvent, sym: str, ts_init_ns: int, delayed: bool, out: 
     match event:
         case StreamQuote():
             ts = max(ms_to_ns(event.biddate), ms_to_ns(event.askdate)) or ts_init_ns
+            ts = venue_ts(ts, ts_init_ns)
+            bid, ask = num(event.bid), num(event.ask)
+            if bid == 0.0 and ask == 0.0:  # an index (VIX) has no book: "no quote", not 0/0
+                bid = ask = None
             out.quotes.append(Quote(
-                sym=sym, ts=ts, bid=num(event.bid), ask=num(event.ask),
+                sym=sym, ts=ts, bid=bid, ask=ask,
                 bid_size=size(event.bidsz), ask_size=size(event.asksz), delayed=delayed,
             ))
         case StreamTrade():
             price = num(event.price) if event.price is not None else num(event.last)
             if price is not None:
-                ts = ms_to_ns(event.date) or ts_init_ns
+                ts = venue_ts(ms_to_ns(event.date) or ts_init_ns, ts_init_ns)
                 out.quotes.append(Quote(sym=sym, ts=ts, last=price, delayed=delayed))
         case StreamTimesale():
-            ts = ms_to_ns(event.date) or ts_init_ns
+            ts = venue_ts(ms_to_ns(event.date) or ts_init_ns, ts_init_ns)
             out.quotes.append(Quote(
                 sym=sym, ts=ts, bid=num(event.bid), ask=num(event.ask), last=num(event.last),
                 delayed=delayed,
             ))
         case StreamSummary():
-            out.summaries.append(Summary(
+            summary = Summary(
                 sym=sym, open=num(event.open), high=num(event.high), low=num(event.low),
                 prev_close=num(event.prevClose), close=num(event.close),
-            ))
+            )
+            out.summaries.append(summary)
+            if (settle := _settle_quote(summary, ts_init_ns, delayed)) is not None:
+                out.quotes.append(settle)
+
+
+def _settle_quote(s: Summary, ts_init_ns: int, delayed: bool) -> Quote | None:
+    """A settlement-only quote from a ``summary``'s ``prevClose`` (``close`` may still move
+    during the session). The event carries no date: it is dated the business day before the
+    New York day of receipt."""
+    if s.prev_close is None:
+        return None
+    today = dt.datetime.fromtimestamp(ts_init_ns / 1e9, _NEW_YORK).date()
+    return Quote(sym=s.sym, ts=ts_init_ns, delayed=delayed, settle=s.prev_close,
+                 settle_date=previous_business_day(today))
 
 
 def subscription_payload(

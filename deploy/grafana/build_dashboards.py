@@ -4,8 +4,13 @@
     python deploy/grafana/build_dashboards.py --check  # exit 1 if they are out of date
 
 The JSON files are what Grafana loads (provisioning) and what the tests check; this script is
-their source, so panels stay consistent (one datasource uid, no overlapping grid positions) and a
+their source, so panels stay consistent (one datasource, no overlapping grid positions) and a
 review reads the queries, not 2,000 lines of JSON. Edit here, run it, commit both.
+
+Every panel reads the `$datasource` variable (any Prometheus; the compose stack's provisioned
+`vixmon-prometheus` by default) and selects `job=~"$job"` (default `vixmon`, the choices are the
+jobs that export `vixmon_build_info`), so the JSON imports into an existing Grafana whatever its
+datasource and scrape job are called.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATASOURCE = {"type": "prometheus", "uid": "vixmon-prometheus"}
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+PROVISIONED_DATASOURCE = "vixmon-prometheus"  # provisioning/datasources/vixmon.yaml
+DEFAULT_JOB = "vixmon"  # deploy/prometheus/prometheus.yml
 OUT = Path(__file__).resolve().parent / "dashboards"
 GRID_WIDTH = 24
-SEL = 'job="vixmon"'
+SEL = 'job=~"$job"'
 BOOK = f'{SEL}, book=~"$book"'
 RATE = "$__rate_interval"
 
@@ -116,8 +123,37 @@ def _layout(rows: list[Row]) -> Iterator[dict[str, Any]]:
         y += line_height
 
 
+def _datasource_variable() -> dict[str, Any]:
+    return {
+        "name": "datasource",
+        "label": "Data source",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {"text": PROVISIONED_DATASOURCE, "value": PROVISIONED_DATASOURCE},
+        "refresh": 1,
+        "hide": 0,
+    }
+
+
+def _job_variable() -> dict[str, Any]:
+    query = "label_values(vixmon_build_info, job)"
+    return {
+        "name": "job",
+        "label": "Job",
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": "job"},
+        "definition": query,
+        "refresh": 2,
+        "includeAll": False,
+        "multi": False,
+        "current": {"text": DEFAULT_JOB, "value": DEFAULT_JOB},
+        "sort": 1,
+    }
+
+
 def _book_variable() -> dict[str, Any]:
-    query = "label_values(vixmon_book_value_usd, book)"
+    query = f"label_values(vixmon_book_value_usd{{{SEL}}}, book)"
     return {
         "name": "book",
         "label": "Book",
@@ -148,7 +184,9 @@ def dashboard(
         "schemaVersion": 39,
         "time": {"from": "now-1h", "to": "now"},
         "timezone": "browser",
-        "templating": {"list": [_book_variable()] if book else []},
+        "templating": {
+            "list": [_datasource_variable(), _job_variable(), *([_book_variable()] if book else [])]
+        },
         "annotations": {"list": []},
         "links": [
             {"type": "dashboards", "tags": ["vixmon"], "asDropdown": False, "title": "vixmon"}
@@ -180,7 +218,7 @@ def _quantile(q: float, metric: str, by: str, legend: str, window: str = RATE) -
 # Panel tables read best one panel per block, so the formatter leaves them alone.
 # fmt: off
 def book_rows() -> list[Row]:
-    gain = _q("vixmon_layer_gain_ratio", BOOK, "{{book}} {{layer}}")
+    gain = _q("vixmon_layer_gain_ratio", BOOK, "{{book}} {{structure}}")
     return [
         Row("Hedge layers", [
             Panel("timeseries", "Layer gain ratio", [gain], width=16, unit="percentunit",
@@ -197,11 +235,11 @@ def book_rows() -> list[Row]:
                   width=8, instant=True, thresholds=[(None, "green"), (1, "red")],
                   description="Structures with a leg lacking a fresh usable mark."),
             Panel("timeseries", "Harvestable gain", [
-                _q("vixmon_layer_harvestable_gain_usd", BOOK, "{{book}} {{layer}}"),
+                _q("vixmon_layer_harvestable_gain_usd", BOOK, "{{book}} {{structure}}"),
             ], width=16, unit="currencyUSD",
                   description="Selling the layer at the touch, minus its entry cost."),
             Panel("stat", "Layer contracts and roll candidates", [
-                _q("vixmon_layer_contracts", BOOK, "{{layer}}"),
+                _q("vixmon_layer_contracts", BOOK, "{{structure}}"),
                 _q("vixmon_roll_candidates", SEL, "roll candidates"),
             ], width=8, instant=True, options={"textMode": "value_and_name", **LAST}),
         ]),
@@ -284,7 +322,7 @@ def book_rows() -> list[Row]:
                   description="Alert keys per rule in breach, hold (inside the hysteresis band) "
                               "or unknown; every other key is clear."),
             Panel("stat", "Next macro event", [
-                _q("vixmon_next_event_seconds", SEL, "{{kind}}"),
+                (f"vixmon_next_event_timestamp_seconds{{{SEL}}} - time()", "{{kind}}"),
             ], unit="dtdurations", instant=True,
                   thresholds=[(None, "red"), (3600, "orange"), (86400, "green")],
                   options={"textMode": "value_and_name", **LAST}),
@@ -294,7 +332,8 @@ def book_rows() -> list[Row]:
             ], custom={"drawStyle": "bars", "fillOpacity": 60},
                   description="Notifications of vixmon's own rules: firing, repeat, resolved."),
             Panel("table", "Firing operational alerts",
-                  [('ALERTS{alertname=~"Vixmon.+", alertstate="firing"}', "")], instant=True,
+                  [(f'ALERTS{{{SEL}, alertname=~"Vixmon.+", alertstate="firing"}}', "")],
+                  instant=True,
                   description="Prometheus alerts from deploy/prometheus/rules/vixmon.yml."),
         ]),
     ]
@@ -345,7 +384,10 @@ def pipeline_rows() -> list[Row]:
             Panel("stat", "Market stale", [_q("vixmon_market_stale", SEL)], width=6,
                   instant=True, mappings=NO_YES, thresholds=[(None, "green"), (1, "red")]),
             Panel("timeseries", "Newest quote age (engine)",
-                  [_q("vixmon_market_quote_age_seconds", SEL, "age")], width=6, unit="s"),
+                  [(f"time() - vixmon_market_last_quote_timestamp_seconds{{{SEL}}}", "age")],
+                  width=6, unit="s",
+                  description="Wall time minus the event time of the newest quote the engine "
+                              "applied."),
             Panel("timeseries", "Crossed or locked quotes",
                   [_q("vixmon_quotes_crossed_locked_ratio", SEL, "share")], width=6,
                   unit="percentunit", thresholds=[(None, "green"), (0.05, "red")],

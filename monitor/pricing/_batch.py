@@ -11,17 +11,20 @@ they call are inlined for that), and the rare cases in a last loop that redoes t
 general scalar code. Position j of the rows is option lo + j; options that are not solved carry
 NaN through the arithmetic and are skipped wherever it would cost. On the bench's 30,000-quote
 SPX chain this runs ~80-90 ns per option on one core, against ~250 for the per-option stages
-it replaced. Every option still goes through exactly the float operations of the scalar
-functions these stages call:
+it replaced. Every option goes through the float operations of the per-option functions these
+stages call (``_kernels``, ``_lbr``, ``_special``: the same functions the numpy backend applies
+to whole arrays in ``_kernels_vec``; only exp and log are computed differently), stage by
+stage:
 
 1. ``normalise_quote``: classify the quote, reduce it to a normalised out-of-the-money call;
 2. start from last tick's vol when one is given, else from ``table_guess``;
-3. ``refine_start``: evaluate the branch's objective there (the expensive half of a step);
-4. ``refine_finish``: one Householder(3) step, a second when the first moved more than REFINE;
+3. the objective of the start's branch there (``objective_branch``, ``objective_at``);
+4. one Householder(3) step, a second when the first moved more than REFINE (``settle``);
 5. ``rescue`` the rare start that did not settle (table, then LBR's full solve);
 6. the Greeks at the solved vol: ``density_exponent`` and its exp, then ``greeks_at_premium``.
 
-So the numpy twin (``_kernels_vec``, whole arrays per stage) stays bit-identical.
+The two backends therefore agree to rounding, not bit for bit (numpy's exp and log are its
+own, chosen per CPU): tests/unit/pricing/test_pricing_backends.py states the tolerance.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.pricing._elementary import exp_rows, log_rows
-from monitor.pricing._jit import inline_jit, jit
+from monitor.pricing._jit import inline_jit, inlined, jit
 from monitor.pricing._kernels import (
     NOT_IDENTIFIABLE,
     OK,
@@ -65,6 +68,20 @@ from monitor.pricing._special import (
     erfcx_small_exponent,
 )
 from monitor.pricing._table import catmull_rom, smooth_exp, table_cell, table_sum
+
+# The shared per-option helpers these loops call, bound as numba inlines them (before typing,
+# like inline_jit): inlining them as registered overloads would type each one again per use.
+normalise_quote = inlined(normalise_quote)
+density_exponent = inlined(density_exponent)
+greeks_at_premium = inlined(greeks_at_premium)
+black_ratios = inlined(black_ratios)
+householder_ds = inlined(householder_ds)
+lower_terms = inlined(lower_terms)
+objective_branch = inlined(objective_branch)
+small_t_series = inlined(small_t_series)
+erfcx_rational = inlined(erfcx_rational)
+erfcx_small = inlined(erfcx_small)
+erfcx_small_exponent = inlined(erfcx_small_exponent)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

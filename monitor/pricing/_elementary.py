@@ -1,8 +1,9 @@
-"""exp and log in plain arithmetic, so the block kernels' loops over them vectorize.
+"""exp and log in plain arithmetic, so the compiled block kernels' loops over them vectorize.
 
 libm's exp and log are calls, which LLVM cannot vectorize: a loop over a block of options spends
 ~6 ns per call, one option at a time. These compute the same functions from float operations
-numpy can repeat exactly (so the numba and numpy paths stay bit-identical), to within ~2 ulps:
+alone, to within ~2 ulps (tests/unit/pricing/test_pricing_elementary.py); the numpy backend
+uses numpy's own exp and log, which are vectorized already:
 
 - ``exp``: a = k ln2 + r with |r| <= ln2/2, exp(r) by its Taylor series to r^13, times 2^k;
 - ``log``: y = m 2^k with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh((m - 1)/(m + 1)) by its
@@ -10,15 +11,13 @@ numpy can repeat exactly (so the numba and numpy paths stay bit-identical), to w
 
 Outside the range where that holds (exp's result not a normal number, log of a zero, negative,
 subnormal, infinite or NaN argument) they defer to libm, so every special value comes out as
-before. Each has a scalar form, an in-place form over rows of the block work array (the
-splitting of the float into exponent and mantissa done on an integer view of the rows) and a
-numpy form.
+before. They work in place over rows of the block work array (the splitting of the float into
+exponent and mantissa done on an integer view of the rows).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,21 +91,6 @@ def atanh_series(u: float) -> float:
 
 
 @jit
-def exp(a: float) -> float:
-    """Return e^a (libm's for results that are not normal numbers)."""
-    p, k, ok = exp_parts(a)
-    return math.ldexp(p, int(k)) if ok else math.exp(a)
-
-
-@jit
-def log(y: float) -> float:
-    """Return the natural log of y (libm's for zero, negative, subnormal, inf or NaN y)."""
-    m, e = math.frexp(y)
-    out = log_parts(2.0 * m, float(e - 1), y)
-    return out if out == out else math.log(y)
-
-
-@jit
 def exp_rows(n: int, w: FloatArray, src: int, dst: int, scratch: int) -> None:
     """Set w[dst, :n] = exp(w[src, :n]); ``scratch`` is a third row it may overwrite."""
     bits = w.view(np.int64)
@@ -137,40 +121,3 @@ def log_rows(n: int, w: FloatArray, src: int, dst: int, scratch: int) -> None:
     for j in range(n):
         if w[dst, j] != w[dst, j]:
             w[dst, j] = math.log(w[src, j])
-
-
-def plain(func: Any) -> Any:
-    # The plain-Python function behind a compiled helper: arithmetic only, so it serves arrays.
-    return getattr(func, "py_func", func)
-
-
-def exp_v(a: FloatArray) -> FloatArray:
-    """Return :func:`exp` elementwise, bit for bit."""
-    a = np.asarray(a, dtype=np.float64)
-    ok = (a >= EXP_LO) & (a <= EXP_HI)
-    aa = np.where(ok, a, 0.0)
-    k = (aa * INV_LN2 + SHIFTER) - SHIFTER
-    r = (aa - k * LN2_HI) - k * LN2_LO
-    p = plain(estrin13)(r)
-    scale = ((((k + SHIFTER).view(np.int64)) - SHIFTER_BITS + 1023) << 52).view(np.float64)
-    out: FloatArray = p * scale
-    with np.errstate(all="ignore"):
-        out[~ok] = np.exp(a[~ok])
-    return out
-
-
-def log_v(y: FloatArray) -> FloatArray:
-    """Return :func:`log` elementwise, bit for bit."""
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    bits = y.view(np.int64)
-    m = ((bits & MANTISSA) | ONE_BITS).view(np.float64)
-    k = (((bits >> 52) & 0x7FF) | TWO52_BITS).view(np.float64) - (TWO52 + 1023.0)
-    big = m > SQRT2
-    m = np.where(big, 0.5 * m, m)
-    k = np.where(big, k + 1.0, k)
-    z = (m - 1.0) / (m + 1.0)
-    out: FloatArray = k * LN2_HI + (2.0 * z * plain(atanh_series)(z * z) + k * LN2_LO)
-    off = ~((y >= DBL_MIN) & (y < np.inf))
-    with np.errstate(all="ignore"):
-        out[off] = np.log(y[off])
-    return out

@@ -1,25 +1,30 @@
-"""Per-option scalar pricing, and the price and Greeks kernels looping over them (numba when
-present); the implied-vol kernels built from these pieces are in ``_batch.py``.
+"""Per-option pricing, written once for a float (compiled kernels) or an array (numpy), and the
+compiled price and Greeks kernels looping over it; the implied-vol kernels built from these
+pieces are in ``_batch.py``, their numpy counterparts in ``_kernels_vec.py``.
 
-``_kernels_vec.py`` is the numpy twin of every function here; the two must stay
-operation-for-operation identical (tests/unit/pricing/test_pricing_backends.py checks bit
-equality).
+Every function here is branch-free (:func:`select` chooses), so the numpy backend calls the
+same functions on whole arrays that the compiled loops call per option.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.pricing._jit import inline_jit, jit
+from monitor.pricing._jit import jit, select, shared, shared_inline
 from monitor.pricing._lbr import black_vega, normalised_vol, refine_vol
 from monitor.pricing._special import ONE_OVER_SQRT_2PI, norm_cdf, norm_cdf_given_pdf
 from monitor.pricing._table import table_guess
 
+Real = Any  # a float in compiled code (one option), a float64 array on the numpy path
 FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
 ReasonArray = NDArray[np.int8]
+Three = tuple[Real, Real, Real]
+Six = tuple[Real, Real, Real, Real, Real, Real]
 
 # IvReason values, repeated as plain ints for compiled code.
 OK, NO_QUOTE, EXPIRED, BELOW_INTRINSIC, ABOVE_BOUND, BELOW_TICK, BAD_INPUT, NOT_IDENTIFIABLE = (
@@ -29,25 +34,32 @@ TINY = 2.2250738585072014e-308
 INTRINSIC_TOLERANCE = 1e-12
 
 
-@inline_jit
-def classify(cp: float, f: float, k: float, t: float, df: float, p: float, tick: float) -> int:
-    """Return the IvReason code of one quote before solving: the first check that fails."""
-    # Written as selects (lowest priority first) so a loop over quotes has no branches.
-    finite = (f < math.inf) & (k < math.inf) & (df < math.inf) & math.isfinite(t)
+@shared_inline
+def classify(cp: Real, f: Real, k: Real, t: Real, df: Real,
+             p: Real, tick: float) -> Real:  # fmt: skip
+    """Return the IvReason code of each quote before solving: the first check that fails."""
+    # Selects, lowest priority first: a loop over quotes has no branches.
+    finite = (f < np.inf) & (k < np.inf) & (df < np.inf) & np.isfinite(t)
     valid = (f > 0.0) & (k > 0.0) & (df > 0.0) & finite & ((cp == 1.0) | (cp == -1.0))
-    time_value = p - df * max(cp * (f - k), 0.0)
-    code = BELOW_TICK if (time_value < tick) | (time_value <= 0.0) else OK
-    code = ABOVE_BOUND if p >= df * (f if cp > 0.0 else k) else code
-    code = BELOW_INTRINSIC if time_value < -INTRINSIC_TOLERANCE * max(p, 1.0) else code
-    code = EXPIRED if not t > 0.0 else code
-    code = NO_QUOTE if not ((p > 0.0) & (p < math.inf)) else code
-    return code if valid else BAD_INPUT
+    time_value = p - df * np.maximum(cp * (f - k), 0.0)
+    code = select((time_value < tick) | (time_value <= 0.0), BELOW_TICK, OK)
+    code = select(p >= df * select(cp > 0.0, f, k), ABOVE_BOUND, code)
+    code = select(time_value < -INTRINSIC_TOLERANCE * np.maximum(p, 1.0), BELOW_INTRINSIC, code)
+    code = select(np.logical_not(t > 0.0), EXPIRED, code)
+    code = select(np.logical_not((p > 0.0) & (p < np.inf)), NO_QUOTE, code)
+    return select(valid, code, BAD_INPUT)
 
 
-@inline_jit
+@shared_inline
 def normalise_quote(
-    cp: float, f: float, k: float, t: float, df: float, p: float, tick: float
-) -> tuple[int, float, float, float]:
+    cp: Real,
+    f: Real,
+    k: Real,
+    t: Real,
+    df: Real,
+    p: Real,
+    tick: float,
+) -> tuple[Real, Real, Real, FloatArray]:
     """Return (reason, exp(x), exp(x/2), beta): the quote as a normalised out-of-the-money
     call, NaN unless the reason is OK.
 
@@ -55,14 +67,13 @@ def normalise_quote(
     beta = time value / (df sqrt(F K)); only OK quotes go on to solve.
     """
     reason = classify(cp, f, k, t, df, p, tick)
-    ratio = min(f, k) / max(f, k)
-    ex = math.sqrt(ratio)
-    beta = (p - df * max(cp * (f - k), 0.0)) / (df * math.sqrt(f * k))
-    if reason == OK:
-        reason = ABOVE_BOUND if beta >= ex else (BELOW_TICK if beta < TINY else OK)
-    nan = math.nan
+    ratio = np.minimum(f, k) / np.maximum(f, k)
+    ex = np.sqrt(ratio)
+    beta = (p - df * np.maximum(cp * (f - k), 0.0)) / (df * np.sqrt(f * k))
+    solvable = select(beta >= ex, ABOVE_BOUND, select(beta < TINY, BELOW_TICK, OK))
+    reason = select(reason == OK, solvable, reason)
     ok = reason == OK
-    return reason, (ratio if ok else nan), (ex if ok else nan), (beta if ok else nan)
+    return reason, select(ok, ratio, np.nan), select(ok, ex, np.nan), select(ok, beta, np.nan)
 
 
 @jit
@@ -79,101 +90,100 @@ def rescue(beta: float, x: float, ex: float, emx: float, seeded: bool, table: Fl
     return s
 
 
-@inline_jit
-def density_exponent(x: float, s: float) -> tuple[float, float]:
+@shared_inline
+def density_exponent(x: Real, s: Real) -> tuple[Real, FloatArray]:
     """Return (d1, -d1^2/2) for x = ln(F/K) and total vol s (the density is its exp)."""
     d1 = x / s + 0.5 * s
     return d1, -0.5 * d1 * d1
 
 
-@inline_jit
+@shared_inline
 def greeks_at_premium(
-    cp: float,
-    f: float,
-    t: float,
-    df: float,
-    ln_df: float,
-    s: float,
-    p: float,
-    carry: float,
-    spot: bool,
-    d1: float,
-    e: float,
-) -> tuple[float, float, float, float, float, float]:
+    cp: Real,
+    f: Real,
+    t: Real,
+    df: Real,
+    ln_df: Real,
+    s: Real,
+    p: Real,
+    carry: Real,
+    spot: Real,
+    d1: Real,
+    e: Real,
+) -> Six:
     """Return the Greeks of a solved quote (s > 0, t > 0) from d1, e = exp(-d1^2/2) and
     ln_df = ln(df): its premium is its model price."""
-    sqrt_t = math.sqrt(t)
+    sqrt_t = np.sqrt(t)
     vol = s / sqrt_t
     pdf = ONE_OVER_SQRT_2PI * e
     delta = df * cp * norm_cdf_given_pdf(cp * d1, e)
     decay = df * f * pdf * vol / (2.0 * sqrt_t)
-    drift = delta * carry * f if spot else 0.0
+    drift = select(spot, delta * carry * f, 0.0)
     theta = (-ln_df / t * p - decay - drift) / 365.0
-    rho = (-t * p + (t * f * delta if spot else 0.0)) * 0.01
+    rho = (-t * p + select(spot, t * f * delta, 0.0)) * 0.01
     return p, delta, df * pdf / (f * s), df * f * pdf * sqrt_t * 0.01, theta, rho
 
 
-@jit
-def otm_value(f: float, k: float, s: float) -> tuple[float, float, float]:
+@shared
+def otm_value(f: Real, k: Real, s: Real) -> Three:
     """Return (time value, phi(d1), ln(F/K)) for s > 0 via the normalised Black function.
 
     Pricing the time value on its own (intrinsic added exactly) keeps deep ITM premiums
     accurate to the last bits of the intrinsic and deep OTM ones to a few ulps relative.
     """
-    lo = min(f, k)
-    hi = max(f, k)
-    x = math.log(lo / hi)
-    b, bp = black_vega(x, s, math.sqrt(lo / hi), math.sqrt(hi / lo))
-    return math.sqrt(f) * math.sqrt(k) * b, bp * math.sqrt(k / f), (x if f < k else -x)
+    lo = np.minimum(f, k)
+    hi = np.maximum(f, k)
+    x = np.log(lo / hi)
+    b, bp = black_vega(x, s, np.sqrt(lo / hi), np.sqrt(hi / lo))
+    return np.sqrt(f) * np.sqrt(k) * b, bp * np.sqrt(k / f), select(f < k, x, -x)
 
 
-@jit
-def price_one(cp: float, f: float, k: float, t: float, df: float, vol: float) -> float:
-    """Return the discounted Black-76 premium of one option."""
-    s = vol * math.sqrt(t if t > 0.0 else 0.0)
+@shared
+def price_one(cp: Real, f: Real, k: Real, t: Real, df: Real,
+              vol: Real) -> Real:  # fmt: skip
+    """Return the discounted Black-76 premium; discounted intrinsic at zero vol or time."""
+    s = vol * np.sqrt(select(t > 0.0, t, 0.0))
     moneyness = cp * (f - k)
-    intrinsic = moneyness if moneyness > 0.0 else 0.0
-    if s > 0.0:
-        return df * (intrinsic + otm_value(f, k, s)[0])
-    if s == 0.0:
-        return df * intrinsic
-    return math.nan
+    intrinsic = select(moneyness > 0.0, moneyness, 0.0)
+    with_time = df * (intrinsic + otm_value(f, k, s)[0])
+    return select(s > 0.0, with_time, select(s == 0.0, df * intrinsic, np.nan))
 
 
-@jit
+@shared
 def greeks_one(
-    cp: float, f: float, k: float, t: float, df: float, vol: float, carry: float, spot: bool
-) -> tuple[float, float, float, float, float, float]:
-    """Return (price, delta, gamma, vega, theta, rho) of one option in the documented units."""
-    nan = math.nan
-    if math.isnan(cp + f + k + t + df + vol + carry) or vol < 0.0:
-        return nan, nan, nan, nan, nan, nan
-    tp = t if t > 0.0 else 0.0
-    sqrt_t = math.sqrt(tp)
+    cp: Real,
+    f: Real,
+    k: Real,
+    t: Real,
+    df: Real,
+    vol: Real,
+    carry: Real,
+    spot: Real,
+) -> Six:
+    """Return (price, delta, gamma, vega, theta, rho) in the documented units."""
+    bad = np.isnan(cp + f + k + t + df + vol + carry) | (vol < 0.0)
+    tp = select(t > 0.0, t, 0.0)
+    sqrt_t = np.sqrt(tp)
     s = vol * sqrt_t
+    live = s > 0.0
     moneyness = cp * (f - k)
-    value = moneyness if moneyness > 0.0 else 0.0
-    if s > 0.0:
-        time_value, pdf, x = otm_value(f, k, s)
-        value += time_value
-        d1 = x / s + 0.5 * s
-        delta = df * cp * norm_cdf(cp * d1)
-        gamma = df * pdf / (f * s)
-        vega = df * f * pdf * sqrt_t
-        decay = df * f * pdf * vol / (2.0 * sqrt_t)
-    else:
-        step = 1.0 if moneyness > 0.0 else (0.5 if moneyness == 0.0 else 0.0)
-        delta = df * cp * step
-        gamma = 0.0
-        vega = 0.0
-        decay = 0.0
-    price = df * value
-    if not tp > 0.0:
-        return price, delta, gamma, 0.0, 0.0, 0.0
-    drift = delta * carry * f if spot else 0.0
-    theta = (-math.log(df) / tp * price - decay - drift) / 365.0
-    rho = (-tp * price + (tp * f * delta if spot else 0.0)) * 0.01
-    return price, delta, gamma, vega * 0.01, theta, rho
+    time_value, pdf, x = otm_value(f, k, s)
+    step = select(moneyness > 0.0, 1.0, select(moneyness == 0.0, 0.5, 0.0))
+    price = df * (select(moneyness > 0.0, moneyness, 0.0) + select(live, time_value, 0.0))
+    delta = df * cp * select(live, norm_cdf(cp * (x / s + 0.5 * s)), step)
+    gamma = select(live, df * pdf / (f * s), 0.0)
+    vega = select(live, df * f * pdf * sqrt_t, 0.0)
+    decay = select(live, df * f * pdf * vol / (2.0 * sqrt_t), 0.0)
+    drift = select(spot, delta * carry * f, 0.0)
+    theta = (-np.log(df) / tp * price - decay - drift) / 365.0
+    rho = (-tp * price + select(spot, tp * f * delta, 0.0)) * 0.01
+    running = tp > 0.0  # at expiry only price and delta remain
+    vega = select(running, vega * 0.01, 0.0)
+    theta = select(running, theta, 0.0)
+    rho = select(running, rho, 0.0)
+    nan = np.nan
+    return (select(bad, nan, price), select(bad, nan, delta), select(bad, nan, gamma),
+            select(bad, nan, vega), select(bad, nan, theta), select(bad, nan, rho))  # fmt: skip
 
 
 # Array kernels: serial loops that release the GIL, so black.py can split large arrays across
@@ -204,7 +214,7 @@ def greeks_kernel(
     df: FloatArray,
     vol: FloatArray,
     carry: FloatArray,
-    spot: NDArray[np.bool_],
+    spot: BoolArray,
     price: FloatArray,
     delta: FloatArray,
     gamma: FloatArray,

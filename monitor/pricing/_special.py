@@ -1,21 +1,22 @@
-"""erfc, the normal CDF and its inverse, in scalar (compilable) and vectorized numpy forms.
+"""erfc, erfcx, the normal CDF and its inverse, for a float (compiled) or an array (numpy).
 
-Both forms run the same float operations in the same order, so the numba kernels and the numpy
-fallback agree to the last bit. The rational approximations are W. J. Cody's (Math. Comp. 23,
-1969; netlib specfun CALERF) for erfc and Wichura's AS241 (Appl. Statist. 37, 1988) for the
-inverse normal CDF: both are accurate to about 1e-16 relative.
+The rational approximations are W. J. Cody's (Math. Comp. 23, 1969; netlib specfun CALERF)
+for erfc and Wichura's AS241 (Appl. Statist. 37, 1988) for the inverse normal CDF: both are
+accurate to about 1e-16 relative. Each region's formula is written once (``_jit.shared``);
+the public functions choose the region per option in compiled code and by index subsets on
+arrays (``_jit.scalar_form``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from monitor.pricing._jit import inline_jit, jit
+from monitor.pricing._jit import scalar_form, select, shared, shared_inline
 
-FloatArray = NDArray[np.float64]
+Real = Any  # a float in compiled code (one option), a float64 array on the numpy path
 
 ONE_OVER_SQRT_2 = 0.7071067811865475244008443621048490392848359376887
 ONE_OVER_SQRT_2PI = 0.3989422804014326779399460599343818684758586311649
@@ -61,306 +62,213 @@ _ED = (2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.8463183175100546
        5.99832206555887937690e-1, 1.0)  # fmt: skip
 
 
-@inline_jit
-def _erfc_small(x: float, y: float) -> float:
-    ysq = y * y if y > _XSMALL else 0.0
-    xnum = _A[4] * ysq
-    xden = ysq
-    for i in range(3):
-        xnum = (xnum + _A[i]) * ysq
-        xden = (xden + _B[i]) * ysq
+# ---- the formulas, one per region (y = |x|) ---------------------------------------------------
+
+
+@shared_inline
+def _erfc_small(x: Real, y: Real) -> Real:
+    # Cody's loops written out: numba warned about inlining helpers that loop.
+    z = select(y > _XSMALL, y * y, 0.0)
+    xnum = (((_A[4] * z + _A[0]) * z + _A[1]) * z + _A[2]) * z
+    xden = (((z + _B[0]) * z + _B[1]) * z + _B[2]) * z
     return 1.0 - x * (xnum + _A[3]) / (xden + _B[3])
 
 
-@jit
-def _gauss_tail(y: float) -> float:
+@shared
+def _gauss_tail(y: Real) -> Real:
     # exp(-y^2) split as exp(-ysq^2) exp(-del) keeps full relative accuracy (Cody).
-    ysq = math.floor(y * 16.0) / 16.0
+    ysq = np.floor(y * 16.0) / 16.0
     delta = (y - ysq) * (y + ysq)
-    return math.exp(-ysq * ysq) * math.exp(-delta)
+    return np.exp(-ysq * ysq) * np.exp(-delta)
 
 
-@jit
-def _erfc_mid(y: float) -> float:
+@shared_inline
+def _erfcx_mid(y: Real) -> Real:
     xnum = _C[8] * y
-    xden = y
-    for i in range(7):
-        xnum = (xnum + _C[i]) * y
-        xden = (xden + _D[i]) * y
-    return (xnum + _C[7]) / (xden + _D[7]) * _gauss_tail(y)
-
-
-@jit
-def _erfc_large(y: float) -> float:
-    if y >= _XBIG:
-        return 0.0
-    ysq = 1.0 / (y * y)
-    xnum = _P[5] * ysq
-    xden = ysq
-    for i in range(4):
-        xnum = (xnum + _P[i]) * ysq
-        xden = (xden + _Q[i]) * ysq
-    return (_SQRPI - ysq * (xnum + _P[4]) / (xden + _Q[4])) / y * _gauss_tail(y)
-
-
-@jit
-def erfc(x: float) -> float:
-    """Return the complementary error function of a float."""
-    y = abs(x)
-    if y <= _THRESH:
-        return _erfc_small(x, y)
-    r = _erfc_mid(y) if y <= 4.0 else _erfc_large(y)
-    return 2.0 - r if x < 0.0 else r
-
-
-@inline_jit
-def _erfcx_large(y: float) -> float:
-    if y >= _XHUGE:
-        return _SQRPI / y
-    ysq = 1.0 / (y * y)
-    xnum = _P[5] * ysq
-    xden = ysq
-    for i in range(4):
-        xnum = (xnum + _P[i]) * ysq
-        xden = (xden + _Q[i]) * ysq
-    return (_SQRPI - ysq * (xnum + _P[4]) / (xden + _Q[4])) / y
-
-
-@inline_jit
-def _erfcx_mid(y: float) -> float:
-    xnum = _C[8] * y
-    xden = y
-    for i in range(7):
-        xnum = (xnum + _C[i]) * y
-        xden = (xden + _D[i]) * y
+    xnum = (((((((xnum + _C[0]) * y + _C[1]) * y + _C[2]) * y + _C[3]) * y + _C[4]) * y + _C[5])
+            * y + _C[6]) * y  # fmt: skip
+    xden = (((((((y + _D[0]) * y + _D[1]) * y + _D[2]) * y + _D[3]) * y + _D[4]) * y + _D[5])
+            * y + _D[6]) * y  # fmt: skip
     return (xnum + _C[7]) / (xden + _D[7])
+
+
+@shared_inline
+def _erfcx_large(y: Real) -> Real:
+    z = 1.0 / (y * y)
+    xnum = (((_P[5] * z + _P[0]) * z + _P[1]) * z + _P[2]) * z + _P[3]
+    xden = (((z + _Q[0]) * z + _Q[1]) * z + _Q[2]) * z + _Q[3]
+    r = (_SQRPI - z * (xnum * z + _P[4]) / (xden * z + _Q[4])) / y
+    return select(y >= _XHUGE, _SQRPI / y, r)
+
+
+def _erfcx_tail_one(y: Real) -> Real:
+    return _erfcx_mid(y) if y <= 4.0 else _erfcx_large(y)
+
+
+@scalar_form(_erfcx_tail_one, inline=True)
+def _erfcx_tail(y: Real) -> Real:
+    # erfcx(y) for y > RATIONAL_LO: Cody's middle rational up to 4, the asymptotic one beyond.
+    return select(y <= 4.0, _erfcx_mid(y), _erfcx_large(y))
+
+
+@shared
+def _erfc_tail(x: Real, y: Real) -> Real:
+    r = select(y >= _XBIG, 0.0, _erfcx_tail(y) * _gauss_tail(y))
+    return select(x < 0.0, 2.0 - r, r)
+
+
+@shared
+def _erfcx_negative(x: Real, y: Real, r: Real) -> Real:
+    # erfcx(x) for x < -RATIONAL_LO from r = erfcx(|x|): 2 exp(x^2) - r, inf once that overflows.
+    return select(x >= 0.0, r, select(x < _XNEG, np.inf, 2.0 / _gauss_tail(y) - r))
 
 
 RATIONAL_LO = _THRESH
 """erfcx(y) for RATIONAL_LO < y <= 4 is one rational function (:func:`erfcx_rational`)."""
 
 
-@inline_jit
-def erfcx_rational(y: float) -> float:
-    """Return erfcx(y) for RATIONAL_LO < y <= 4: Cody's middle rational, no exponential."""
-    return _erfcx_mid(y)
+erfcx_rational = _erfcx_mid
+"""erfcx(y) for RATIONAL_LO < y <= 4: Cody's middle rational, no exponential."""
 
 
-@inline_jit
-def erfcx_small_exponent(y: float) -> float:
+@shared_inline
+def erfcx_small_exponent(y: Real) -> Real:
     """Return the exponent whose exp :func:`erfcx_small` needs for y = |x| <= RATIONAL_LO."""
-    return y * y if y > _XSMALL else 0.0
+    return select(y > _XSMALL, y * y, 0.0)
 
 
-@inline_jit
-def erfcx_small(x: float, y: float, e: float) -> float:
+@shared_inline
+def erfcx_small(x: Real, y: Real, e: Real) -> Real:
     """Return erfcx(x) for y = |x| <= RATIONAL_LO, given e = exp(erfcx_small_exponent(y))."""
     return _erfc_small(x, y) * e
 
 
-@jit
-def erfcx(x: float) -> float:
-    """Return the scaled complementary error function exp(x^2) erfc(x)."""
+@shared
+def _ratio8(r: Real, num: tuple[float, ...], den: tuple[float, ...]) -> Real:
+    n = ((((((num[0] * r + num[1]) * r + num[2]) * r + num[3]) * r + num[4]) * r + num[5]) * r
+         + num[6]) * r + num[7]  # fmt: skip
+    d = ((((((den[0] * r + den[1]) * r + den[2]) * r + den[3]) * r + den[4]) * r + den[5]) * r
+         + den[6]) * r + den[7]  # fmt: skip
+    return n / d
+
+
+@shared
+def _quantile_central(q: Real) -> Real:
+    return q * _ratio8(0.180625 - q * q, _AN, _AD)
+
+
+@shared
+def _quantile_tail(u: Real, q: Real) -> Real:
+    r = np.sqrt(-np.log(select(q < 0.0, u, 1.0 - u)))
+    ret = select(r < 5.0, _ratio8(r - 1.6, _CN, _CD), _ratio8(r - 5.0, _EN, _ED))
+    return select(q < 0.0, -ret, ret)
+
+
+@shared_inline
+def _norm_cdf_small(z: Real, e: Real, y: Real) -> Real:
+    return 0.5 * _erfc_small(-z * ONE_OVER_SQRT_2, y)
+
+
+@shared_inline
+def _norm_cdf_tail(z: Real, e: Real, y: Real) -> Real:
+    tail = 0.5 * _erfcx_tail(y) * e
+    return select(z > 0.0, 1.0 - tail, tail)
+
+
+def _by_region(y: Real, small: Any, rest: Any, *args: Real) -> Real:
+    # The array form of "small(*args, y) if y <= RATIONAL_LO else rest(*args, y)".
+    shape = np.shape(y)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    flat = [np.broadcast_to(a, shape).reshape(-1) for a in args]
+    out = np.empty(y.shape)
+    near = y <= _THRESH
+    with np.errstate(all="ignore"):
+        for fn, i in ((small, np.flatnonzero(near)), (rest, np.flatnonzero(~near))):
+            out[i] = fn(*(a[i] for a in flat), y[i])
+    return out.reshape(shape)
+
+
+# ---- the public functions: a branch per float, a subset per region on arrays ------------------
+
+
+def _erfc_one(x: float) -> Real:
+    # _erfc_tail with its selects as branches: per option, the exponentials only where used.
     y = abs(x)
     if y <= _THRESH:
-        return erfcx_small(x, y, math.exp(erfcx_small_exponent(y)))
-    r = _erfcx_mid(y) if y <= 4.0 else _erfcx_large(y)
-    if x >= 0.0:
-        return r
-    if x < _XNEG:
-        return math.inf
-    return 2.0 / _gauss_tail(y) - r
+        return _erfc_small(x, y)
+    r = 0.0 if y >= _XBIG else _erfcx_tail(y) * _gauss_tail(y)
+    return 2.0 - r if x < 0.0 else r
 
 
-@jit
-def norm_cdf(z: float) -> float:
+@scalar_form(_erfc_one)
+def erfc(x: Real) -> Real:
+    """Return the complementary error function."""
+    x = np.asarray(x, dtype=np.float64)
+    return _by_region(np.abs(x), _erfc_small, _erfc_tail, x)
+
+
+@shared
+def _erfcx_near(x: Real, y: Real) -> Real:
+    return erfcx_small(x, y, np.exp(erfcx_small_exponent(y)))
+
+
+@shared
+def _erfcx_far(x: Real, y: Real) -> Real:
+    return _erfcx_negative(x, y, _erfcx_tail(y))
+
+
+def _erfcx_one(x: float) -> Real:
+    y = abs(x)
+    if y <= _THRESH:
+        return _erfcx_near(x, y)
+    r = _erfcx_tail(y)
+    return r if x >= 0.0 else _erfcx_negative(x, y, r)  # exp(x^2) only for x < 0
+
+
+@scalar_form(_erfcx_one)
+def erfcx(x: Real) -> Real:
+    """Return the scaled complementary error function exp(x^2) erfc(x)."""
+    x = np.asarray(x, dtype=np.float64)
+    return _by_region(np.abs(x), _erfcx_near, _erfcx_far, x)
+
+
+@shared
+def norm_cdf(z: Real) -> Real:
     """Return the standard normal CDF."""
     return 0.5 * erfc(-z * ONE_OVER_SQRT_2)
 
 
-@inline_jit
-def norm_cdf_given_pdf(z: float, e: float) -> float:
+def _norm_cdf_given_pdf_one(z: float, e: float) -> Real:
+    y = abs(z) * ONE_OVER_SQRT_2
+    return _norm_cdf_small(z, e, y) if y <= _THRESH else _norm_cdf_tail(z, e, y)
+
+
+@scalar_form(_norm_cdf_given_pdf_one, inline=True)
+def norm_cdf_given_pdf(z: Real, e: Real) -> Real:
     """Return N(z) given e = exp(-z^2 / 2), which the caller has for the density anyway.
 
     Cody's erfc is erfcx's rational times exp(-y^2), y = |z|/sqrt(2); reusing e spares the two
     exponentials of its accurate split (e carries the rounding of z^2, ~1e-15 relative in the
     tail, immaterial for a delta).
     """
-    y = abs(z) * ONE_OVER_SQRT_2
-    if y <= _THRESH:
-        return 0.5 * _erfc_small(-z * ONE_OVER_SQRT_2, y)
-    tail = 0.5 * (_erfcx_mid(y) if y <= 4.0 else _erfcx_large(y)) * e
-    return 1.0 - tail if z > 0.0 else tail
+    z = np.asarray(z, dtype=np.float64)
+    return _by_region(np.abs(z) * ONE_OVER_SQRT_2, _norm_cdf_small, _norm_cdf_tail, z, e)
 
 
-@jit
-def _ratio8(r: float, num: tuple[float, ...], den: tuple[float, ...]) -> float:
-    n = num[0]
-    d = den[0]
-    for i in range(1, 8):
-        n = n * r + num[i]
-        d = d * r + den[i]
-    return n / d
-
-
-@jit
-def inv_norm_cdf(u: float) -> float:
-    """Return the standard normal quantile (AS241); -inf at 0, +inf at 1."""
+def _inv_norm_cdf_one(u: float) -> Real:
     if u <= 0.0:
         return math.log(u) if u == 0.0 else math.nan
     if u >= 1.0:
         return -math.log(1.0 - u) if u == 1.0 else math.nan
     q = u - 0.5
     if abs(q) <= 0.425:
-        return q * _ratio8(0.180625 - q * q, _AN, _AD)
-    r = math.sqrt(-math.log(u if q < 0.0 else 1.0 - u))
-    ret = _ratio8(r - 1.6, _CN, _CD) if r < 5.0 else _ratio8(r - 5.0, _EN, _ED)
-    return -ret if q < 0.0 else ret
+        return _quantile_central(q)
+    return _quantile_tail(u, q)
 
 
-# ---- vectorized twins: same operations, same order -------------------------------------------
-
-
-def _gauss_tail_v(y: FloatArray) -> FloatArray:
-    ysq = np.floor(y * 16.0) / 16.0
-    delta = (y - ysq) * (y + ysq)
-    out: FloatArray = np.exp(-ysq * ysq) * np.exp(-delta)
-    return out
-
-
-def _erfc_small_v(x: FloatArray, y: FloatArray) -> FloatArray:
-    ysq = np.where(y > _XSMALL, y * y, 0.0)
-    xnum = _A[4] * ysq
-    xden = ysq
-    for i in range(3):
-        xnum = (xnum + _A[i]) * ysq
-        xden = (xden + _B[i]) * ysq
-    out: FloatArray = 1.0 - x * (xnum + _A[3]) / (xden + _B[3])
-    return out
-
-
-def _erfc_mid_v(y: FloatArray) -> FloatArray:
-    xnum = _C[8] * y
-    xden = y
-    for i in range(7):
-        xnum = (xnum + _C[i]) * y
-        xden = (xden + _D[i]) * y
-    out: FloatArray = (xnum + _C[7]) / (xden + _D[7]) * _gauss_tail_v(y)
-    return out
-
-
-def _erfc_large_v(y: FloatArray) -> FloatArray:
-    ysq = 1.0 / (y * y)
-    xnum = _P[5] * ysq
-    xden = ysq
-    for i in range(4):
-        xnum = (xnum + _P[i]) * ysq
-        xden = (xden + _Q[i]) * ysq
-    tail = (_SQRPI - ysq * (xnum + _P[4]) / (xden + _Q[4])) / y * _gauss_tail_v(y)
-    out: FloatArray = np.where(y >= _XBIG, 0.0, tail)
-    return out
-
-
-def erfc_v(x: FloatArray) -> FloatArray:
-    """Return erfc elementwise, bit-identical to :func:`erfc`."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.abs(x)
-    out = np.empty_like(x)
-    small = y <= _THRESH
-    mid = ~small & (y <= 4.0)
-    large = ~small & ~mid
-    with np.errstate(all="ignore"):
-        for mask, kind in ((small, 0), (mid, 1), (large, 2)):
-            idx = np.flatnonzero(mask)
-            if idx.size == 0:
-                continue
-            yy = y[idx]
-            if kind == 0:
-                out[idx] = _erfc_small_v(x[idx], yy)
-                continue
-            r = _erfc_mid_v(yy) if kind == 1 else _erfc_large_v(yy)
-            out[idx] = np.where(x[idx] < 0.0, 2.0 - r, r)
-    return out
-
-
-def _erfcx_mid_v(y: FloatArray) -> FloatArray:
-    xnum = _C[8] * y
-    xden = y
-    for i in range(7):
-        xnum = (xnum + _C[i]) * y
-        xden = (xden + _D[i]) * y
-    out: FloatArray = (xnum + _C[7]) / (xden + _D[7])
-    return out
-
-
-def _erfcx_large_v(y: FloatArray) -> FloatArray:
-    ysq = 1.0 / (y * y)
-    xnum = _P[5] * ysq
-    xden = ysq
-    for i in range(4):
-        xnum = (xnum + _P[i]) * ysq
-        xden = (xden + _Q[i]) * ysq
-    r = (_SQRPI - ysq * (xnum + _P[4]) / (xden + _Q[4])) / y
-    out: FloatArray = np.where(y >= _XHUGE, _SQRPI / y, r)
-    return out
-
-
-def erfcx_v(x: FloatArray) -> FloatArray:
-    """Return exp(x^2) erfc(x) elementwise, bit-identical to :func:`erfcx`."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.abs(x)
-    out = np.empty_like(x)
-    small = y <= _THRESH
-    mid = ~small & (y <= 4.0)
-    large = ~small & ~mid
-    with np.errstate(all="ignore"):
-        idx = np.flatnonzero(small)
-        ys = y[idx]
-        out[idx] = _erfc_small_v(x[idx], ys) * np.exp(np.where(ys > _XSMALL, ys * ys, 0.0))
-        for mask, fn in ((mid, _erfcx_mid_v), (large, _erfcx_large_v)):
-            idx = np.flatnonzero(mask)
-            yy = y[idx]
-            r = fn(yy)
-            xx = x[idx]
-            neg = np.where(xx < _XNEG, np.inf, 2.0 / _gauss_tail_v(yy) - r)
-            out[idx] = np.where(xx >= 0.0, r, neg)
-    return out
-
-
-def norm_cdf_v(z: FloatArray) -> FloatArray:
-    """Return the normal CDF elementwise, bit-identical to :func:`norm_cdf`."""
-    out: FloatArray = 0.5 * erfc_v(-np.asarray(z, dtype=np.float64) * ONE_OVER_SQRT_2)
-    return out
-
-
-def norm_cdf_given_pdf_v(z: FloatArray, e: FloatArray) -> FloatArray:
-    """Return N(z) elementwise given e = exp(-z^2 / 2), bit-identical to the scalar form."""
-    y = np.abs(z) * ONE_OVER_SQRT_2
-    out = np.empty_like(z)
-    with np.errstate(all="ignore"):
-        small = y <= _THRESH
-        idx = np.flatnonzero(small)
-        out[idx] = 0.5 * _erfc_small_v(-z[idx] * ONE_OVER_SQRT_2, y[idx])
-        mid = ~small & (y <= 4.0)
-        for mask, fn in ((mid, _erfcx_mid_v), (~small & ~mid, _erfcx_large_v)):
-            idx = np.flatnonzero(mask)
-            tail = 0.5 * fn(y[idx]) * e[idx]
-            out[idx] = np.where(z[idx] > 0.0, 1.0 - tail, tail)
-    return out
-
-
-def _ratio8_v(r: FloatArray, num: tuple[float, ...], den: tuple[float, ...]) -> FloatArray:
-    n = np.full_like(r, num[0])
-    d = np.full_like(r, den[0])
-    for i in range(1, 8):
-        n = n * r + num[i]
-        d = d * r + den[i]
-    out: FloatArray = n / d
-    return out
-
-
-def inv_norm_cdf_v(u: FloatArray) -> FloatArray:
-    """Return the normal quantile elementwise, bit-identical to :func:`inv_norm_cdf`."""
+@scalar_form(_inv_norm_cdf_one)
+def inv_norm_cdf(u: Real) -> Real:
+    """Return the standard normal quantile (AS241); -inf at 0, +inf at 1, NaN outside."""
     u = np.asarray(u, dtype=np.float64)
     out = np.full_like(u, np.nan)
     q = u - 0.5
@@ -369,13 +277,8 @@ def inv_norm_cdf_v(u: FloatArray) -> FloatArray:
         out[u == 1.0] = np.inf
         inside = (u > 0.0) & (u < 1.0)
         central = inside & (np.abs(q) <= 0.425)
-        idx = np.flatnonzero(central)
-        qc = q[idx]
-        out[idx] = qc * _ratio8_v(0.180625 - qc * qc, _AN, _AD)
-        idx = np.flatnonzero(inside & ~central)
-        qt = q[idx]
-        r = np.sqrt(-np.log(np.where(qt < 0.0, u[idx], 1.0 - u[idx])))
-        near = r < 5.0
-        ret = np.where(near, _ratio8_v(r - 1.6, _CN, _CD), _ratio8_v(r - 5.0, _EN, _ED))
-        out[idx] = np.where(qt < 0.0, -ret, ret)
+        i = np.flatnonzero(central)
+        out[i] = _quantile_central(q[i])
+        i = np.flatnonzero(inside & ~central)
+        out[i] = _quantile_tail(u[i], q[i])
     return out

@@ -27,9 +27,9 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.pricing._elementary import estrin13, log, log_v, plain
+from monitor.pricing._elementary import estrin13
 from monitor.pricing._jit import inline_jit, jit
-from monitor.pricing._lbr_vec import normalised_vol_v
+from monitor.pricing._lbr import normalised_vol
 
 FloatArray = NDArray[np.float64]
 
@@ -63,7 +63,7 @@ def _build() -> FloatArray:
         beta = w * ex
         ok = (w < 1.0) & (beta > 1e-300)
         s = np.full(x.shape, np.nan)
-        s[ok] = normalised_vol_v(beta[ok], x[ok], ex[ok], 1.0 / ex[ok])
+        s[ok] = normalised_vol(beta[ok], x[ok], ex[ok], 1.0 / ex[ok])
         out = np.log(s) - vv
     # NaN nodes poison every interpolation that touches them: the caller then falls back.
     out[~(s <= S_MAX)] = np.nan
@@ -80,15 +80,6 @@ def smooth_exp(v: float) -> float:
     return p
 
 
-def smooth_exp_v(v: FloatArray) -> FloatArray:
-    """Return :func:`smooth_exp` elementwise, bit for bit."""
-    p: FloatArray = plain(estrin13)(v * (1.0 / 32.0))
-    for _ in range(5):
-        p = p * p
-    out: FloatArray = p
-    return out
-
-
 @inline_jit
 def _row(tab: FloatArray, i: int, j: int, w0: float, w1: float, w2: float, w3: float) -> float:
     out: float = w0 * tab[i, j - 1] + w1 * tab[i, j] + w2 * tab[i, j + 1] + w3 * tab[i, j + 2]
@@ -99,7 +90,7 @@ def _row(tab: FloatArray, i: int, j: int, w0: float, w1: float, w2: float, w3: f
 def table_guess(beta: float, x: float, emx: float, tab: FloatArray) -> float:
     """Return the tabulated guess for s with b(x, s) = beta (x < 0), NaN outside the grid."""
     w = beta * emx
-    return smooth_exp(table_log_ratio(log(-x), log(w / (1.0 - w)), tab)) * -x
+    return smooth_exp(table_log_ratio(math.log(-x), math.log(w / (1.0 - w)), tab)) * -x
 
 
 @inline_jit
@@ -153,12 +144,12 @@ def table_sum(
 
 
 def table_guess_v(beta: FloatArray, x: FloatArray, emx: FloatArray, tab: FloatArray) -> FloatArray:
-    """Return :func:`table_guess` elementwise, bit for bit."""
+    """Return :func:`table_guess` elementwise (to rounding: numpy's exp and log)."""
     out = np.full(x.shape, np.nan)
     with np.errstate(all="ignore"):
-        v = log_v(-x)
+        v = np.log(-x)
         w = beta * emx
-        a = (log_v(w / (1.0 - w)) - v - U_MIN) * INV_STEP
+        a = (np.log(w / (1.0 - w)) - v - U_MIN) * INV_STEP
         b = (v - V_MIN) * INV_STEP
         k = np.flatnonzero((a >= 1.0) & (a < N_U - 2) & (b >= 1.0) & (b < N_V - 2))
         a, b = a[k], b[k]
@@ -179,5 +170,5 @@ def table_guess_v(beta: FloatArray, x: FloatArray, emx: FloatArray, tab: FloatAr
             rows.append(wb[0] * flat[at - 1] + wb[1] * flat[at] + wb[2] * flat[at + 1]
                         + wb[3] * flat[at + 2])  # fmt: skip
         acc = wa[0] * rows[0] + wa[1] * rows[1] + wa[2] * rows[2] + wa[3] * rows[3]
-        out[k] = smooth_exp_v(acc) * -x[k]
+        out[k] = np.exp(acc) * -x[k]
     return out

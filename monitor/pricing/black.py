@@ -7,8 +7,10 @@ Every function prices on the forward ``F`` and discounts with ``df = exp(-r T)``
 ``cp`` is +1.0 for calls and -1.0 for puts. All arguments broadcast, scalars included. SPX
 options use the index forward (implied from put-call parity), VIX options the VX future of the
 same expiry: one formula serves both. Work runs in numba kernels when numba is installed (large
-calls shared by ``THREADS`` threads), else in a numpy path that gives bit-identical results
-(``backend()`` says which).
+calls shared by ``THREADS`` threads), else in a numpy path built from the same per-option
+functions (``backend()`` says which). The two agree to rounding, not bit for bit: the same
+reason codes, vols within 1e-12, prices and Greeks within 1e-12 relative (numpy's exp and log
+differ from libm's in the last bit, and differently per CPU; test_pricing_backends.py).
 """
 
 from __future__ import annotations
@@ -210,7 +212,46 @@ def implied_vol(
         _run(batch.iv_kernel, c.size, c, f, k, t, d, p, float(tick), g, table(), vol, reason)
     else:
         vol, reason = vec.iv_v(c, f, k, t, d, p, float(tick), g, table())
+    _flag_unidentifiable(c, f, k, t, d, p, vol, reason)
     return vol.reshape(shape), reason.reshape(shape)
+
+
+IDENTIFIABLE_VOL_TOLERANCE = 1e-6
+"""An OK vol must be pinned by the premium to within this (absolute vol, 0.0001 vol points)."""
+
+
+def _flag_unidentifiable(
+    c: FloatArray, f: FloatArray, k: FloatArray, t: FloatArray, d: FloatArray, p: FloatArray,
+    vol: FloatArray, reason: ReasonArray,
+) -> NDArray[np.intp]:
+    """Turn OK solves whose vol the premium cannot pin down at double precision into
+    NOT_IDENTIFIABLE with a NaN vol (in place); return their positions.
+
+    The time value is ``p - df * intrinsic``: its rounding is about eps * (p + df * max(F, K))
+    in the money and eps * p out of it. Divided by the vega (dV/dvol) at the solved vol, that is
+    how far the vol may be off from rounding alone; beyond ``IDENTIFIABLE_VOL_TOLERANCE`` the
+    vol is not identifiable. A positive ``tick`` already rejects nearly all of these (as
+    BELOW_TICK); with ``tick = 0`` this check is what catches them.
+    """
+    ok = np.flatnonzero(reason == 0)
+    if ok.size == 0:
+        return ok
+    fo, ko, to, do_, po, vo = f[ok], k[ok], t[ok], d[ok], p[ok], vol[ok]
+    with np.errstate(all="ignore"):
+        s = vo * np.sqrt(to)
+        d1 = np.log(fo / ko) / s + 0.5 * s
+        vega = do_ * fo * np.exp(-0.5 * d1 * d1) * _INV_SQRT_2PI * np.sqrt(to)
+        itm = c[ok] * (fo - ko) > 0.0
+        rounding = _EPS * (po + np.where(itm, do_ * np.maximum(fo, ko), 0.0))
+        bad = ~(rounding <= IDENTIFIABLE_VOL_TOLERANCE * vega)
+    out = ok[bad]
+    reason[out] = nb.NOT_IDENTIFIABLE
+    vol[out] = np.nan
+    return out
+
+
+_EPS = float(np.finfo(np.float64).eps)
+_INV_SQRT_2PI = 0.3989422804014327
 
 
 def implied_vol_and_greeks(
@@ -242,6 +283,10 @@ def implied_vol_and_greeks(
         _run(batch.iv_greeks_kernel, c.size, *args)
     else:
         vol, reason, rows = vec.iv_greeks_v(c, f, k, t, d, p, float(tick), g, table(), b, spot)
+    bad = _flag_unidentifiable(c, f, k, t, d, p, vol, reason)
+    if bad.size:
+        for row in range(6):
+            rows[row][bad] = np.nan
     return vol.reshape(shape), reason.reshape(shape), _greeks_from(rows, shape)
 
 

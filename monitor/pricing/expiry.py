@@ -7,8 +7,10 @@ with DST from zoneinfo. The option symbol's date is the settlement date:
   date, 16:00 ET (13:00 ET on NYSE early-close days); last trading day is the expiry date.
 - SPX (AM-settled monthlies): the open of the expiry date, 09:30 ET (the special opening
   quotation); last trading day is the business day before.
-- VIX, VIXW options and VX futures: the open of the expiry Wednesday (VRO), 09:30 ET; last
-  trading day is the business day before.
+- VIX, VIXW options and VX futures: the open of the expiry Wednesday (VRO), 09:30 ET; the
+  options' last trading day is the business day before; an expiring VX future trades on its
+  final settlement date (CFE rule since 2011: trading ends at the open, 08:00 CT, when the
+  special opening quotation starts).
 
 Year fractions are ACT/365 on the exact nanosecond difference.
 """
@@ -51,8 +53,9 @@ def settlement_ns(root: str, expiry: dt.date) -> int:
 
 
 def last_trading_day(root: str, expiry: dt.date) -> dt.date:
-    """Return the last day the contract trades: the expiry for PM roots, else the day before."""
-    if root in PM_ROOTS:
+    """Return the last day the contract trades: the expiry for PM roots and VX futures, else
+    the business day before."""
+    if root in PM_ROOTS or root == "VX":
         return expiry
     if root in AM_ROOTS:
         return previous_business_day(expiry)

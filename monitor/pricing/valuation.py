@@ -5,11 +5,14 @@ The engine calls :func:`value` every 250 ms with bid/ask/last arrays aligned to 
 per-chain steps (picking a forward's source, building a smile) loop, once per expiry.
 
 Per instrument: ``mid`` is the mid of a two-sided quote (a zero bid counts as a side), else the
-last trade for indices and futures. Options carry their chain's forward, time, rate and
-discount factor, so anyone can recompute the Greeks with :mod:`monitor.pricing.black`. Greeks
-use the option's own mid IV; when that is missing (no quote, at intrinsic, ...) they use the
-chain's smile at the strike and ``vol_from_smile`` says so. Indices and futures have delta 1 and
-other Greeks 0.
+``last`` argument for indices and futures (the engine passes every instrument's mark there:
+recent last trade, else settlement; ``monitor.market``). A VIX/VIXW chain's forward is its own
+VX future's price, else put-call parity, else the VX curve interpolated linearly in settlement
+time between the neighbouring priced futures (``future_interpolated``). Options carry their
+chain's forward, time, rate and discount factor, so anyone can recompute the Greeks with
+:mod:`monitor.pricing.black`. Greeks use the option's own mid IV; when that is missing (no
+quote, at intrinsic, ...) they use the chain's smile at the strike and ``vol_from_smile`` says
+so. Indices and futures have delta 1 and other Greeks 0.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ from monitor.pricing.universe import Universe
 from monitor.symbols import Kind
 
 FloatArray = NDArray[np.float64]
-FORWARD_METHODS: tuple[str, ...] = ("none", "parity", "future", "carry")
-NONE, PARITY, FUTURE, CARRY = range(4)
+FORWARD_METHODS: tuple[str, ...] = ("none", "parity", "future", "carry", "future_interpolated")
+NONE, PARITY, FUTURE, CARRY, FUTURE_INTERP = range(5)
 GREEK_NAMES = ("price", "delta", "gamma", "vega", "theta", "rho")
 
 
@@ -138,7 +141,9 @@ def value(
     ch_t = year_fraction(u.chain_settle_ns, now_ns)
     ch_rate = rates.rate(ch_t)
     ch_df = np.exp(-ch_rate * ch_t)
-    ch_fwd, ch_method = _forwards(u, mid, ch_t, ch_rate, ch_df, dividend_yield, min_parity_pairs)
+    ch_fwd, ch_method = _forwards(
+        u, mid, ch_t, ch_rate, ch_df, dividend_yield, min_parity_pairs, between=(t, ch_t)
+    )
     forward = np.where(linear, mid, np.nan)
     opt = u.option_pos
     forward[opt] = ch_fwd[u.chain_id[opt]]
@@ -237,6 +242,8 @@ def _forwards(
     ch_df: FloatArray,
     dividend_yield: float,
     min_pairs: int,
+    *,
+    between: tuple[FloatArray, FloatArray] | None = None,
 ) -> tuple[FloatArray, NDArray[np.int8]]:
     st = u.strikes
     call_mid = np.where(st.call_pos >= 0, mid[st.call_pos], np.nan)
@@ -248,13 +255,43 @@ def _forwards(
     future = np.where(u.chain_future_pos >= 0, mid[u.chain_future_pos], np.nan)
     spot = np.where(u.chain_spot_pos >= 0, mid[u.chain_spot_pos], np.nan)
     carry = carry_forward(spot, ch_rate, dividend_yield, ch_t)
+    if between is None:
+        interp = np.full(len(u.chains), np.nan)
+    else:
+        interp = interpolated_futures(u, mid, *between)
     with np.errstate(invalid="ignore"):
         has_future = u.chain_is_vix & (future > 0.0)
         has_parity = ~has_future & np.isfinite(parity)
         has_carry = ~u.chain_is_vix & ~has_parity & (carry > 0.0)
-    method = np.select([has_future, has_parity, has_carry], [FUTURE, PARITY, CARRY], NONE)
-    fwd = np.select([has_future, has_parity, has_carry], [future, parity, carry], np.nan)
+        has_between = u.chain_is_vix & ~has_future & ~has_parity & (interp > 0.0)
+    conds = [has_future, has_parity, has_carry, has_between]
+    method = np.select(conds, [FUTURE, PARITY, CARRY, FUTURE_INTERP], NONE)
+    fwd = np.select(conds, [future, parity, carry, interp], np.nan)
     return fwd, method.astype(np.int8)
+
+
+def interpolated_futures(
+    u: Universe, mid: FloatArray, t: FloatArray, ch_t: FloatArray
+) -> FloatArray:
+    """Return, per chain, the VX futures curve linearly interpolated in time to settlement.
+
+    The forward of a VIX/VIXW expiry whose own VX future has no price (a weekly that never
+    traded): linear in time between the priced futures settling just before and just after it.
+    The VIX index counts as the future settling now, so a weekly before the front month lies
+    between VIX and the front future. NaN outside that range (no extrapolation).
+    """
+    futures = np.flatnonzero(u.kind == int(Kind.FUTURE))
+    with np.errstate(invalid="ignore"):
+        futures = futures[(mid[futures] > 0.0) & (t[futures] > 0.0)]
+    x, y = t[futures], mid[futures]
+    vix = u.position.get("VIX", -1)
+    if vix >= 0 and mid[vix] > 0.0:
+        x, y = np.append(x, 0.0), np.append(y, mid[vix])
+    if x.size < 2:
+        return np.full(len(u.chains), np.nan)
+    order = np.argsort(x, kind="stable")
+    out: FloatArray = np.interp(ch_t, x[order], y[order], left=np.nan, right=np.nan)
+    return out
 
 
 def _solve(u: Universe, q: _Quotes, seeds: Valuation | None, out: _Solved) -> None:

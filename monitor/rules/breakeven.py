@@ -1,19 +1,30 @@
-"""Break-even drift: where each iron condor stops making money, with the hedge gain counted.
+"""Break-even drift: where each iron condor stops making money, hedge and harvests counted.
 
 For each condor, the P&L at its expiration as a function of the SPX settlement S is
 
     P(S) = sum over legs of qty x 100 x max(cp (S - K), 0) - entry cost + overlay share
 
-where the overlay share is the book's hedge layers' current P&L (value - entry cost at mids),
-split across the book's condors in proportion to their maximum loss. P is linear between strikes,
-so it is evaluated on the grid {0, the four strikes, 3 x the highest strike} and its roots are
-located exactly by linear interpolation between grid nodes. From the grid node of highest P
-(inside the profit zone) the lower break-even is the first root below it and the upper the first
-root above it; with no root on a side the break-even is -inf / +inf (profitable to the end).
+where the overlay is what the book's hedging has made so far:
+
+- the open hedge P&L: each hedge layer at what it would fetch now (the bid of a long leg, the
+  ask of a short one: the harvest advisory's exit price; the mark when that side is missing)
+  minus its entry cost, split across the book's condors in proportion to their maximum loss;
+- plus the realized P&L of the book's ledger (``monitor.positions.ledger``) booked strictly
+  after the condor was opened, each entry split by maximum loss across the condors open then.
+
+So harvesting a layer at the touch moves P&L from "open" to "realized" and leaves every
+break-even where it was; only the spread paid to roll (ask above the value at the bid) moves it.
+
+P is linear between strikes, so it is evaluated on the grid {0, the four strikes, 3 x the highest
+strike} and its roots are located exactly by linear interpolation between grid nodes. From the
+grid node of highest P (inside the profit zone) the lower break-even is the first root below it
+and the upper the first root above it; with no root on a side the break-even is -inf / +inf
+(profitable to the end).
 
 Sigma: the expected move to the condor's expiry is F x ATM IV x sqrt(T) points (the chain's
 forward, ATM implied vol and time). Each break-even's distance in sigma uses the smile IV at the
 break-even strike: ln(F / BE_lower) / (IV(BE_lower) sqrt(T)) and ln(BE_upper / F) / (...).
+``what_if`` gives the same numbers for a changed overlay (a plan's trades, before they happen).
 
 Alert keys per condor (``CONDOR:lower:inside`` ... ``CONDOR:upper:drift``), "at or beyond":
 - ``inside``: distance <= ``k_sigma`` (also when no profit zone is left); re-arms above
@@ -40,6 +51,7 @@ from monitor.book import PortfolioIndex, PortfolioState
 from monitor.model import CONTRACT_MULTIPLIER
 from monitor.rules import codes as C
 from monitor.rules.base import Signal
+from monitor.rules.overlay import hedge_share, share_by_loss
 
 if TYPE_CHECKING:
     from monitor.rules.chains import ChainKey, ChainTable
@@ -174,26 +186,6 @@ def _interp(
 
 
 @dataclass(frozen=True, slots=True)
-class Breakevens:
-    """Per condor of the index (rows aligned to ``Condors``)."""
-
-    condors: Condors
-    lower: F64
-    upper: F64
-    overlay_usd: F64
-    forward: F64
-    expected_move: F64
-    """1 sigma expected move to expiry, points."""
-    distance_sigma: F64
-    """(condors x 2): lower, upper."""
-    valid: NDArray[np.bool_]
-
-    @property
-    def points(self) -> F64:
-        return np.stack([self.lower, self.upper], axis=1)
-
-
-@dataclass(frozen=True, slots=True)
 class Prepared:
     """What depends on the positions only, computed once per index."""
 
@@ -213,36 +205,73 @@ def prepare(cd: Condors, index: PortfolioIndex) -> Prepared:
     return Prepared(nodes=nodes, pnl=pnl, max_loss_usd=loss, is_layer=layer)
 
 
-def overlay_share(cd: Condors, prep: Prepared, state: PortfolioState) -> F64:
-    """Split each book's hedge P&L across its condors by maximum loss."""
-    idx = state.index
-    n_b = len(idx.book_names)
-    layer = prep.is_layer
-    pnl = np.where(layer, state.struct_value_usd - state.struct_cost_usd, 0.0)
-    stale = layer & (state.struct_stale | np.isnan(pnl))
-    hedge = np.bincount(idx.struct_book, np.where(stale, 0.0, pnl), minlength=n_b)
-    hedge_bad = np.bincount(idx.struct_book, stale.astype(np.float64), minlength=n_b) > 0
-    loss = prep.max_loss_usd + 1e-9
-    share = loss / np.bincount(cd.book, loss, minlength=n_b)[cd.book]
-    return np.where(hedge_bad[cd.book], np.nan, hedge[cd.book] * share)
+@dataclass(frozen=True, slots=True)
+class Breakevens:
+    """Per condor of the index (rows aligned to ``Condors``)."""
+
+    condors: Condors
+    lower: F64
+    upper: F64
+    overlay_usd: F64
+    """Hedge P&L counted: ``hedge_usd + realized_usd`` (NaN while a hedge leg is stale)."""
+    forward: F64
+    expected_move: F64
+    """1 sigma expected move to expiry, points."""
+    distance_sigma: F64
+    """(condors x 2): lower, upper."""
+    valid: NDArray[np.bool_]
+    hedge_usd: F64 | None = None
+    """The open hedge layers' P&L at the touch, this condor's share."""
+    realized_usd: F64 | None = None
+    """The ledger's realized P&L since the condor was opened, this condor's share."""
+    prepared: Prepared | None = None
+    chains: ChainTable | None = None
+
+    @property
+    def points(self) -> F64:
+        return np.stack([self.lower, self.upper], axis=1)
 
 
-def analyze(state: PortfolioState, cd: Condors, prep: Prepared, chains: ChainTable) -> Breakevens:
-    """Compute every condor's break-evens, expected move and distances in sigma."""
-    overlay = overlay_share(cd, prep, state)
-    lower, upper = roots(prep.nodes, prep.pnl + np.nan_to_num(overlay)[:, None])
-    fwd, t, atm = chains.lookup(cd.chain_id)
-    move = fwd * atm * np.sqrt(t)
-    iv = chains.smile(cd.chain_id, np.stack([lower, upper], axis=1))
+overlay_share = hedge_share  # the name the overlay had before realized P&L counted
+
+
+def solve(
+    cd: Condors, prep: Prepared, chains: ChainTable, overlay_usd: F64, rows: NDArray[np.intp]
+) -> tuple[F64, F64, F64]:
+    """Return (lower, upper, distance in sigma (rows x 2)) of condors ``rows`` at an overlay."""
+    lower, upper = roots(prep.nodes[rows], prep.pnl[rows] + np.nan_to_num(overlay_usd)[:, None])
+    fwd, t, _atm = chains.lookup(cd.chain_id[rows])
+    iv = chains.smile(cd.chain_id[rows], np.stack([lower, upper], axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         d_lo = np.log(fwd / lower) / (iv[:, 0] * np.sqrt(t))
         d_hi = np.log(upper / fwd) / (iv[:, 1] * np.sqrt(t))
     d_lo = np.where(np.isneginf(lower), np.inf, d_lo)
     d_hi = np.where(np.isposinf(upper), np.inf, d_hi)
-    stale = state.struct_stale[cd.struct] | np.isnan(overlay)
-    valid = ~stale & np.isfinite(move) & (move > 0)
     dead = np.isnan(lower)
     dist = np.stack([np.where(dead, -np.inf, d_lo), np.where(dead, -np.inf, d_hi)], axis=1)
+    return lower, upper, dist
+
+
+def analyze(
+    state: PortfolioState,
+    cd: Condors,
+    prep: Prepared,
+    chains: ChainTable,
+    realized_usd: F64 | None = None,
+) -> Breakevens:
+    """Compute every condor's break-evens, expected move and distances in sigma.
+
+    ``realized_usd``: each condor's share of the realized P&L (``realized_share``); none: 0.
+    """
+    hedge = hedge_share(cd, prep, state)
+    realized = np.zeros(len(cd)) if realized_usd is None else realized_usd
+    overlay = hedge + realized
+    rows = np.arange(len(cd))
+    lower, upper, dist = solve(cd, prep, chains, overlay, rows)
+    fwd, t, atm = chains.lookup(cd.chain_id)
+    move = fwd * atm * np.sqrt(t)
+    stale = state.struct_stale[cd.struct] | np.isnan(overlay)
+    valid = ~stale & np.isfinite(move) & (move > 0)
     return Breakevens(
         condors=cd,
         lower=lower,
@@ -252,7 +281,56 @@ def analyze(state: PortfolioState, cd: Condors, prep: Prepared, chains: ChainTab
         expected_move=move,
         distance_sigma=dist,
         valid=valid,
+        hedge_usd=hedge,
+        realized_usd=realized,
+        prepared=prep,
+        chains=chains,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """One book's condors at a changed overlay (rows of ``Breakevens.condors``)."""
+
+    rows: NDArray[np.intp]
+    lower: F64
+    upper: F64
+    distance_sigma: F64
+    """(rows x 2): lower, upper."""
+    valid: bool
+    """False: a condor of the book has stale inputs (or the book has no condor)."""
+
+    def closest_sigma(self) -> tuple[float, float]:
+        """Return the smallest lower and upper distance over the book's condors."""
+        if not len(self.rows):
+            return math.nan, math.nan
+        return float(self.distance_sigma[:, 0].min()), float(self.distance_sigma[:, 1].min())
+
+
+def what_if(
+    be: Breakevens,
+    book: int,
+    *,
+    hedge_open_change_usd: float = 0.0,
+    realized_change_usd: float = 0.0,
+) -> WhatIf:
+    """Return book ``book``'s hedge-inclusive break-evens after a hypothetical trade.
+
+    Pass how the trade changes the book's open hedge P&L (valued at the touch, like the overlay)
+    and its realized P&L: harvesting ``n`` contracts at the bid removes ``n x 100 x (bid -
+    entry)`` from the open P&L and adds the same to the realized (no net change); buying a roll
+    at the ask adds ``n x 100 x (bid - ask)`` to the open P&L. Both changes split across the
+    book's condors by maximum loss, as the overlay does.
+    """
+    assert be.prepared is not None and be.chains is not None, "analyze() output needed"
+    cd = be.condors
+    rows = np.flatnonzero(cd.book == book)
+    change = np.zeros(max(int(cd.book.max(initial=book)), book) + 1)
+    change[book] = hedge_open_change_usd + realized_change_usd
+    delta = share_by_loss(cd, be.prepared, change, np.ones(len(cd), np.bool_))
+    lower, upper, dist = solve(cd, be.prepared, be.chains, be.overlay_usd[rows] + delta[rows], rows)
+    valid = bool(len(rows)) and bool(be.valid[rows].all())
+    return WhatIf(rows=rows, lower=lower, upper=upper, distance_sigma=dist, valid=valid)
 
 
 def drift(be: Breakevens, baseline: F64, baseline_set: NDArray[np.bool_]) -> F64:
@@ -344,6 +422,8 @@ def _signal(
         "expected_move_points": _r(move),
         "forward": _r(fwd),
         "overlay_pnl_usd": _r(float(be.overlay_usd[c])),
+        "hedge_open_pnl_usd": None if be.hedge_usd is None else _r(float(be.hedge_usd[c])),
+        "realized_pnl_usd": None if be.realized_usd is None else _r(float(be.realized_usd[c])),
         "k_sigma": cfg.breakeven.k_sigma,
     }
     where = f"{name} {SIDES[side]} break-even"

@@ -15,12 +15,17 @@ SeverityName = Literal["info", "warning", "critical"]
 
 
 class RollConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The roll advisory attached to every layer-gain alert."""
+    """The roll plan attached to every layer-gain alert (``monitor.plan``)."""
 
     variant: Literal["standard", "conversion"] = "standard"
+    """``standard`` rolls into single calls; ``conversion`` into call spreads (short strike
+    chosen by the plan to restore the vega baseline)."""
     recycle_fraction: float = 0.5
-    """Share of the harvested gain rolled into new calls: 0.40-0.60 (standard), 0.60-0.75
-    (conversion)."""
+    """The preferred share of the harvested gain to roll, inside the recycle band: among plans
+    equally close to the vega baseline, the one spending closest to it wins."""
+    recycle_band: list[float] = msgspec.field(default_factory=list)
+    """[min, max] share of the harvested gain the roll may spend at the ask; empty: the
+    variant's range, 0.40-0.60 (standard) or 0.60-0.75 (conversion)."""
     roots: list[str] = msgspec.field(default_factory=lambda: ["VIX"])
     dte_min: int = 45
     dte_max: int = 90
@@ -72,7 +77,7 @@ class GreekLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     theta_min_usd: float = -1000.0
     """Theta (USD per calendar day) below this fires."""
     vega_drift_usd: float = 2500.0
-    """|net vega - baseline vega| above this fires (baseline: session open, position change)."""
+    """|net vega - baseline vega| above this fires (the baseline: ``monitor.plan.baseline``)."""
 
 
 class GreeksConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -91,15 +96,22 @@ class StressConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         default_factory=lambda: [round(-0.15 + 0.025 * i, 4) for i in range(11)]
     )
     """Relative SPX moves (-15% ... +10%)."""
-    vol_shifts: list[float] = msgspec.field(
-        default_factory=lambda: [-5.0, -2.5, 0.0, 5.0, 10.0, 20.0, 30.0]
-    )
-    """Parallel SPX implied-vol shifts in vol points."""
-    vix_vol_scale: float = 2.0
-    """VIX options' implied vol moves vix_vol_scale x the SPX shift."""
+    vol_per_pct_down: float = 1.0
+    """The spot-vol model: SPX 30-day ATM implied vol rises this many vol points per 1% fall..."""
+    vol_convexity: float = 0.05
+    """... plus this many per (1% fall) squared (large falls lift vol more than in proportion)..."""
+    vol_per_pct_up: float = 0.4
+    """... and falls this many per 1% rise (never below ``vol_floor``)."""
+    vol_band: list[float] = msgspec.field(default_factory=lambda: [-2.5, 0.0, 5.0])
+    """Vol-of-vol: each spot move is also tried with the model vol shifted by these points."""
+    term_ref_days: float = 30.0
+    """An SPX expiry T days out moves sqrt(term_ref_days / T) times the 30-day shift (T beyond)."""
     vix_beta: float = 1.0
-    """VX futures move vix_beta x shift x exp(-vx_decay_per_year x T) points."""
+    """The VIX index moves vix_beta x the 30-day SPX vol shift (VIX points per vol point) ..."""
     vx_decay_per_year: float = 2.5
+    """... a VX future (and its options' vol) that move times exp(-vx_decay_per_year x T)."""
+    vix_vol_scale: float = 2.0
+    """VIX options' implied vol rises vix_vol_scale vol points per VIX point (term-decayed)."""
     vol_floor: float = 0.01
     min_coverage: float = 1.5
     hysteresis: float = 0.1
@@ -159,6 +171,12 @@ def check_roll(c: RollConfig) -> list[str]:
     errors: list[str] = []
     lo, hi = (0.40, 0.60) if c.variant == "standard" else (0.60, 0.75)
     _range(errors, "rules.roll.recycle_fraction", c.recycle_fraction, lo, hi)
+    if c.recycle_band and (
+        len(c.recycle_band) != 2 or not lo <= c.recycle_band[0] <= c.recycle_band[1] <= hi
+    ):
+        errors.append(
+            f"rules.roll.recycle_band: must be [min, max] with {lo:g} <= min <= max <= {hi:g}"
+        )
     if not 0 < c.dte_min <= c.dte_max:
         errors.append("rules.roll.dte_min: must be positive and not above dte_max")
     if not 0 <= c.otm_min <= c.otm_max:
@@ -179,8 +197,12 @@ def check_stress(c: StressConfig) -> list[str]:
         errors.append("rules.stress.spot_shocks: needs at least 2 ascending values")
     if any(s <= -1 for s in c.spot_shocks):
         errors.append("rules.stress.spot_shocks: a move must stay above -100%")
-    if len(c.vol_shifts) < 2 or sorted(c.vol_shifts) != c.vol_shifts:
-        errors.append("rules.stress.vol_shifts: needs at least 2 ascending values")
+    if not c.vol_band or sorted(c.vol_band) != c.vol_band:
+        errors.append("rules.stress.vol_band: needs at least 1 value, ascending")
+    for name in ("vol_per_pct_down", "vol_convexity", "vol_per_pct_up", "vx_decay_per_year"):
+        if not getattr(c, name) >= 0:
+            errors.append(f"rules.stress.{name}: must not be negative")
+    _positive(errors, "rules.stress.term_ref_days", c.term_ref_days)
     _positive(errors, "rules.stress.min_coverage", c.min_coverage)
     _positive(errors, "rules.stress.vol_floor", c.vol_floor)
     return errors

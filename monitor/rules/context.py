@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -17,15 +17,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.book import PortfolioState
-from monitor.market import MarketState
+from monitor.market import MarketState, Marks
 from monitor.model import Scalar
+from monitor.plan.breakevens import Probe
+from monitor.plan.build import PlanBook, PlanInputs
+from monitor.positions.accounts import AccountStatus
+from monitor.positions.ledger import Ledger
 from monitor.pricing.calendar import vix_monthly_expiry
 from monitor.pricing.valuation import Valuation
-from monitor.rules import breakeven, data_quality, momentum, roll, stress, term_structure
+from monitor.rules import (
+    breakeven,
+    data_quality,
+    momentum,
+    overlay,
+    roll,
+    stress,
+    term_structure,
+)
 from monitor.rules.calendar import EventCalendar, MacroEvent
 from monitor.rules.chains import ChainTable
 from monitor.rules.codes import Codes, Emitted, Layout, LayoutCache, select
 from monitor.rules.greeks import book_stale
+from monitor.rules.margin import BrokerAccount
 from monitor.rules.memory import RuleMemory
 from monitor.rules.vega import NetVega, net_vega
 from monitor.settings import EngineConfig, RulesConfig
@@ -54,6 +67,14 @@ class RuleInputs:
     market_stale: bool
     engine: EngineConfig
     events: EventCalendar
+    marks: Marks | None = None
+    """Every instrument's mark (``monitor.market``); None: computed from ``market``."""
+    ledger: Ledger | None = None
+    """The realized P&L ledger (``monitor.positions.ledger``): the break-evens count it."""
+    accounts: Mapping[str, BrokerAccount] = field(default_factory=dict)
+    """Broker-reported requirement and cash per book: they win over the computed ones."""
+    account_status: tuple[AccountStatus, ...] = ()
+    """Health of each ``[[accounts]]`` source (``monitor.rules.account``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +92,14 @@ class Analysis:
     net_vega: NetVega
     """Vol-point net vega per leg, structure and book (``monitor.rules.vega``)."""
     vega_baseline: F64
-    """Per book, as used this cycle (NaN until the first valid value of the session)."""
+    """Per book, as used this cycle (NaN until the book's first valid cycle ever; see
+    ``monitor.plan.baseline``)."""
     be_baseline: F64
     """Per condor (condors x 2, rows of ``breakevens.condors``); NaN while unset."""
+    plans: PlanBook | None = None
+    """The roll plan per book, built when asked for (``monitor.plan.build``)."""
+    ledger: Ledger | None = None
+    """The realized P&L ledger the break-evens counted this cycle."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +119,7 @@ class RuleContext:
     layouts: LayoutCache
     context: dict[str, Scalar]
     """What every signal carries (next macro event, VIX momentum, curve)."""
+    account_status: tuple[AccountStatus, ...] = ()
 
     def select(self, rule: str, layout: Layout, codes: Codes) -> NDArray[np.intp]:
         """Return the positions of ``layout`` whose signal goes out this cycle."""
@@ -117,6 +144,9 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
     idx = st.index
     today = ny_date(now_ns)
     max_age_ns = round(inp.engine.mark_max_age_s * NS)
+    marks = inp.marks
+    if marks is None:
+        marks = market.marks(now_ns, round(inp.engine.last_trade_max_age_s * NS))
     curve = term_structure.analyze(
         market,
         today,
@@ -125,13 +155,20 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
         max_age_ns=max_age_ns,
         stale=inp.market_stale,
         months=cfg.term_structure.curve_months,
+        marks=marks,
     )
     vix = term_structure.index_level(market, "VIX", now_ns, max_age_ns, inp.market_stale)
     mom = momentum.analyze(mem.bars, vix, curve.contango, cfg.momentum)
     cd = mem.layouts.get("breakeven:condors", idx, cfg, lambda: breakeven.condors(idx))
     chains = ChainTable.build(cd.chain_keys, inp.valuation)
     prep = mem.layouts.get("breakeven:prepared", idx, cfg, lambda: breakeven.prepare(cd, idx))
-    be = breakeven.analyze(st, cd, prep, chains)
+    realized = mem.layouts.get(
+        "breakeven:realized",
+        idx,
+        inp.ledger,
+        lambda: overlay.realized_share(cd, prep, idx, inp.ledger),
+    )
+    be = breakeven.analyze(st, cd, prep, chains, realized)
     ex = mem.layouts.get("stress:exposure", idx, cfg, lambda: stress.exposure(idx, market))
     stale_books = book_stale(st)
     nv = net_vega(st, inp.valuation)
@@ -153,11 +190,30 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
         stale=inp.market_stale,
     )
     nxt, high, by_kind = _events(inp.events, now_ns, cfg)
+    plans = PlanBook(
+        PlanInputs(
+            now_ns=now_ns,
+            today=today,
+            state=st,
+            valuation=inp.valuation,
+            market=market,
+            market_stale=inp.market_stale,
+            max_age_ns=max_age_ns,
+            cfg=cfg,
+            net_vega=nv,
+            baselines=mem.vega,
+            probe=Probe(be, 0) if len(cd) else None,
+            curve=curve,
+            momentum=mom,
+            next_high_impact=high,
+            chain=ch,
+        )
+    )
     return Analysis(
         curve=curve,
         momentum=mom,
         breakevens=be,
-        stress=stress.analyze(st, inp.valuation, ex, cfg.stress),
+        stress=stress.analyze(st, inp.valuation, ex, cfg.stress, inp.accounts),
         quality=data_quality.analyze(
             market,
             st,
@@ -177,6 +233,8 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
         be_baseline=np.where(
             mem.be_baseline_set[cd.struct][:, None], mem.be_baseline[cd.struct], np.nan
         ),
+        plans=plans,
+        ledger=inp.ledger,
     )
 
 

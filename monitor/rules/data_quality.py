@@ -6,6 +6,9 @@ Keys:
   (bid == ask) is at or above ``crossed_locked_max``.
 - ``BOOK|unmarked_legs``: at least one leg has no fresh usable mark (no two-sided quote, or its
   own quote older than ``engine.mark_max_age_s``).
+- ``BOOK|unpriced_legs``: at least one leg cannot be priced (no mark at all, no forward, no
+  implied vol or smile, non-finite Greeks); the summary names each leg and why. Such legs are
+  left out of the book's sums (``monitor.book``) instead of blanking them.
 These report the data problem itself; every other rule reports ``unknown`` on the data they
 flag. They are ``unknown`` only while warming up: ``feed_stale`` until the first quote or until
 ``stale_after_s`` has passed without one, ``unmarked_legs`` for ``stale_after_s`` after the first
@@ -15,7 +18,7 @@ quote (subscriptions settle), so a start does not fire and resolve a warning wit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,6 +47,8 @@ class Quality:
     crossed_locked: int
     unmarked_legs: NDArray[np.int64]
     """Per book of the index."""
+    unpriced_legs: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Per book of the index: legs left out of the book's sums."""
     waiting: bool = False
     """No quote yet, and less than ``stale_after_s`` since the first evaluation."""
     settling: bool = False
@@ -81,6 +86,7 @@ def analyze(
         two_sided=int(both.sum()),
         crossed_locked=int(bad.sum()),
         unmarked_legs=unmarked,
+        unpriced_legs=state.book_unpriced_legs.copy(),
         waiting=not market.latest_ts_ns and now_ns - first_eval_ns < grace_ns,
         settling=not first_quote_ns or now_ns - first_quote_ns < grace_ns,
     )
@@ -98,18 +104,21 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
         np.int8,
     )
     legs = np.where(q.unmarked_legs > 0, C.BREACH, C.CLEAR).astype(np.int8)
+    unpriced = np.where(q.unpriced_legs > 0, C.BREACH, C.CLEAR).astype(np.int8)
     if q.settling and not q.market_stale:
         legs[:] = C.UNKNOWN
-    codes = np.concatenate([head, legs])
+        unpriced[:] = C.UNKNOWN
+    codes = np.concatenate([head, legs, unpriced])
     idx = ctx.state.index
+    n_b = len(idx.book_names)
     layout = ctx.layouts.get(
         RULE,
         idx,
         cfg,
         lambda: C.Layout.of(
             RULE,
-            [MARKET, MARKET, *idx.book_names],
-            ["feed_stale", "quotes"] + ["unmarked_legs"] * len(idx.book_names),
+            [MARKET, MARKET, *idx.book_names, *idx.book_names],
+            ["feed_stale", "quotes"] + ["unmarked_legs"] * n_b + ["unpriced_legs"] * n_b,
         ),
     )
     out = []
@@ -143,7 +152,16 @@ def _values(
             "ratio": round(q.crossed_locked_ratio, 4),
             "limit": limit,
         }
+    n_b = len(q.unmarked_legs)
+    if i - 2 >= n_b:
+        b = i - 2 - n_b
+        return {"unpriced_legs": int(q.unpriced_legs[b]), "legs": _unpriced_text(ctx, b)}
     return {"unmarked_legs": int(q.unmarked_legs[i - 2])}
+
+
+def _unpriced_text(ctx: RuleContext, b: int) -> str | None:
+    legs = ctx.state.unpriced(b)
+    return ", ".join(f"{sym} ({why})" for sym, why in legs) or None
 
 
 def _summary(i: int, q: Quality, ctx: RuleContext, limit: float) -> str:
@@ -163,6 +181,13 @@ def _summary(i: int, q: Quality, ctx: RuleContext, limit: float) -> str:
             f"{q.crossed_locked} of {q.two_sided} two-sided quotes crossed or locked "
             f"({q.crossed_locked_ratio:.1%}, limit {limit:.1%})"
         )
+    n_b = len(q.unmarked_legs)
+    if i - 2 >= n_b:
+        b = i - 2 - n_b
+        n = int(q.unpriced_legs[b])
+        if not n:
+            return "every leg is priced"
+        return f"{n} leg(s) left out of the book's numbers, unpriced: {_unpriced_text(ctx, b)}"
     n = int(q.unmarked_legs[i - 2])
     if q.settling and not q.market_stale:
         return f"{n} leg(s) without a fresh mark while quotes settle after the start"

@@ -11,8 +11,11 @@ import math
 from typing import Any
 
 from monitor.book import PortfolioState
+from monitor.positions.ledger import Ledger
+from monitor.rules import stress
 from monitor.rules.breakeven import SIDES
 from monitor.rules.registry import Outcome
+from monitor.rules.term_structure import CurvePoint
 
 NS = 1_000_000_000
 
@@ -42,16 +45,8 @@ def market(out: Outcome, now_ns: int) -> dict[str, Any]:
     }
     return {
         "curve": {
-            "points": [
-                {
-                    "months_out": p.months_out,
-                    "symbol": p.symbol,
-                    "expiry": p.expiry.isoformat(),
-                    "days": p.days,
-                    "price": round(p.price, 4),
-                }
-                for p in a.curve.points
-            ],
+            "points": [_point(p) for p in a.curve.points],
+            "weeklies": [_point(p) for p in a.curve.weeklies],
             "contango": _f(a.curve.contango),
             "vix": _f(a.curve.vix, 2),
             "vix3m": _f(a.curve.vix3m, 2),
@@ -75,9 +70,22 @@ def market(out: Outcome, now_ns: int) -> dict[str, Any]:
             "quote_age_s": _f(a.quality.quote_age_s, 1),
             "two_sided_quotes": a.quality.two_sided,
             "crossed_or_locked": a.quality.crossed_locked,
+            "unpriced_legs": int(a.quality.unpriced_legs.sum()),
         },
         "roll_candidates": [c.doc() for c in a.roll_candidates],
         "alerts": [{"key": k, "condition": c} for k, c in out.not_clear()],
+    }
+
+
+def _point(p: CurvePoint) -> dict[str, Any]:
+    return {
+        "months_out": p.months_out,
+        "symbol": p.symbol,
+        "expiry": p.expiry.isoformat(),
+        "days": p.days,
+        "price": round(p.price, 4),
+        "source": p.source,
+        "age_s": round(p.age_s, 1),
     }
 
 
@@ -85,7 +93,33 @@ def _event(label: str, ts_ns: int, now_ns: int) -> dict[str, Any]:
     return {"event": label, "ts_ns": ts_ns, "in_h": round((ts_ns - now_ns) / NS / 3600, 2)}
 
 
+def _opt(arr: Any, c: int) -> float | None:
+    return None if arr is None else _f(float(arr[c]), 2)
+
+
+def _realized(ledger: Ledger | None, book: str) -> list[dict[str, Any]]:
+    """The book's realized P&L entries (``monitor.positions.ledger``), oldest first."""
+    if ledger is None:
+        return []
+    return [
+        {
+            "structure": e.structure,
+            "kind": e.kind,
+            "symbol": e.symbol,
+            "quantity": e.quantity,
+            "entry_price": e.entry_price,
+            "exit_price": e.exit_price,
+            "source": e.source,
+            "realized_usd": round(e.realized_usd, 2),
+            "ts_ns": e.ts_ns,
+        }
+        for e in ledger.entries
+        if e.book == book
+    ]
+
+
 def book(out: Outcome, state: PortfolioState, b: int) -> dict[str, Any]:
+    """Per book: vega baseline, stress and margin (with the grid), break-evens, realized P&L."""
     a = out.analysis
     idx = state.index
     be = a.breakevens
@@ -100,6 +134,8 @@ def book(out: Outcome, state: PortfolioState, b: int) -> dict[str, Any]:
                 "forward": _f(float(be.forward[c]), 2),
                 "expected_move_points": _f(float(be.expected_move[c]), 2),
                 "overlay_pnl_usd": _f(float(be.overlay_usd[c]), 2),
+                "hedge_open_pnl_usd": _opt(be.hedge_usd, c),
+                "realized_pnl_usd": _opt(be.realized_usd, c),
                 **{
                     f"{side}_breakeven": {
                         "points": _edge(float(be.points[c, j])),
@@ -111,18 +147,20 @@ def book(out: Outcome, state: PortfolioState, b: int) -> dict[str, Any]:
             }
         )
     st = a.stress
-    w = int(st.worst_scenario[b]) if len(st.worst_scenario) else 0
     name = idx.book_names[b]
     unknown = [k for k, c in out.not_clear() if c == "unknown" and k.split("|")[1] == name]
     return {
         "vega_baseline_usd": _f(float(a.vega_baseline[b]), 2),
         "stress": {
-            "worst_loss_usd": _f(float(st.worst_loss_usd[b]), 2),
-            "worst_spot_shock": float(st.spot_shocks[w]) if len(st.spot_shocks) else None,
-            "worst_vol_shift": float(st.vol_shifts[w]) if len(st.vol_shifts) else None,
-            "coverage_assets_usd": _f(float(st.assets_usd[b]), 2),
-            "coverage": _f(float(st.coverage[b]), 3),
+            **stress.values(st, b),
+            "margin": [
+                {"kind": ln.kind, "what": ln.what, "usd": _f(ln.usd, 2)}
+                for ln in st.margin_lines
+                if ln.book == b
+            ],
+            "grid": stress.grid_doc(st, b),
         },
+        "realized": _realized(a.ledger, name),
         "breakevens": condors,
         "unknown": unknown,
     }

@@ -8,7 +8,9 @@ Per book, five keys (all "at or beyond" the limit; re-arm inside ``(1 - hysteres
 - ``vega_drift``: |net vega - baseline vega| >= ``vega_drift_usd``; the baseline is the book's
   net vega at the session open (09:30 ET) and after every change of its positions.
 Limits come from ``[rules.greeks.defaults]``, overridden per book by
-``[rules.greeks.books.NAME]``. A book with a leg lacking a fresh mark is ``unknown``.
+``[rules.greeks.books.NAME]``. A book with a priced leg lacking a fresh mark is ``unknown``;
+legs that cannot be priced at all are left out of the sums (``monitor.book``) and named by the
+``data_quality`` rule.
 """
 
 from __future__ import annotations
@@ -49,10 +51,12 @@ def limits(index: PortfolioIndex, cfg: RulesConfig) -> Limits:
 
 
 def book_stale(state: PortfolioState) -> NDArray[np.bool_]:
-    """Return, per book, whether any of its structures lacks a fresh usable mark."""
-    idx = state.index
-    n_b = len(idx.book_names)
-    return np.bincount(idx.struct_book, state.struct_stale.astype(np.float64), minlength=n_b) > 0
+    """Return, per book, whether a priced leg's mark is stale (or no leg is priced).
+
+    Unpriced legs are left out of the book's sums and named by ``data_quality``; they do not
+    make the book's Greeks unknown.
+    """
+    return state.book_stale
 
 
 def measures(state: PortfolioState, vega: F64, vega_baseline: F64) -> F64:
@@ -123,13 +127,16 @@ def _signal(ctx: RuleContext, b: int, j: int, code: int, limit: float, cfg: Rule
     }
     vals: dict[str, Scalar] = {k: _r(v) for k, v in raw.items()}
     vals["limit"] = limit
+    base = ctx.memory.vega.get(st.index.book_names[b])
+    vals["vega_baseline_source"] = None if base is None else base.describe()
     return Signal(
         rule=RULE,
         book=st.index.book_names[b],
         subject=SUBJECTS[j],
         condition=C.CONDITIONS[code],
         severity=cfg.greeks.severity,
-        summary=_summary(j, code, raw, limit),
+        summary=_summary(j, code, raw, limit)
+        + (f"; baseline {vals['vega_baseline_source']}" if j == 4 and base is not None else ""),
         values=vals,
         action=_ACTIONS[j] if code == C.BREACH else None,
         context=ctx.context,

@@ -1,10 +1,12 @@
-"""Layer gain: a hedge layer's gain ratio crossing each configured threshold, with a roll advisory.
+"""Layer gain: a hedge layer's gain ratio crossing each configured threshold, with the roll plan.
 
 gain ratio = (value - entry cost) / |entry cost|, on the layer's current marks. One alert key per
 (layer, threshold), subject ``LAYER@THRESHOLD``: it breaches at ``gain >= threshold`` and re-arms
 only below ``threshold - hysteresis``. A layer with a stale or missing leg mark is ``unknown``
-(the gain is never measured on stale marks). Every breach/hold signal carries the roll advisory
-(``monitor.rules.roll``) as ``advisory`` and its suggested action as ``action``.
+(the gain is never measured on stale marks). Every breach/hold signal carries the book's roll
+plan of the cycle (``monitor.plan``: one plan per book, the same for every layer alert of the
+book) as ``advisory`` and the plan's action text as ``action``. The alert machine lets a higher
+threshold of the same layer inhibit the lower one (``monitor.alerts``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import numpy as np
 from monitor.book import PortfolioIndex
 from monitor.model import Scalar, Severity
 from monitor.rules import codes as C
-from monitor.rules import roll
 from monitor.rules.base import Signal
 
 if TYPE_CHECKING:
@@ -74,8 +75,10 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
 
 def _signal(ctx: RuleContext, s: int, t: int, code: int, cfg: RulesConfig) -> Signal:
     st, idx, lg = ctx.state, ctx.state.index, cfg.layer_gain
-    advisory = roll.advisory(ctx, s, cfg.roll) if code in (C.BREACH, C.HOLD) else None
     name = idx.struct_names[s]
+    book = idx.book_names[int(idx.struct_book[s])]
+    plans = ctx.analysis.plans
+    plan = plans.get(book) if plans is not None and code in (C.BREACH, C.HOLD) else None
     threshold = lg.thresholds[t]
     gain = float(st.struct_gain_ratio[s])
     values: dict[str, Scalar] = {
@@ -92,14 +95,14 @@ def _signal(ctx: RuleContext, s: int, t: int, code: int, cfg: RulesConfig) -> Si
         summary = f"layer {name} gain {gain:+.0%} {verb} {threshold:.0%}"
     return Signal(
         rule=RULE,
-        book=idx.book_names[int(idx.struct_book[s])],
+        book=book,
         subject=f"{name}@{threshold:g}",
         condition=C.CONDITIONS[code],
         severity=cast(Severity, lg.severities[t]),
         summary=summary,
         values=values,
-        advisory=advisory,
-        action=roll.action_text(advisory) if advisory is not None else None,
+        advisory=None if plan is None else plan.doc,
+        action=None if plan is None else plan.action,
         context=ctx.context,
     )
 

@@ -1,18 +1,21 @@
 """What the rules remember between cycles: explicit state owned by the engine, never globals.
 
 - VIX bars (1-minute and daily) built from the VIX index quotes (``observe_market``).
-- Baselines: each book's net vega and each condor's break-evens, taken at the first cycle with
-  valid numbers after the session open (09:30 ET) and after every change of the book's positions
-  (``observe_index`` compares per-structure leg signatures when the portfolio index is rebuilt;
-  ``fill_baselines`` sets the missing ones).
-- When each hedge layer was last at or above its lowest gain threshold, and the size increases
-  found on a portfolio reload within the sizing window after such a gain (``SizeIncrease``).
+- Baselines: each condor's break-evens, taken at the first cycle with valid numbers after the
+  session open (09:30 ET) and after every change of the book's positions (``observe_index``
+  compares per-structure leg signatures when the portfolio index is rebuilt; ``fill_baselines``
+  sets the missing ones). Each book's vega baseline is the trader's target
+  (``monitor.plan.baseline``): taken once, kept across sessions, position changes and restarts
+  (the app persists it), moved only by a command or by executing a plan.
+- When each hedge layer was last at or above its lowest gain threshold and when that episode
+  began (its gain alert), and the size increases found on a portfolio reload within the sizing
+  window after such a gain (``SizeIncrease``).
 - What each rule last sent per alert key, and when (``emitted``, for sparse emission: see
   ``monitor.rules.codes``), and whether the next cycle must emit every key (``full``: after a
   start, so a firing alert restored from Redis gets its resolve).
 
 Arrays are aligned to the current ``PortfolioIndex``; on a rebuild they are carried over by
-(book, structure) name. Nothing here survives a restart: baselines and bars are taken afresh.
+(book, structure) name. Nothing here but the vega baselines survives a restart.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from numpy.typing import NDArray
 
 from monitor.book import PortfolioIndex, PortfolioState
 from monitor.market import MarketState
+from monitor.plan.baseline import VegaBaselines
 from monitor.rules.base import Signal
 from monitor.rules.codes import CODE_OF, Emitted, LayoutCache
 from monitor.rules.momentum import Bars, day_bucket, minute_bucket
@@ -53,7 +57,7 @@ class SizeIncrease:
     at_ns: int
     """When the reload with the larger layer was first evaluated."""
     gain_ns: int
-    """When the layer was last at or above its gain threshold before that."""
+    """When the layer's last gain episode began (its gain alert fired) before that."""
 
     @property
     def growth(self) -> float:
@@ -76,6 +80,17 @@ def _signatures(index: PortfolioIndex) -> list[tuple[tuple[str, float], ...]]:
     return [tuple(sorted(group)) for group in legs]
 
 
+def _positions(index: PortfolioIndex) -> dict[str, dict[str, int]]:
+    """Return contracts per symbol per book (what executing a plan changes)."""
+    out: dict[str, dict[str, int]] = {b: {} for b in index.book_names}
+    for sym, qty, s in zip(
+        index.leg_symbol, index.leg_qty.tolist(), index.leg_struct.tolist(), strict=True
+    ):
+        book = out[index.book_names[int(index.struct_book[s])]]
+        book[sym] = book.get(sym, 0) + int(qty)
+    return out
+
+
 def contracts(index: PortfolioIndex) -> NDArray[np.int64]:
     """Return each structure's contracts (sum of |quantity| over its legs)."""
     n = len(index.struct_names)
@@ -87,6 +102,8 @@ class RuleMemory:
     max_bars: int = 600
     bars: dict[str, Bars] = field(default_factory=dict)
     vix_ts_ns: int = 0
+    backfilled: dict[str, set[int]] = field(default_factory=dict)
+    """Per timeframe, the bar buckets taken from published history (``monitor.history``)."""
     session: int = -1
     index: PortfolioIndex | None = None
     keys: list[StructKey] = field(default_factory=list)
@@ -96,12 +113,19 @@ class RuleMemory:
     """Per structure (lower, upper); meaningful for condors whose ``be_baseline_set`` is True."""
     be_baseline_set: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
     gain_above_ns: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    gain_since_ns: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    """When each layer's current (or last) run at or above the threshold began."""
+    vega: VegaBaselines = field(default_factory=VegaBaselines)
     size_increases: dict[StructKey, SizeIncrease] = field(default_factory=dict)
     emitted: dict[str, Emitted] = field(default_factory=dict)
     full: bool = True
+    last_gains_ns: int = 0
+    """The previous ``observe_gains`` instant (a layer above now but not then starts a run)."""
     first_eval_ns: int = 0
     first_quote_ns: int = 0
     """The first evaluation, and the first one with a quote in the market (data-quality warm-up)."""
+    now_ns: int = 0
+    """The instant of the cycle being evaluated (set by ``observe_market``)."""
     layouts: LayoutCache = field(default_factory=LayoutCache)
 
     def __post_init__(self) -> None:
@@ -112,6 +136,7 @@ class RuleMemory:
 
     def observe_market(self, market: MarketState, now_ns: int) -> None:
         """Note the first evaluation and quote; add the VIX index's latest value to the bars."""
+        self.now_ns = now_ns
         self.first_eval_ns = self.first_eval_ns or now_ns
         if market.latest_ts_ns and not self.first_quote_ns:
             self.first_quote_ns = now_ns
@@ -128,11 +153,10 @@ class RuleMemory:
     # ---- positions and baselines ---------------------------------------------------------------
 
     def observe_session(self, now_ns: int) -> None:
-        """Drop every baseline when a new session starts."""
+        """Drop the break-even baselines when a new session starts (the vega one stays)."""
         session = session_of(now_ns)
         if session != self.session:
             self.session = session
-            self.vega_baseline[:] = np.nan
             self.be_baseline_set[:] = False
 
     def observe_index(
@@ -143,9 +167,10 @@ class RuleMemory:
             return
         keys, sigs = _struct_keys(index), _signatures(index)
         old = {k: i for i, k in enumerate(self.keys)}
-        n_s, n_b = len(keys), len(index.book_names)
+        n_s = len(keys)
         be, be_set = np.full((n_s, 2), np.nan), np.zeros(n_s, np.bool_)
         gain_ns = np.zeros(n_s, np.int64)
+        since_ns = np.zeros(n_s, np.int64)
         changed_books = self._removed_books(keys) | {
             key[0]
             for s, key in enumerate(keys)
@@ -155,19 +180,18 @@ class RuleMemory:
             p = old.get(key)
             if p is None:
                 continue
-            gain_ns[s] = self.gain_above_ns[p]
+            gain_ns[s], since_ns[s] = self.gain_above_ns[p], self.gain_since_ns[p]
             if key[0] not in changed_books:  # the break-evens count the book's layers too
                 be[s], be_set[s] = self.be_baseline[p], self.be_baseline_set[p]
         if self.index is not None:
-            self._find_size_increases(index, keys, old, gain_ns, now_ns, growth, window_ns)
-        old_books = {b: i for i, b in enumerate(self.index.book_names)} if self.index else {}
-        vega = np.full(n_b, np.nan)
-        for b, name in enumerate(index.book_names):
-            if name in old_books and name not in changed_books:
-                vega[b] = self.vega_baseline[old_books[name]]
+            self._find_size_increases(
+                index, keys, old, (gain_ns, since_ns), now_ns, growth, window_ns
+            )
+        self.vega.observe_positions(_positions(index), now_ns)
         self.index, self.keys, self.signatures = index, keys, sigs
-        self.vega_baseline, self.be_baseline, self.be_baseline_set = vega, be, be_set
-        self.gain_above_ns = gain_ns
+        self.vega_baseline = self.vega.values(index.book_names)
+        self.be_baseline, self.be_baseline_set = be, be_set
+        self.gain_above_ns, self.gain_since_ns = gain_ns, since_ns
 
     def _removed_books(self, keys: list[StructKey]) -> set[str]:
         present = set(keys)
@@ -178,12 +202,13 @@ class RuleMemory:
         index: PortfolioIndex,
         keys: list[StructKey],
         old: dict[StructKey, int],
-        gain_ns: NDArray[np.int64],
+        gains: tuple[NDArray[np.int64], NDArray[np.int64]],
         now_ns: int,
         growth: float,
         window_ns: int,
     ) -> None:
         assert self.index is not None
+        gain_ns, since_ns = gains
         before, after = contracts(self.index), contracts(index)
         for s, key in enumerate(keys):
             p = old.get(key)
@@ -196,7 +221,7 @@ class RuleMemory:
                     contracts_before=int(before[p]),
                     contracts_after=int(after[s]),
                     at_ns=now_ns,
-                    gain_ns=int(gain_ns[s]),
+                    gain_ns=int(since_ns[s] or gain_ns[s]),
                 )
 
     def observe_gains(self, state: PortfolioState, threshold: float, now_ns: int) -> None:
@@ -210,7 +235,10 @@ class RuleMemory:
         )
         with np.errstate(invalid="ignore"):
             above = layer & ~state.struct_stale & (state.struct_gain_ratio >= threshold)
+        started = above & (self.gain_above_ns < self.last_gains_ns)
+        self.gain_since_ns[started | (above & (self.gain_since_ns == 0))] = now_ns
         self.gain_above_ns[above] = now_ns
+        self.last_gains_ns = now_ns
 
     def fill_baselines(
         self,
@@ -220,8 +248,9 @@ class RuleMemory:
         be_valid: NDArray[np.bool_],
     ) -> None:
         """Take the missing baselines from this cycle's valid numbers."""
-        take = np.isnan(self.vega_baseline) & ~book_stale & ~np.isnan(vega)
-        self.vega_baseline[take] = vega[take]
+        if self.index is not None:
+            self.vega.fill(self.index.book_names, vega, ~book_stale, self.now_ns)
+            self.vega_baseline = self.vega.values(self.index.book_names)
         take_be = ~self.be_baseline_set & be_valid
         self.be_baseline[take_be] = be_now[take_be]
         self.be_baseline_set |= take_be

@@ -13,10 +13,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
+from monitor.book import PortfolioState
+from monitor.market import MARK_SOURCES, MID
 from monitor.model import Scalar
 from monitor.rules import (
+    account,
     breakeven,
     data_quality,
     event_risk,
@@ -46,6 +50,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     (event_risk.RULE, event_risk.evaluate),
     (sizing.RULE, sizing.evaluate),
     (data_quality.RULE, data_quality.evaluate),
+    (account.RULE, account.evaluate),
 )
 
 
@@ -56,6 +61,12 @@ class Outcome:
     context: dict[str, Scalar]
     states: dict[str, tuple[Layout, Codes]]
     """Every key's condition after this cycle, per rule (a copy)."""
+    full: bool = False
+    """The first cycle after a start: every live key was sent (see ``live_keys``)."""
+
+    def live_keys(self) -> set[str]:
+        """Return every alert key of the current portfolio and config."""
+        return {k for layout, _ in self.states.values() for k in layout.keys}
 
     def conditions(self) -> dict[tuple[str, str, str], int]:
         """Return (rule, book, condition) -> number of keys, for every condition but clear."""
@@ -88,7 +99,71 @@ def market_context(a: Analysis, now_ns: int, cfg: RulesConfig) -> dict[str, Scal
         "vix_macd_histogram": None if ind is None else _r(ind.histogram, 4),
         "vix_mean_reversion_likely": a.momentum.mean_reversion,
         "vx_contango": _r(a.curve.contango, 4),
+        "vx_curve_marks": a.curve.non_mid,
     }
+
+
+def non_mid_legs(state: PortfolioState) -> dict[str, str]:
+    """Return, per book with legs not marked at a two-sided mid, ``"SYM:source,..."``."""
+    idx = state.index
+    owner = idx.struct_book[idx.leg_struct]
+    out: dict[str, list[str]] = {}
+    for i in np.flatnonzero(state.leg_mark_source != MID).tolist():
+        name = idx.book_names[int(owner[i])]
+        out.setdefault(name, []).append(
+            f"{idx.leg_symbol[i]}:{MARK_SOURCES[int(state.leg_mark_source[i])]}"
+        )
+    return {b: _clip(legs) for b, legs in out.items()}
+
+
+def _clip(items: list[str], most: int = 6) -> str:
+    more = f",+{len(items) - most} more" if len(items) > most else ""
+    return ",".join(items[:most]) + more
+
+
+def _with_marks(signals: list[Signal], by_book: dict[str, str]) -> list[Signal]:
+    """Add ``non_mid_marks`` to the context of every book signal that rests on such marks."""
+    if not by_book:
+        return signals
+    return [_marked(sig, by_book[sig.book]) if sig.book in by_book else sig for sig in signals]
+
+
+def _marked(sig: Signal, legs: str) -> Signal:
+    context = {**sig.context, "non_mid_marks": legs}
+    render = sig.render
+    if render is None:
+        return msgspec.structs.replace(sig, context=context)
+
+    def full() -> Signal:
+        return msgspec.structs.replace(render(), context=context)
+
+    return msgspec.structs.replace(sig, context=context, render=full)
+
+
+def removed(mem: RuleMemory, context: dict[str, Scalar]) -> list[Signal]:
+    """Return a clear signal for every key not clear last cycle whose structure (or book) left
+    the portfolio: the alert machine resolves it with a resolved notification."""
+    out = []
+    for rule, prev in mem.emitted.items():
+        layout = mem.layouts.latest(rule)
+        if layout is None or layout is prev.layout:
+            continue
+        for p in np.flatnonzero(prev.codes != CLEAR).tolist():
+            if prev.layout.keys[p] in layout.position:
+                continue
+            book, subject = prev.layout.books[p], prev.layout.subjects[p]
+            out.append(
+                Signal(
+                    rule=rule,
+                    book=book,
+                    subject=subject,
+                    condition="clear",
+                    severity="info",
+                    summary=f"{subject} of book {book} is no longer in the portfolio",
+                    context=context,
+                )
+            )
+    return out
 
 
 def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
@@ -119,13 +194,19 @@ def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
         emitted=mem.emitted,
         full=mem.full,
         layouts=mem.layouts,
+        account_status=inp.account_status,
     )
     signals: list[Signal] = []
     for _name, rule in RULES:
         signals += rule(ctx, cfg, now_ns)
+    signals = _with_marks(signals, non_mid_legs(inp.state))
+    signals += removed(mem, ctx.context)
+    full = mem.full
     mem.after_signals(signals, now_ns)
     states = {rule: (e.layout, e.codes.copy()) for rule, e in mem.emitted.items()}
-    return Outcome(signals=signals, analysis=analysis, context=context, states=states)
+    return Outcome(
+        signals=signals, analysis=analysis, context=context, states=states, full=full
+    )
 
 
 def _r(x: float, digits: int = 2) -> float | None:

@@ -1,9 +1,13 @@
 """VIX term structure: the VX futures curve, front/second contango and VIX/VIX3M.
 
 The curve is the monthly VX futures (a future is monthly when it settles on the VIX monthly
-expiry date of the pricing calendar; weeklies are skipped) that have not settled and carry a
-fresh two-sided quote, priced at the mid, in expiry order. ``contango = F2 / F1 - 1`` of its first
-two points; ``vix_vix3m = VIX / VIX3M`` from the index quotes.
+expiry date of the pricing calendar) that have not settled and carry a fresh quote with a mark,
+priced at the mark (``monitor.market``: two-sided mid, else a recent last trade, else the
+settlement; each point says which), in expiry order. Cboe's delayed futures carry no bid or ask,
+so their points are ``last`` or ``settle``. Weekly VX futures are listed beside the curve
+(``Curve.weeklies``) and never enter the months-out points, the contango or the metrics.
+``contango = F2 / F1 - 1`` of its first two points; ``vix_vix3m = VIX / VIX3M`` from the index
+quotes.
 
 Alert keys (book ``market``), all "at or beyond" the threshold:
 - ``backwardation``: contango <= 0 (F2 at or below F1); clears above ``hysteresis``.
@@ -18,13 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from monitor import symbols
-from monitor.market import MarketState
+from monitor.market import MARK_SOURCES, MarketState, Marks
 from monitor.pricing.expiry import settlement_ns
 from monitor.rules import codes as C
 from monitor.rules.base import Signal
@@ -48,6 +52,11 @@ class CurvePoint:
     settle_ns: int
     """The final settlement instant (the VIX special opening quotation, 09:30 ET)."""
     price: float
+    source: str = "mid"
+    """Where ``price`` came from: ``mid``, ``last`` or ``settle`` (``monitor.market``)."""
+    age_s: float = 0.0
+    """Seconds since the event time of the quote that carried ``price``."""
+    weekly: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,16 @@ class Curve:
     contango: float
     vix: float
     vix3m: float
+    weeklies: list[CurvePoint] = field(default_factory=list)
+    """Weekly VX futures with a mark (``months_out`` 0), in expiry order."""
+
+    @property
+    def non_mid(self) -> str | None:
+        """Name the front two points' mark sources when either is not a mid (alert context)."""
+        front = self.points[:2]
+        if all(p.source == "mid" for p in front):
+            return None
+        return ",".join(f"{p.symbol}:{p.source}" for p in front)
 
     @property
     def vix_vix3m(self) -> float:
@@ -91,37 +110,46 @@ def analyze(
     max_age_ns: int,
     stale: bool,
     months: int = 8,
+    marks: Marks | None = None,
 ) -> Curve:
-    """Build the monthly curve (the first ``months`` points) and the two ratios."""
-    found: list[tuple[dt.date, str, float]] = []
+    """Build the monthly curve (the first ``months`` points), the weeklies and the two ratios.
+
+    ``marks`` defaults to ``market.marks`` with ``max_age_ns`` as the last-trade age limit.
+    """
+    if marks is None:
+        marks = market.marks(now_ns, max_age_ns)
+    monthly: list[CurvePoint] = []
+    weekly: list[CurvePoint] = []
     for inst in market.instruments:
         if inst.kind is not symbols.Kind.FUTURE or inst.expiry is None or inst.expiry <= today:
             continue
-        if not is_monthly(inst.expiry):
-            continue
         row = market.index[inst.symbol]
-        bid, ask = float(market.bid[row]), float(market.ask[row])
-        if not (bid > 0 and ask >= bid) or not _fresh(market, row, now_ns, max_age_ns, stale):
+        price = float(marks.price[row])
+        if not price > 0 or not _fresh(market, row, now_ns, max_age_ns, stale):
             continue
-        found.append((inst.expiry, inst.symbol, (bid + ask) / 2))
-    found.sort()
-    points = [
-        CurvePoint(
-            months_out=i + 1,
-            symbol=s,
-            expiry=e,
-            days=(e - today).days,
-            settle_ns=settlement_ns("VX", e),
-            price=p,
+        is_weekly = not is_monthly(inst.expiry)
+        (weekly if is_weekly else monthly).append(
+            CurvePoint(
+                months_out=0,
+                symbol=inst.symbol,
+                expiry=inst.expiry,
+                days=(inst.expiry - today).days,
+                settle_ns=settlement_ns("VX", inst.expiry),
+                price=price,
+                source=MARK_SOURCES[int(marks.source[row])],
+                age_s=(now_ns - int(marks.ts_ns[row])) / NS,
+                weekly=is_weekly,
+            )
         )
-        for i, (e, s, p) in enumerate(found[:months])
-    ]
+    monthly.sort(key=lambda p: p.expiry)
+    points = [replace(p, months_out=i + 1) for i, p in enumerate(monthly[:months])]
     contango = points[1].price / points[0].price - 1 if len(points) >= 2 else math.nan
     return Curve(
         points=points,
         contango=contango,
         vix=index_level(market, "VIX", now_ns, max_age_ns, stale),
         vix3m=index_level(market, "VIX3M", now_ns, max_age_ns, stale),
+        weeklies=sorted(weekly, key=lambda p: p.expiry),
     )
 
 
@@ -176,6 +204,7 @@ def _values(curve: Curve) -> dict[str, float | int | str | bool | None]:
     for p in curve.points[:2]:
         out[f"f{p.months_out}"] = round(p.price, 3)
         out[f"f{p.months_out}_symbol"] = p.symbol
+        out[f"f{p.months_out}_source"] = p.source
     return out
 
 
@@ -190,12 +219,18 @@ def _summary(i: int, code: int, curve: Curve, cfg: RulesConfig) -> str:
         return f"VIX/VIX3M {curve.vix_vix3m:.3f} {side} {ts.vix_vix3m_max:g}"
     f1, f2 = curve.points[0], curve.points[1]
     spread = (
-        f"F2/F1-1 {curve.contango:+.2%} ({f1.symbol} {f1.price:.2f}, {f2.symbol} {f2.price:.2f})"
+        f"F2/F1-1 {curve.contango:+.2%} ({f1.symbol} {f1.price:.2f}{_src(f1)}, "
+        f"{f2.symbol} {f2.price:.2f}{_src(f2)})"
     )
     if i == 0:
         return f"VX curve in {'backwardation' if curve.contango <= 0 else 'contango'}: {spread}"
     side = "at or below" if curve.contango <= ts.min_contango else "above"
     return f"VX contango {side} {ts.min_contango:.1%}: {spread}"
+
+
+def _src(p: CurvePoint) -> str:
+    """Say which mark a non-mid point rests on (``" last"``, ``" settle"``)."""
+    return "" if p.source == "mid" else f" {p.source}"
 
 
 def _action(i: int) -> str:

@@ -4,8 +4,8 @@ A condor leg's vega is its SPX option vega (USD per point of SPX implied vol). A
 that vega through its underlying: its exposure is its delta to the VX future of its expiry,
 USD per VX point (delta x 100 x quantity), one VX point read as one vol point. The book's net
 vega is the sum of both; it is what the ``greeks`` rule limits and keeps near its baseline, and
-what the roll advisory sizes new calls to restore. (``vixmon_book_vega_usd`` keeps the raw sum of
-option vegas, VIX options' in points of their own implied vol.)
+what the roll plan (``monitor.plan``) sizes new calls to restore. (``vixmon_book_vega_usd`` keeps
+the raw sum of option vegas, VIX options' in points of their own implied vol.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.book import PortfolioState
+from monitor.book import PortfolioIndex, PortfolioState
 from monitor.model import CONTRACT_MULTIPLIER
 from monitor.pricing.valuation import Valuation
 
@@ -50,5 +50,15 @@ def net_vega(state: PortfolioState, val: Valuation) -> NetVega:
     return NetVega(
         leg=leg,
         struct=_sum(idx.leg_struct, leg, n_s),
-        book=_sum(idx.struct_book[idx.leg_struct], leg, n_b),
+        # Over priced legs only: one unpriced leg never blanks the book (monitor.book).
+        book=np.bincount(
+            idx.struct_book[idx.leg_struct],
+            np.where(state.leg_priced & np.isfinite(leg), leg, 0.0),
+            minlength=n_b,
+        ).astype(np.float64),
     )
+
+
+def leg_units(index: PortfolioIndex) -> list[str]:
+    """Return each leg's vega unit: ``spx_vega`` (SPX option vega) or ``vix_delta_x100``."""
+    return ["spx_vega" if spx else "vix_delta_x100" for spx in index.leg_is_spx.tolist()]

@@ -284,6 +284,7 @@ class DeliveryService:
                     retry=cfg.retry,
                     group_wait_s=cfg.group_wait_s,
                     max_group_size=cfg.max_group_size,
+                    catch_up_group_size=cfg.catch_up_group_size,
                     read_block_ms=self._read_block_ms,
                 )
                 rl = cfg.rate_limit

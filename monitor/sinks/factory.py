@@ -10,6 +10,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 import aiohttp
+import yarl
 
 from monitor.logging import register_secret
 from monitor.secrets import SecretError, SecretRef, read_secret
@@ -90,11 +91,42 @@ def _url(sink: str, field: str, ref: SecretRef, environ: dict[str, str] | None) 
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SecretError(f"sinks.{sink}.{field}: the secret is not an http(s) URL")
-    # a receiver's error page often echoes the path (Slack's token lives there): redact it too
-    register_secret(parts.path + (f"?{parts.query}" if parts.query else ""))
-    register_secret(parts.query)
-    register_secret(parts.password)
+    for part in secret_url_parts(url):
+        register_secret(part)
     return url
+
+
+def secret_url_parts(url: str) -> list[str]:
+    """Return every piece of ``url`` that may carry its secret, as error texts can show it.
+
+    A receiver's error page echoes the path or the query; aiohttp's exceptions print the URL
+    as yarl normalized it (percent-encoding changed). So: the whole URL, the path, the query,
+    each query value, each path segment that looks like a token, and the password — raw,
+    encoded and decoded.
+    """
+    parts = urllib.parse.urlsplit(url)
+    forms = {url, parts.path, parts.query, parts.path + (f"?{parts.query}" if parts.query else "")}
+    try:
+        normalized = yarl.URL(url)
+    except ValueError:
+        normalized = None
+    if normalized is not None:
+        forms |= {str(normalized), normalized.raw_path, normalized.path}
+        forms |= {normalized.raw_query_string, normalized.query_string, normalized.raw_path_qs}
+        forms |= {normalized.path_qs}
+    for segment in parts.path.split("/"):
+        if _looks_like_token(segment):
+            forms |= {segment, urllib.parse.unquote(segment)}
+    for _key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        forms |= {value, urllib.parse.quote(value, safe="")}
+    if parts.password:
+        forms.add(parts.password)
+    return sorted(f for f in forms if f and f != "/")
+
+
+def _looks_like_token(segment: str) -> bool:
+    # not plain words ("services", "webhook"): they would be blanked in every log line
+    return len(segment) >= 20 or (len(segment) >= 8 and any(c.isdigit() for c in segment))
 
 
 def _key(sink: str, index: int, secret: str) -> bytes:

@@ -1,11 +1,50 @@
-"""The log sink: one structured log line per alert event, at the event's severity."""
+"""The log sink: one structured log line per alert event.
+
+A firing or repeating alert logs at its severity (``critical`` at critical, so ``journalctl -p``
+and log-based paging see it); a resolved one at info, whatever its severity was: a resolve is
+good news. The JSON line carries the whole event (values, action, advisory, context); on a
+terminal ``monitor.logging`` renders the same event as one short line.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import structlog
 
+from monitor.model import AlertEvent
 from monitor.sinks.base import Delivered, Message, Outcome
 from monitor.sinks.payload import rfc3339
+
+ALERT_EVENT = "alert"
+_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
+
+
+def log_level(event: AlertEvent) -> str:
+    """Return the log level of an alert event: info when resolved, else its severity."""
+    return "info" if event.status == "resolved" else event.severity
+
+
+def log_fields(event: AlertEvent, sink: str) -> dict[str, Any]:
+    """Return the fields of an alert event's log line."""
+    return {
+        "alert_id": event.id,
+        "key": event.key,
+        "rule": event.rule,
+        "book": event.book,
+        "subject": event.subject,
+        "status": event.status,
+        "severity": event.severity,
+        "summary": event.summary,
+        "created_at": rfc3339(event.ts_ns),
+        "values": event.values,
+        "action": event.action,
+        "advisory": event.advisory,
+        "context": event.context,
+        "delayed": event.delayed,
+        "sink": sink,
+    }
 
 
 class LogSink:
@@ -17,28 +56,5 @@ class LogSink:
 
     async def send(self, message: Message, now_ns: int) -> Outcome:
         for event in message.events:
-            fields = {
-                "alert_id": event.id,
-                "key": event.key,
-                "rule": event.rule,
-                "book": event.book,
-                "subject": event.subject,
-                "status": event.status,
-                "severity": event.severity,
-                "summary": event.summary,
-                "created_at": rfc3339(event.ts_ns),
-                "values": event.values,
-                "action": event.action,
-                "advisory": event.advisory,
-                "context": event.context,
-                "delayed": event.delayed,
-                "sink": self.name,
-            }
-            match event.severity:
-                case "critical":
-                    self._log.critical("alert", **fields)
-                case "warning":
-                    self._log.warning("alert", **fields)
-                case _:
-                    self._log.info("alert", **fields)
+            self._log.log(_LEVELS[log_level(event)], ALERT_EVENT, **log_fields(event, self.name))
         return Delivered()

@@ -79,6 +79,27 @@ def data_loss_event(stream: str, groups: Sequence[str], now_ns: int) -> AlertEve
     )
 
 
+def redis_restarted_event(returncode: int | None, down_s: float, now_ns: int) -> AlertEvent:
+    """Return the event announcing that the embedded Redis died and was started again."""
+    how = f"exit code {returncode}"
+    if returncode is not None and returncode < 0:
+        how = f"killed by signal {-returncode}"
+    return AlertEvent(
+        id=f"evt_{uuid.uuid4().hex}",
+        key="redis_restarted|all|embedded",
+        rule="redis_restarted",
+        book="all",
+        subject="embedded redis",
+        status="firing",
+        severity="warning",
+        summary=f"The embedded Redis exited ({how}) and was restarted after {down_s:.1f} s on "
+        "the same data. Its last second of writes may be lost (appendfsync everysec).",
+        ts_ns=now_ns,
+        values={"down_s": round(down_s, 3), "returncode": returncode},
+        action="Check redis.log in the state directory and the host's memory (OOM killer).",
+    )
+
+
 class Outbox:
     """Append alert events to the outbox stream."""
 
@@ -139,6 +160,11 @@ def parse_id(entry_id: str) -> tuple[int, int]:
     """Return a stream id (``ms-seq``) as a tuple that orders like the stream does."""
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def queued_at_ns(entry_id: str) -> int:
+    """Return when an entry was queued: Redis stamps stream ids with its wall clock (ms)."""
+    return parse_id(entry_id)[0] * 1_000_000
 
 
 async def first_entry_id(redis: aioredis.Redis, key: str) -> str | None:

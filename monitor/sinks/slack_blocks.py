@@ -2,8 +2,10 @@
 
 Each event gets a header (status, severity, rule, book), its summary and subject, up to ten
 "numbers that triggered it" as fields, the suggested action and advisory, and its context
-(e.g. the next macro event). Slack's limits are respected by truncation: 150 characters per
-header, 3000 per section, 10 fields of 2000, 50 blocks.
+(e.g. the next macro event). Slack's limits are respected: 150 characters per header, 3000
+per section and 10 fields of 2000 by truncating text; 50 blocks per message by rendering as
+many events in full as fit and every other one as a single line (status, rule, book, subject,
+summary) in a compact list at the end. No event is ever left out of a message.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ _FIELD_MAX = 2000
 _FIELDS_MAX = 10
 _TEXT_MAX = 3000
 _BLOCKS_MAX = 50
+_LINE_MAX = 500
+"""One compact line; a section of ``_SECTION_MAX`` holds at least five, so 200 events fit."""
 _BADGE = {
     "critical": ":red_circle:",
     "warning": ":large_orange_circle:",
@@ -32,21 +36,60 @@ Block = dict[str, Any]
 
 
 def slack_payload(message: Message) -> dict[str, Any]:
-    """Return the JSON object to POST to the incoming webhook."""
-    blocks: list[Block] = []
-    if len(message.events) > 1:
-        blocks.append(_header(f"vixmon · {message.book} · {len(message.events)} alerts"))
-    for i, event in enumerate(message.events):
-        if i:
-            blocks.append({"type": "divider"})
-        blocks.extend(_event_blocks(event))
+    """Return the JSON object to POST to the incoming webhook (at most 50 blocks)."""
+    events = message.events
+    head = [_header(f"vixmon · {message.book} · {len(events)} alerts")] if len(events) > 1 else []
+    full = [_event_blocks(e) for e in events]
+    for in_full in range(len(events), -1, -1):
+        blocks = head + _joined(full[:in_full]) + _compact(events[in_full:], divider=in_full > 0)
+        if len(blocks) <= _BLOCKS_MAX:
+            break
     return {"text": fallback_text(message), "blocks": blocks[:_BLOCKS_MAX]}
 
 
 def fallback_text(message: Message) -> str:
-    """Return the plain-text version shown in notifications and by clients without blocks."""
+    """Return the plain-text version shown in notifications and by clients without blocks:
+    one line per event while they fit, then how many more there are."""
     lines = [_headline(e) + f": {e.summary}" for e in message.events]
-    return _cut("\n".join(lines), _TEXT_MAX)
+    kept, size = 0, -1
+    for line in lines:
+        more = len(lines) - kept - 1
+        suffix = len(f"\n+{more} more") if more else 0
+        if size + 1 + len(line) + suffix > _TEXT_MAX:
+            break
+        kept, size = kept + 1, size + 1 + len(line)
+    if kept == len(lines):
+        return "\n".join(lines)
+    suffix_text = f"\n+{len(lines) - max(kept, 1)} more"
+    if kept == 0:
+        return _cut(lines[0], _TEXT_MAX - len(suffix_text)) + suffix_text
+    return "\n".join(lines[:kept]) + suffix_text
+
+
+def _joined(per_event: list[list[Block]]) -> list[Block]:
+    blocks: list[Block] = []
+    for i, event_blocks in enumerate(per_event):
+        if i:
+            blocks.append({"type": "divider"})
+        blocks.extend(event_blocks)
+    return blocks
+
+
+def _compact(events: tuple[AlertEvent, ...], *, divider: bool) -> list[Block]:
+    """One line per event, packed into as few sections as ``_SECTION_MAX`` allows."""
+    if not events:
+        return []
+    sections: list[list[str]] = [[]]
+    size = 0
+    for event in events:
+        line = _cut(f"{_esc(_headline(event))}: {_esc(event.summary)}", _LINE_MAX)
+        if sections[-1] and size + 1 + len(line) > _SECTION_MAX:
+            sections.append([])
+            size = 0
+        size += len(line) + (1 if sections[-1] else 0)
+        sections[-1].append(line)
+    blocks = [_section("\n".join(lines)) for lines in sections]
+    return [{"type": "divider"}, *blocks] if divider else blocks
 
 
 def _headline(event: AlertEvent) -> str:

@@ -10,7 +10,14 @@
 
 One worker sends one message at a time, so a sink receives events in stream order (with
 grouping: a book's events stay in order, and a group goes out when its first event's window
-closes). An entry is acknowledged only after the sink accepted it or it was dead-lettered, so a
+closes). Backoff is capped at a few seconds, so a healed receiver is tried again soon; the
+backlog then goes out as fast as the sink's rate limit allows, and when sending it one event
+per message would keep events waiting more than ``CATCH_UP_AFTER_S`` at that rate, a book's
+queued events go together (up to ``catch_up_group_size``).
+
+An event's age (for ``max_age_s``) counts from its outbox id, which Redis stamps with the wall
+clock when the event is queued: not from the event's own time, which is the market's time in a
+replay. An entry is acknowledged only after the sink accepted it or it was dead-lettered, so a
 crash anywhere means a redelivery under the same webhook-id, never a loss.
 
 Reading and waiting are cancel-safe (nothing is half-done there): ``stop()`` cancels a worker
@@ -40,7 +47,7 @@ from monitor.sinks.base import Delivered, Disable, Reject, Retry, Sink, message_
 from monitor.sinks.batching import Entry, make_entry, take_book
 from monitor.sinks.config import RetryConfig
 from monitor.sinks.metrics import SinkMetrics
-from monitor.sinks.outbox import GroupLostError, OutboxGroup, RawEntry, parse_id
+from monitor.sinks.outbox import GroupLostError, OutboxGroup, RawEntry, parse_id, queued_at_ns
 from monitor.sinks.ratelimit import TokenBucket
 
 log = structlog.get_logger(__name__)
@@ -49,6 +56,8 @@ NS = 1_000_000_000
 _BUFFER_MAX = 1_000
 _REDIS_RETRY_MIN_S = 0.05
 _REDIS_RETRY_MAX_S = 2.0
+CATCH_UP_AFTER_S = 10.0
+"""Group a backlog once sending it one event per message would take longer than this."""
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -60,6 +69,7 @@ class WorkerSettings:
     retry: RetryConfig
     group_wait_s: float = 0.0
     max_group_size: int = 1
+    catch_up_group_size: int = 1
     read_block_ms: int = 1_000
     read_count: int = 100
 
@@ -196,7 +206,12 @@ class SinkWorker:
 
     async def _take_batch(self) -> list[Entry]:
         head = self._buffer[0]
-        if head.event is None or self._settings.group_wait_s <= 0:
+        if head.event is None:
+            return [self._buffer.popleft()]
+        if self._settings.catch_up_group_size > 1 and self._behind():
+            await self._fill(block=False)
+            return self._pop_book(head.event.book, self._settings.catch_up_group_size)
+        if self._settings.group_wait_s <= 0:
             return [self._buffer.popleft()]
         if not self._stopping:
             wait_ns = head.read_ns + round(self._settings.group_wait_s * NS)
@@ -204,10 +219,16 @@ class SinkWorker:
             if wait_ns > 0:
                 await self._pause(wait_ns / NS)
             await self._fill(block=False)
-        return self._pop_book(head.event.book)
+        return self._pop_book(head.event.book, self._settings.max_group_size)
 
-    def _pop_book(self, book: str) -> list[Entry]:
-        batch, self._buffer = take_book(self._buffer, book, self._settings.max_group_size)
+    def _behind(self) -> bool:
+        """True when the buffered events, one per message, outlast ``CATCH_UP_AFTER_S``."""
+        if self._limiter is None:
+            return False
+        return len(self._buffer) > max(self._limiter.per_s * CATCH_UP_AFTER_S, 1.0)
+
+    def _pop_book(self, book: str, max_size: int) -> list[Entry]:
+        batch, self._buffer = take_book(self._buffer, book, max_size)
         return batch
 
     # sending
@@ -218,7 +239,7 @@ class SinkWorker:
             await self._dead_letter(batch, reason="undeliverable", error=batch[0].problem)
             return
         message = message_for(events)
-        oldest_ns = min(e.ts_ns for e in events)
+        queued_ns = min(queued_at_ns(e.outbox_id) for e in batch)
         attempt = 0
         while True:
             await self._rate_limit()
@@ -239,7 +260,7 @@ class SinkWorker:
                     self._disable(batch, error)
                     return
                 case Retry(error=error, retry_after_s=retry_after_s):
-                    age_s = (self._clock.now_ns() - oldest_ns) / NS
+                    age_s = max(self._clock.now_ns() - queued_ns, 0) / NS
                     delay_s = next_delay_s(
                         self._settings.retry,
                         attempt=attempt,

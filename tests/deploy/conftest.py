@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 
 from tests.deploy.exposition import Exposition
+from tests.deploy.installed import Installed, installed_wheel
 from tests.deploy.tools import ensure_tool
+from tests.support.clocked import DEMO_START
 from tests.support.daemon import ROOT, Daemon, Receiver, get_text, run_daemon
 
 DEPLOY = ROOT / "deploy"
@@ -48,6 +50,12 @@ def systemd_analyze() -> Path:
 @pytest.fixture(scope="session")
 def docker_compose() -> Path:
     return ensure_tool("docker-compose", "docker-compose")
+
+
+@pytest.fixture(scope="session")
+def installed() -> Installed:
+    """vixmon's wheel installed non-editable in a fresh venv (see tests/deploy/installed.py)."""
+    return installed_wheel()
 
 
 @contextlib.asynccontextmanager
@@ -102,11 +110,15 @@ def write_config(
 def replay_feed(speed: float = 120.0, name: str = "replay") -> str:
     if not SAMPLE.is_file():
         pytest.fail(f"the demo session {SAMPLE} is missing (make sample)", pytrace=False)
-    return f'[[feeds]]\nkind = "replay"\nname = "{name}"\npath = "{SAMPLE}"\nspeed = {speed}\n'
+    # the recording's own times (market time): the demo book is live on them whatever the date
+    return (f'[[feeds]]\nkind = "replay"\nname = "{name}"\npath = "{SAMPLE}"\nspeed = {speed}\n'
+            "restamp = false\n")
 
 
 def simulator_feed(name: str = "sim") -> str:
-    return f'[[feeds]]\nkind = "simulator"\nname = "{name}"\ntick_interval_ms = 100\n'
+    """A simulator on the demo book's day (market time): the book is live whatever the date."""
+    return (f'[[feeds]]\nkind = "simulator"\nname = "{name}"\ntick_interval_ms = 100\n'
+            f"start = {DEMO_START}\n")
 
 
 def is_layer_gain_firing(line: dict[str, Any]) -> bool:

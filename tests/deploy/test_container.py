@@ -32,6 +32,7 @@ from tests.deploy.conftest import (
     vixmon_daemon,
     write_config,
 )
+from tests.deploy.installed import Installed
 from tests.support.daemon import ROOT, get_json, get_text
 
 DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
@@ -83,16 +84,40 @@ def healthcheck_command() -> list[str]:
     return command
 
 
-def test_dockerfile_is_multi_stage_and_the_runtime_keeps_no_compiler() -> None:
+def test_dockerfile_is_multi_stage_and_installs_the_lock_from_wheels_only() -> None:
     parsed = instructions()
     stages = [i for i in parsed if i.keyword == "FROM"]
     assert len(stages) >= 2
     assert " AS build" in stages[0].args
-    assert any("build-essential" in i.args for i in parsed if i.stage == 0)
-    assert not any("build-essential" in i.args for i in final_stage())
+    runs = " ".join(" ".join(i.args.split()) for i in parsed if i.stage == 0 and i.keyword == "RUN")
+    assert "--require-hashes --only-binary=:all: -r requirements.lock" in runs
+    assert "pip install --no-cache-dir --no-deps /tmp/dist/vixmon-" in runs  # the wheel itself
+    assert not any("build-essential" in i.args for i in parsed)  # wheels: nothing to compile
     assert any(
         i.args.startswith("--from=build /opt/vixmon") for i in final_stage() if i.keyword == "COPY"
     )
+
+
+def test_the_build_compiles_the_kernels_and_the_entrypoint_seeds_the_tmpfs_with_them() -> None:
+    runs = " ".join(i.args for i in instructions() if i.stage == 0 and i.keyword == "RUN")
+    assert "NUMBA_CACHE_DIR=/opt/vixmon/numba-cache" in runs and "black.warm_up()" in runs
+    assert json.loads(only("ENTRYPOINT").args) == ["vixmon-entrypoint"]
+    script = DEPLOY / "docker" / "entrypoint.sh"
+    assert "seed=/opt/vixmon/numba-cache" in script.read_text()
+    assert 'exec vixmon "$@"' in script.read_text()
+    assert script.stat().st_mode & 0o111
+
+
+def test_dockerignore_keeps_the_venv_caches_and_git_out_of_the_context() -> None:
+    patterns = {
+        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }  # fmt: skip
+    assert {".git", ".venv", "**/__pycache__", "state"} <= patterns
+    for ins in instructions():
+        if ins.keyword == "COPY" and not ins.args.startswith("--from="):
+            *sources, _dest = shlex.split(ins.args)
+            assert not {s.split("/")[0] for s in sources} & patterns, ins.args
 
 
 def test_image_runs_as_an_unprivileged_numeric_user() -> None:
@@ -159,17 +184,31 @@ def test_every_file_the_image_copies_exists() -> None:
             assert (ROOT / source).exists(), source
 
 
-def test_image_config_and_compose_config_pass_check_config(tmp_path: Path) -> None:
+def dockerfile_etc_files() -> list[Path]:
+    """The files the Dockerfile copies into /etc/vixmon/ besides the config."""
+    files: list[Path] = []
+    for ins in instructions():
+        if ins.keyword == "COPY" and not ins.args.startswith("--"):
+            *sources, dest = shlex.split(ins.args)
+            if dest == "/etc/vixmon/":
+                files += [ROOT / s for s in sources]
+    return files
+
+
+def test_image_config_and_compose_config_pass_check_config(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """Both in the image's /etc/vixmon, checked by the installed wheel (the image's config is
+    also run to ready in test_installed.py; compose mounts its config over the image's)."""
     for config in ("vixmon.toml", "vixmon-compose.toml"):
         etc = tmp_path / config
         etc.mkdir()
         shutil.copy(DEPLOY / "docker" / config, etc / "vixmon.toml")
-        for name in ("portfolio.toml", "events.toml", "sample-session.jsonl.gz"):
-            shutil.copy(ROOT / "config" / name, etc / name)
-        done = subprocess.run(
-            [sys.executable, "-m", "monitor.cli", "check-config", str(etc / "vixmon.toml")],
-            capture_output=True, text=True, check=False, cwd=ROOT,
-        )  # fmt: skip
+        for source in dockerfile_etc_files():
+            shutil.copy(source, etc / source.name)
+        (etc / "vixmon-http-token").write_text("t" * 32)  # compose's secret, as it mounts it
+        done = installed.run("check-config", str(etc / "vixmon.toml"), cwd=tmp_path,
+                             CREDENTIALS_DIRECTORY=str(etc))
         assert done.returncode == 0, done.stderr
 
 

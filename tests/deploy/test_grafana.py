@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +29,16 @@ def panels(path: Path) -> list[dict[str, Any]]:
     return [p for p in load(path)["panels"] if p["type"] != "row"]
 
 
+def variables(path: Path) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in load(path)["templating"]["list"]}
+
+
 def queries(path: Path) -> list[tuple[str, str]]:
     """(where, expr) of every panel target and templating query of a dashboard."""
     out = [(f"{path.name}: {p['title']}", t["expr"]) for p in panels(path) for t in p["targets"]]
-    for var in load(path)["templating"]["list"]:
+    for var in variables(path).values():
+        if var["type"] != "query":
+            continue
         query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
         out.append((f"{path.name}: variable ${var['name']}", query))
     return out
@@ -39,7 +46,7 @@ def queries(path: Path) -> list[tuple[str, str]]:
 
 def grafana_to_promql(expr: str) -> str:
     """Substitute Grafana's variables so promtool can parse the query."""
-    for var, value in {"$__rate_interval": "1m", "$book": ".*"}.items():
+    for var, value in {"$__rate_interval": "1m", "$book": ".*", "$job": "vixmon"}.items():
         expr = expr.replace(var, value)
     return expr
 
@@ -51,14 +58,36 @@ def test_the_dashboards_are_the_builders_output() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_datasource_uid_is_fixed_and_every_panel_uses_it() -> None:
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_panel_reads_the_datasource_variable_defaulting_to_the_provisioned_one(
+    path: Path,
+) -> None:
     provisioned = yaml.safe_load((GRAFANA / "provisioning/datasources/vixmon.yaml").read_text())
     [source] = provisioned["datasources"]
     assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
-    for path in DASHBOARDS:
-        for p in panels(path):
-            uids = {p["datasource"]["uid"], *(t["datasource"]["uid"] for t in p["targets"])}
-            assert uids == {source["uid"]}, p["title"]
+    var = variables(path)["datasource"]
+    assert (var["type"], var["query"]) == ("datasource", "prometheus")
+    assert var["current"]["value"] == source["uid"]
+    for p in panels(path):
+        uids = {p["datasource"]["uid"], *(t["datasource"]["uid"] for t in p["targets"])}
+        assert uids == {"${datasource}"}, p["title"]
+    assert variables(path)["job"]["datasource"]["uid"] == "${datasource}"
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_vixmon_selector_takes_the_job_variable_and_none_is_hard_coded(path: Path) -> None:
+    """So the dashboards import into a Grafana whose Prometheus calls the job otherwise."""
+    assert 'job=\\"vixmon\\"' not in path.read_text()
+    job = variables(path)["job"]
+    assert job["query"]["query"] == "label_values(vixmon_build_info, job)"
+    assert job["current"]["value"] == "vixmon"
+    for where, expr in queries(path):
+        if where.endswith("variable $job"):
+            continue
+        selectors = re.findall(r"\b(vixmon_\w+|up|ALERTS)\{([^}]*)\}", expr)
+        assert selectors, f"{where}: {expr}"
+        for name, matchers in selectors:
+            assert 'job=~"$job"' in matchers, f"{where}: {name}{{{matchers}}}"
 
 
 def test_dashboard_provider_reads_the_folder_compose_mounts() -> None:

@@ -60,7 +60,9 @@ def thaw(daemon: Daemon) -> None:
 
 
 async def test_sigterm_drains_stops_redis_and_exits_zero(tmp_path: Path) -> None:
-    async with vixmon_daemon(write_config(tmp_path, feeds=simulator_feed())) as daemon:
+    # the simulator's shock after a second fires the demo book's alerts: proof of evaluation
+    feeds = simulator_feed() + "spike_after_s = 1.0\n"
+    async with vixmon_daemon(write_config(tmp_path, feeds=feeds)) as daemon:
         await daemon.http_port()
         await daemon.wait_log(event("alert"), 30)  # the engine has evaluated
         assert await daemon.stop(signal.SIGTERM) == 0

@@ -10,16 +10,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from monitor.settings import ShutdownConfig
 from tests.deploy.conftest import DEPLOY
-from tests.support.daemon import ROOT
+from tests.deploy.installed import Installed
 
 UNIT = DEPLOY / "systemd" / "vixmon.service"
 EXAMPLE = DEPLOY / "systemd" / "vixmon.toml"
@@ -56,7 +53,7 @@ def credentials(node: object) -> Iterator[str]:
             yield from credentials(value)
 
 
-def install_root(root: Path) -> Path:
+def install_root(root: Path, vixmon: Path) -> Path:
     """Lay out a minimal root with the unit installed and vixmon where ExecStart expects it."""
     (root / "etc/systemd/system").mkdir(parents=True)
     shutil.copy(UNIT, root / "etc/systemd/system/vixmon.service")
@@ -69,12 +66,14 @@ def install_root(root: Path) -> Path:
     prefix = Path(one("ExecStart").split()[0]).parent
     bin_dir = root / prefix.relative_to("/")
     bin_dir.mkdir(parents=True)
-    shutil.copy(Path(sys.executable).parent / "vixmon", bin_dir / "vixmon")
+    shutil.copy(vixmon, bin_dir / "vixmon")
     return root
 
 
-def test_unit_passes_systemd_analyze_verify(systemd_analyze: Path, tmp_path: Path) -> None:
-    root = install_root(tmp_path / "root")
+def test_unit_passes_systemd_analyze_verify(
+    systemd_analyze: Path, installed: Installed, tmp_path: Path
+) -> None:
+    root = install_root(tmp_path / "root", installed.vixmon)
     done = subprocess.run(
         [systemd_analyze, "verify", f"--root={root}", "vixmon.service"],
         capture_output=True,
@@ -135,22 +134,11 @@ def test_example_config_uses_exactly_the_units_credentials_and_state_directory()
     assert example["redis"]["state_dir"] == f"/var/lib/{one('StateDirectory')}"
 
 
-@pytest.fixture
-def etc_vixmon(tmp_path: Path) -> Path:
-    """/etc/vixmon as the README's install steps leave it, in a temp folder."""
-    etc = tmp_path / "etc-vixmon"
-    etc.mkdir()
-    shutil.copy(EXAMPLE, etc / "vixmon.toml")
-    for name in ("portfolio.toml", "events.toml", "sample-session.jsonl.gz"):
-        shutil.copy(ROOT / "config" / name, etc / name)
-    return etc
-
-
-def test_example_config_passes_check_config_as_installed(etc_vixmon: Path) -> None:
-    done = subprocess.run(
-        [Path(sys.executable).parent / "vixmon", "check-config", etc_vixmon / "vixmon.toml"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+def test_unit_runs_the_numba_backend_with_its_kernel_cache_in_the_cache_directory() -> None:
+    """The example config passing check-config and running to ready from the installed wheel,
+    with the README's install steps: tests/deploy/test_installed.py."""
+    d = unit_directives()
+    env = dict(kv.split("=", 1) for line in d["Environment"] for kv in line.split())
+    assert env.get("VIXMON_PRICING_BACKEND", "auto") != "numpy"
+    assert "MemoryDenyWriteExecute" not in d  # numba's JIT maps writable+executable pages
+    assert env["NUMBA_CACHE_DIR"].startswith(f"/var/cache/{one('CacheDirectory')}/")

@@ -136,6 +136,8 @@ class FakeDxLink(FaultsMixin):
         self.flushes = 0
         self.fail_upgrades = 0
         self.fail_quote_tokens = 0
+        self.bad_expiry_tokens = 0
+        """Answer this many quote-token requests with an unreadable ``expires-at``."""
         self.upgrade_failures = 0
         self.changed = Signal()
         self._ids = itertools.count(1)
@@ -218,6 +220,9 @@ class FakeDxLink(FaultsMixin):
         if self.announce_expiry and self.token_ttl_s is not None:
             when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.token_ttl_s)
             data["expires-at"] = when.isoformat(timespec="milliseconds")
+        if self.bad_expiry_tokens > 0:
+            self.bad_expiry_tokens -= 1
+            data["expires-at"] = "x"
         self.changed.notify()
         return web.json_response({"data": data, "context": "/api-quote-tokens"})
 

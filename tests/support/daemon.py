@@ -87,18 +87,22 @@ class Daemon:
 async def run_daemon(
     config: Path, *args: str, env: dict[str, str] | None = None
 ) -> AsyncIterator[Daemon]:
+    argv = [sys.executable, "-m", "monitor.cli", "run", "--config", str(config), *args]
+    async with run_command(argv, env={**os.environ, **(env or {})}, cwd=ROOT) as daemon:
+        yield daemon
+
+
+@contextlib.asynccontextmanager
+async def run_command(
+    argv: list[str], *, env: dict[str, str], cwd: Path
+) -> AsyncIterator[Daemon]:
+    """Start ``argv`` with exactly ``env`` in ``cwd`` and follow its output; kill it on exit."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor.cli",
-        "run",
-        "--config",
-        str(config),
-        *args,
+        *argv,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-        cwd=ROOT,
+        env=env,
+        cwd=cwd,
     )
     daemon = Daemon(proc)
     try:

@@ -31,6 +31,7 @@ port = 0
 kind = "replay"
 path = "{ROOT / "config" / "sample-session.jsonl.gz"}"
 speed = 0
+restamp = false
 """
     )
     return path

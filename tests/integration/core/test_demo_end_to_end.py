@@ -34,6 +34,7 @@ json = true
 kind = "replay"
 path = "{ROOT / "config" / "sample-session.jsonl.gz"}"
 speed = {speed}
+restamp = false
 [[sinks]]
 kind = "log"
 name = "log"
@@ -82,7 +83,7 @@ async def test_demo_fires_a_layer_gain_alert_to_the_webhook_and_exports_metrics(
         assert event["values"]["gain_ratio"] >= event["values"]["threshold"]
 
         metrics = samples(await get_text(f"http://127.0.0.1:{port}/metrics"))
-        gain = metrics[("vixmon_layer_gain_ratio", (("book", "main"), ("layer", "L1-DEC")))]
+        gain = metrics[("vixmon_layer_gain_ratio", (("book", "main"), ("structure", "L1-DEC")))]
         assert gain >= 1.5
         assert metrics[("vixmon_quotes_ingested_total", (("feed", "replay"),))] > 0
         fired = [v for (n, _l), v in metrics.items() if n == "vixmon_alerts_fired_total"]
@@ -105,4 +106,9 @@ async def test_demo_fires_a_layer_gain_alert_to_the_webhook_and_exports_metrics(
         assert await daemon.stop(signal.SIGTERM) == 0
     logged = [line for line in daemon.lines if line.get("event") == "alert"]
     assert any(line["status"] == "firing" for line in logged)
+    ids = [line["alert_id"] for line in logged]
+    assert len(ids) == len(set(ids)), "an alert event was logged more than once"
+    first = logged[0]
+    assert (first["key"], first["level"]) == ("layer_gain|main|L1-DEC@1.5", "warning")
+    assert all(line["level"] == "info" for line in logged if line["status"] == "resolved")
     assert not any(env["E2E_WEBHOOK_SECRET"] in raw for raw in daemon.raw)

@@ -87,6 +87,7 @@ class Receiver:
         """Listen (again on the same port after a ``stop``)."""
         app = web.Application()
         app.router.add_post("/hook", self._handle)
+        app.router.add_post("/hook/{rest:.*}", self._handle)  # URLs with a token in the path
         self._release = asyncio.Event()
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self._runner.setup()

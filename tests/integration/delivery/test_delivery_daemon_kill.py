@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from monitor.sinks.outbox import Outbox
 from tests.integration.delivery.support import HANG, SECRET, Receiver, events, ids_of
+from tests.support.clocked import DEMO_SIMULATOR
 from tests.support.daemon import ROOT, get_json, run_daemon
 
 pytestmark = pytest.mark.slow
@@ -32,6 +33,7 @@ key_prefix = "{PREFIX}"
 port = 0
 [logging]
 json = true
+{DEMO_SIMULATOR}
 [[sinks]]
 kind = "webhook"
 name = "hook"

@@ -72,7 +72,7 @@ async def test_append_caps_the_stream_near_maxlen(redis: aioredis.Redis) -> None
     assert await redis.xlen("capped:alerts") < 300
 
 
-async def test_the_log_sink_writes_one_structured_line_per_event_at_its_severity(
+async def test_the_log_sink_writes_one_line_per_event_at_its_severity_and_resolved_at_info(
     make_service: ServiceFactory,
 ) -> None:
     batch = [event(severity="critical"), event(severity="warning", status="resolved")]
@@ -84,7 +84,7 @@ async def test_the_log_sink_writes_one_structured_line_per_event_at_its_severity
     lines = [e for e in logs if e["event"] == "alert"]
     assert [(line["alert_id"], line["log_level"]) for line in lines] == [
         (batch[0].id, "critical"),
-        (batch[1].id, "warning"),
+        (batch[1].id, "info"),
     ]
     first = lines[0]
     assert first["rule"] == "layer_gain" and first["book"] == "main"

@@ -3,6 +3,7 @@ logs, in the status API or in the dead-letter stream, even when a receiver echoe
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import logging
@@ -112,6 +113,75 @@ async def test_secrets_never_reach_logs_status_or_dead_letters(
         assert secret not in logs
         assert secret not in status
         assert secret not in dead
+
+
+PATH_TOKEN, QUERY_TOKEN = "PathTok3nSecret0042", "Query/Secret99"
+URL_PIECES = (PATH_TOKEN, QUERY_TOKEN, "Query%2FSecret99", f"{PATH_TOKEN}?sig")
+
+
+def _token_url(base: str) -> str:
+    """A URL with a token in its path and another (percent-encoded) in its query."""
+    return f"{base}/{PATH_TOKEN}?sig=Query%2FSecret99&v=2"
+
+
+def _one_hook(redis: aioredis.Redis, url: str, clock: FakeClock) -> DeliveryService:
+    hook = WebhookSinkConfig(
+        name="hook", url=SecretRef(env="URL"), signing_secrets=[SecretRef(env="SECRET")]
+    )
+    return DeliveryService(
+        redis,
+        [hook],
+        clock=clock,
+        sleep=FakeSleep(clock),
+        registry=CollectorRegistry(),
+        consumer="test",
+        environ={"URL": url, "SECRET": SIGNING},
+    )
+
+
+async def test_no_piece_of_a_url_with_a_path_token_and_a_query_survives_a_receiver_echo(
+    redis: aioredis.Redis,
+    receiver: Receiver,
+    clock: FakeClock,
+    json_stdout: Callable[[], str],
+) -> None:
+    url = _token_url(receiver.url)
+    receiver.script = [ECHO, (422, {}, f"bad signature for {url}")]
+    service = _one_hook(redis, url, clock)
+    async with running(service):
+        await service.outbox.append(events(1, clock=clock))
+        await wait_for(lambda: service.status()[0].dead == 1)
+        status = msgspec.json.encode(service.status()).decode()
+    dead = str(await redis.xrange("vixmon:alerts:dead"))
+    logs = json_stdout()
+    assert "no route for" in logs and "bad signature for" in dead
+    for secret in (url, *URL_PIECES):
+        assert secret not in logs, secret
+        assert secret not in status, secret
+        assert secret not in dead, secret
+
+
+async def test_no_piece_of_a_url_survives_in_an_aiohttp_error_that_prints_it(
+    redis: aioredis.Redis, clock: FakeClock, json_stdout: Callable[[], str]
+) -> None:
+    async def broken_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"HTTP/1.1 abc Broken\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(broken_http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    service = _one_hook(redis, _token_url(f"http://127.0.0.1:{port}/hook"), clock)
+    async with server, running(service):
+        await service.outbox.append(events(1, clock=clock))
+        await wait_for(lambda: service.status()[0].last_error is not None)
+        status = msgspec.json.encode(service.status()).decode()
+    logs = json_stdout()
+    assert "ClientResponseError" in status and "url=" in status
+    for secret in URL_PIECES:
+        assert secret not in logs, secret
+        assert secret not in status, secret
 
 
 async def test_the_signing_secret_is_read_from_the_credentials_directory(

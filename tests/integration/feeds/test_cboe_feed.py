@@ -70,7 +70,8 @@ async def test_polls_every_subscribed_file_and_publishes_delayed_canonical_quote
     assert latest["SPX"].last == 5915.37
     assert latest["VIX9D"].ts == 1_795_482_312 * NS  # no last trade: UTC publication time
     assert latest["VX261216"].last == 18.85
-    assert latest["VX270120"].last == 19.6021  # untraded monthly: settlement
+    assert latest["VX270120"].last is None  # untraded monthly: its settlement only
+    assert latest["VX270120"].settle == 19.6021
     assert "VX261209" not in latest  # a weekly (cloned settlement) is never used
     assert latest["VX261216"].ts == 1_795_468_446_760_668_000
     assert feed.stats.parse_errors == 0
@@ -180,3 +181,27 @@ async def test_the_full_size_spx_file_is_served_and_filtered_to_subscriptions(
     async with running(feed, sink, Subscriptions(wanted)):
         await sink.wait_for(lambda: wanted <= sink.latest.keys())
     assert {q.sym for q in sink.quotes} == wanted
+
+
+async def test_the_options_files_listed_strikes_feed_the_subscription_window(
+    fake: FakeCboe,
+) -> None:
+    """Every contract in ``options/_SPX.json`` counts as listed, subscribed or not."""
+    import datetime as dt
+
+    from monitor.subscriptions import ListedStrikes, MarketView, nearest_strikes
+
+    listed = ListedStrikes()
+    cfg = CboeFeedConfig(
+        cdn_url=fake.cdn_url, futures_url=fake.futures_url, poll_interval_s=POLL_S,
+        silence_timeout_s=1.0, backoff=BackoffConfig(initial_s=0.05, max_s=0.2),
+    )
+    feed, sink = CboeFeed(cfg, LiveClock(), min_interval_s=POLL_S, listed=listed), RecordingSink()
+    async with running(feed, sink, Subscriptions({"SPXW261218P05800000"})):
+        await sink.wait_for(lambda: "SPXW261218P05800000" in sink.latest)
+    strikes = listed.current()
+    spxw = strikes[("SPXW", dt.date(2026, 12, 21))]
+    assert list(spxw) == [4000.0, 7500.0]  # from the file, though nobody subscribed them
+    view = MarketView(spx_spot=5915.0, chain_strikes=strikes)
+    assert nearest_strikes(5915.0, view.chain_strikes[("SPXW", dt.date(2026, 12, 21))], 10, 5.0) \
+        == [4000.0, 7500.0]

@@ -71,7 +71,7 @@ async def test_normal_session_follows_the_documented_handshake_and_streams_quote
     fakes: list[FakeDxLink],
 ) -> None:
     fake = await start_fake(fakes)
-    clock = FakeClock()
+    clock = FakeClock(1_797_000_010_000_000_000)  # after the pushed event times
     feed, sink = DxLinkFeed(config(fake), clock), RecordingSink()
     async with running(feed, sink, Subscriptions(SYMBOLS)):
         await fake.wait_for(lambda: fake.live and fake.subscribed() == expected_subs())
@@ -177,6 +177,20 @@ async def test_a_rejected_quote_token_is_replaced_and_the_session_established(
     assert fake.conns[0].received[1] == {"type": "AUTH", "channel": 0, "token": rejected[0]}
     assert fake.conns[1].received[1]["token"] != rejected[0]
     assert fake.rest_calls.count("api-quote-tokens") == 2
+
+
+async def test_an_unreadable_token_expiry_fails_the_session_and_the_feed_reconnects(
+    fakes: list[FakeDxLink],
+) -> None:
+    fake = await start_fake(fakes)
+    fake.bad_expiry_tokens = 1
+    feed, sink = DxLinkFeed(config(fake), LiveClock()), RecordingSink()
+    async with running(feed, sink, Subscriptions({"SPX"})):
+        await fake.wait_for(lambda: len(fake.live) == 1 and fake.subscribed())
+        fake.push("Quote", "SPX", bidPrice=1.0, askPrice=2.0)
+        await sink.wait_quote("SPX", bid=1.0)
+    assert fake.rest_calls.count("api-quote-tokens") == 2
+    assert feed.stats.reconnects == 1
 
 
 async def test_token_expiry_mid_run_reconnects_with_a_new_token_and_resubscribes(

@@ -63,7 +63,8 @@ async def test_normal_session_creates_a_session_subscribes_and_merges_quotes_and
     fakes: list[FakeTradier],
 ) -> None:
     fake = await start_fake(fakes)
-    clock = FakeClock()
+    # after the pushed event times, each given (the fake's default is the wall clock's)
+    clock = FakeClock(1_797_000_010_000_000_000)
     feed, sink = TradierFeed(config(fake), clock), RecordingSink()
     async with running(feed, sink, Subscriptions(SYMBOLS)):
         await fake.wait_for(lambda: streaming(fake))
@@ -73,7 +74,7 @@ async def test_normal_session_creates_a_session_subscribes_and_merges_quotes_and
         assert payload["linebreak"] is True and payload["validOnly"] is True
         assert "VX261216" not in payload["symbols"]  # Tradier has no VX futures
         await fake.quote("SPXW261218P05800000", 61.2, 61.9, 12, 8, date_ms=1_797_000_000_123)
-        await fake.quote("SPX261218P05800000", 60.0, 60.8)
+        await fake.quote("SPX261218P05800000", 60.0, 60.8, date_ms=1_797_000_000_500)
         q = await sink.wait_quote("SPXW261218P05800000", bid=61.2)
         assert (q.ask, q.bid_size, q.ask_size, q.ts) == (61.9, 12, 8, 1_797_000_000_123_000_000)
         await sink.wait_quote("SPX261218P05800000", bid=60.0)
@@ -82,7 +83,7 @@ async def test_normal_session_creates_a_session_subscribes_and_merges_quotes_and
         assert (q.bid, q.ask) == (61.2, 61.9)
         await fake.summary("SPX", open_=5790.0, high=5810.0, low=5780.0, prev_close=5795.5,
                            close=5801.0)
-        await fake.quote("SPX", 5800.0, 5801.0)
+        await fake.quote("SPX", 5800.0, 5801.0, date_ms=1_797_000_002_000)
         await sink.wait_quote("SPX", bid=5800.0)
     assert feed.summaries["SPX"].prev_close == 5795.5
     assert feed.stats.subscribed == len(VENUE_SYMBOLS)
@@ -320,3 +321,23 @@ async def test_rate_limited_chain_requests_wait_for_the_window(
             await api.expirations(http, "SPX")
         assert await listed_strikes(api, http, "SPX") == {
             ("SPXW", dt.date(2026, 12, 21)): [5800.0]}
+
+
+async def test_the_feed_reads_listed_strikes_of_the_subscribed_expiries_once_per_refresh(
+    fakes: list[FakeTradier],
+) -> None:
+    from monitor.subscriptions import ListedStrikes
+
+    fake = await start_fake(fakes)
+    friday, later = dt.date(2026, 12, 18), dt.date(2027, 1, 15)
+    fake.add_chain("SPX", friday, [5795.0, 5800.0])
+    fake.add_chain("SPXW", friday, [5795.0, 5800.0, 5805.0])
+    fake.add_chain("SPXW", later, [5800.0])  # listed, but nothing subscribed expires then
+    listed = ListedStrikes()
+    feed, sink = TradierFeed(config(fake), LiveClock(), listed=listed), RecordingSink()
+    async with running(feed, sink, Subscriptions(SYMBOLS)):
+        await fake.wait_for(lambda: streaming(fake))
+    assert listed.current() == {
+        ("SPX", friday): (5795.0, 5800.0), ("SPXW", friday): (5795.0, 5800.0, 5805.0)}
+    chains = [r for r in fake.rest_requests if r.startswith("chains")]
+    assert len(chains) == 1 and "2026-12-18" in chains[0]

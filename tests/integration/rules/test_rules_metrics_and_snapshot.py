@@ -57,8 +57,8 @@ def test_the_vx_curve_is_exported_per_month_out(registry: CollectorRegistry) -> 
         ("vixmon_stress_worst_loss_usd", {"book": "main"}),
         ("vixmon_stress_coverage_ratio", {"book": "main"}),
         ("vixmon_vix_bars", {"timeframe": "1m"}),
-        ("vixmon_layer_harvestable_gain_usd", {"book": "main", "layer": "L1"}),
-        ("vixmon_layer_contracts", {"book": "main", "layer": "L1"}),
+        ("vixmon_layer_harvestable_gain_usd", {"book": "main", "structure": "L1"}),
+        ("vixmon_layer_contracts", {"book": "main", "structure": "L1"}),
         ("vixmon_roll_candidates", None),
         ("vixmon_market_stale", None),
         ("vixmon_quotes_crossed_locked_ratio", None),
@@ -69,6 +69,33 @@ def test_each_rule_family_has_its_metric(
     registry: CollectorRegistry, name: str, labels: dict[str, str] | None
 ) -> None:
     assert registry.get_sample_value(name, labels or {}) is not None
+
+
+def test_points_in_time_are_unix_timestamps_not_ages_or_countdowns(
+    registry: CollectorRegistry, cycle: Cycle
+) -> None:
+    assert cycle.rules is not None
+    a, now_s = cycle.rules.analysis, cycle.now_ns / 1e9
+    front = a.curve.points[0]
+    settle = registry.get_sample_value(
+        "vixmon_vx_future_settlement_timestamp_seconds", {"months_out": "1"}
+    )
+    assert settle == pytest.approx(front.settle_ns / 1e9) and settle > now_s
+    if a.next_event is not None:
+        at = registry.get_sample_value("vixmon_next_event_timestamp_seconds", {"kind": "any"})
+        assert at == pytest.approx(a.next_event.ts_ns / 1e9)
+    newest = registry.get_sample_value("vixmon_market_last_quote_timestamp_seconds")
+    assert newest == pytest.approx(now_s - a.quality.quote_age_s)
+    names = {m.name for m in registry.collect()}
+    assert not {n for n in names if n.endswith(("_age_seconds", "_until_seconds"))} - {
+        "vixmon_vx_future_price_age_seconds"  # the mark's own age (issue 13), see README
+    }
+
+
+def test_every_per_structure_metric_labels_it_structure(registry: CollectorRegistry) -> None:
+    for metric in registry.collect():
+        for sample in metric.samples:
+            assert "layer" not in sample.labels and "condor" not in sample.labels, sample
 
 
 def test_unknown_rule_states_are_counted_per_rule_book_and_condition(

@@ -50,7 +50,7 @@ def test_the_report_lists_the_layer_gain_alert_with_its_roll_advisory(report: di
     gains = [a for a in report["alerts"] if a["rule"] == "layer_gain" and a["status"] == "firing"]
     assert gains and gains[0]["subject"].startswith("L1-DEC@")
     first = gains[0]
-    assert first["advisory"]["harvestable_gain_usd"] > 0 and first["action"].startswith("Harvest")
+    assert first["advisory"]["harvested_gain_usd"] > 0 and first["action"].startswith("Harvest")
     assert first["time_et"].startswith("2026-11-24T09:3") and first["values"]["gain_ratio"] >= 1.5
 
 
@@ -66,10 +66,10 @@ def test_the_same_file_gives_a_byte_identical_report(session: Path, tmp_path: Pa
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
 
 
-def test_the_markdown_form_shows_the_advisory_computation(report: dict) -> None:
+def test_the_markdown_form_shows_the_plan_computation(report: dict) -> None:
     md = replay_report.markdown(report)
-    assert "## Roll advisories" in md and "| harvest proceeds |" in md
-    assert "| restore baseline |" in md and "`layer_gain\\|main\\|L1-DEC@1.5`" in md
+    assert "## Roll plans" in md and "| harvest L1-DEC |" in md and "| binding |" in md
+    assert "| precondition: term_structure |" in md and "`layer_gain\\|main\\|L1-DEC@2`" in md
 
 
 def test_the_cli_writes_both_forms_and_draws_a_progress_bar(

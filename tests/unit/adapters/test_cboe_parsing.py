@@ -81,20 +81,65 @@ def test_a_file_without_an_underlying_trade_time_uses_its_time_only_timestamp() 
     assert snap.as_of_ns == utc(2026, 11, 23, 21, 15, 9)
 
 
-def test_futures_keep_monthlies_and_fall_back_to_settlement_when_untraded() -> None:
+def test_futures_are_last_only_with_the_settlement_beside_the_last_trade() -> None:
     quotes = parsing.parse_futures(recorded("get_quotes_combined.json"), RECEIVED)
-    assert [(q.sym, q.last) for q in quotes] == [
-        ("VX261216", 18.85), ("VX270120", 19.6021), ("VX270217", 20.1)]
+    assert [(q.sym, q.last, q.settle) for q in quotes] == [
+        ("VX261216", 18.85, 18.9055), ("VX270120", None, 19.6021), ("VX270217", 20.1, 20.2511)]
     assert quotes[0].ts == utc(2026, 11, 23, 21, 14, 6) + 760_668_000  # Central, with offset
-    assert all(q.delayed and q.bid is None for q in quotes)
+    assert all(q.delayed and q.bid is None and q.ask is None for q in quotes)
+    # dated the business day before lastUpdate (Monday 2026-11-23 -> Friday 11-20)
+    assert {q.settle_date for q in quotes} == {dt.date(2026, 11, 20)}
+    assert quotes[0].open_interest == 172238
 
 
 def test_cloned_weekly_settlements_never_pass_for_the_front_month() -> None:
     data = as_json("get_quotes_combined.json")
     weekly = data["data"][0]
     assert weekly["symbol"] == "VX48/X6" and weekly["last_price"] == 0.0
+    assert weekly["settlement"] == data["data"][1]["settlement"]  # VX/Z6's, cloned
     quotes = parsing.parse_futures(json.dumps(data).encode(), RECEIVED, frozenset({"VX261125"}))
     assert quotes == []
+
+
+def test_weekly_futures_are_quoted_as_vx_and_their_settlement_date() -> None:
+    quotes = parsing.parse_futures(recorded("get_quotes_combined_weeklies.json"), RECEIVED)
+    by_sym = {q.sym: q for q in quotes}
+    assert list(by_sym) == ["VX261007", "VX261021", "VX261118", "VX261216", "VX270120"]
+    traded = by_sym["VX261007"]  # VX40/V6, a weekly that traded: its own settlement too
+    assert (traded.last, traded.settle, traded.open_interest) == (16.95, 17.1015, 4120)
+    assert "VX261014" not in by_sym and "VX261028" not in by_sym  # untraded, cloned settlement
+    assert by_sym["VX261118"].open_interest == 98011  # current_open_int 0 -> previous
+
+
+def test_a_zero_bid_and_zero_ask_index_quote_means_no_quote() -> None:
+    data = as_json("quotes_VIX9D.json")
+    data["data"].update(bid=0.0, ask=0.0, current_price=17.31, prev_day_close=16.9)
+    snap = parsing.parse_quotes_file(json.dumps(data).encode(), RECEIVED)
+    (index,) = snap.quotes
+    assert (index.bid, index.ask, index.last) == (None, None, 17.31)
+    assert index.settle == 16.9
+
+
+def test_a_zero_bid_under_a_positive_ask_stays_a_price() -> None:
+    data = as_json("options_SPX.json")
+    data["data"]["options"][0].update(bid=0.0, ask=0.05)
+    sym = data["data"]["options"][0]["option"]
+    snap = parsing.parse_quotes_file(json.dumps(data).encode(), RECEIVED)
+    q = next(q for q in snap.quotes if q.sym == sym)
+    assert (q.bid, q.ask) == (0.0, 0.05)
+
+
+def test_options_carry_their_previous_close_and_open_interest() -> None:
+    snap = parsing.parse_quotes_file(recorded("options_SPX.json"), RECEIVED)
+    data = as_json("options_SPX.json")
+    for row in data["data"]["options"]:
+        q = next((q for q in snap.quotes if q.sym == row["option"]), None)
+        if q is None:
+            continue
+        close = row.get("prev_day_close") or None
+        assert q.settle == close
+        assert q.settle_date == (dt.date(2026, 11, 20) if close else None)
+        assert q.open_interest == (round(row["open_interest"]) if "open_interest" in row else None)
 
 
 def test_listed_strikes_per_root_and_expiry() -> None:
@@ -139,3 +184,19 @@ def test_the_30k_contract_spx_file_parses_within_a_second_and_200_mb() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 200 * 1024 * 1024
+
+
+def test_the_vix_files_index_quote_has_no_book_only_its_value_and_previous_close() -> None:
+    snap = parsing.parse_quotes_file(recorded("options_VIX.json"), RECEIVED)
+    vix = next(q for q in snap.quotes if q.sym == "VIX")
+    assert (vix.bid, vix.ask, vix.last) == (None, None, 17.03)  # bid 0.0 / ask 0.0: no quote
+    assert (vix.settle, vix.settle_date) == (17.45, dt.date(2026, 11, 20))
+
+
+def test_a_null_last_trade_time_means_no_last_trade_whatever_the_price_field_says() -> None:
+    data = as_json("options_VIX.json")
+    row = next(o for o in data["data"]["options"] if o["last_trade_time"] is None)
+    row["last_trade_price"] = 2.5  # a stale price left in the row
+    snap = parsing.parse_quotes_file(json.dumps(data).encode(), RECEIVED)
+    q = next(q for q in snap.quotes if q.sym == row["option"])
+    assert q.last is None and (q.bid, q.ask) == (row["bid"], row["ask"])

@@ -24,7 +24,7 @@ from adapters.dxlink.parsing import (
 from adapters.dxlink.symbols import SymbolMap
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "dxlink"
-TS_INIT = 1_795_500_000_000_000_000
+TS_INIT = 1_797_000_010_000_000_000  # receipt: after every recorded event (none is ahead)
 CANONICAL = [
     "SPX", "VIX", "SPXW261218P05800000", "SPXW261218P05795000", "SPXW261218C05800000",
     "VIX261216C00020000", "VX261216",
@@ -84,7 +84,7 @@ def test_several_type_value_pairs_in_one_message_are_all_decoded(
     configure(decoder, "feed_config_all.json")
     out = decoder.decode(feed_data("feed_data_multi_pair.json"), TS_INIT)
     assert out.errors == 0
-    assert [(q.sym, q.last, q.ts) for q in out.quotes] == [
+    assert [(q.sym, q.last, q.ts) for q in out.quotes if q.last is not None] == [
         ("SPX", 5915.25, 1_797_000_001_000 * 1_000_000),
         ("VIX261216C00020000", 2.2, TS_INIT),
     ]  # the VIX trade with a NaN price carries nothing and is dropped
@@ -172,3 +172,24 @@ def test_oauth_futures_and_error_bodies() -> None:
         dt.date(2026, 12, 16): "/VXZ26:XCBF", dt.date(2027, 1, 20): "/VXF27:XCBF"}
     assert parsing.api_error(recorded("error_customer_not_found.json")).startswith(
         "quote_streamer.customer_not_found_error")
+
+
+def test_summary_events_become_settlement_quotes_for_monthly_and_weekly_futures() -> None:
+    futures = parsing.parse_futures(recorded("futures_vx_weeklies.json"))
+    assert futures[dt.date(2026, 10, 14)] == "/VX41V26:XCBF"  # a weekly, listed by REST
+    symbol_map = SymbolMap()
+    symbol_map.update(["VX261021", "VX261014", "VIX261216C00020000", "SPX"], futures, {})
+    decoder = FeedDataDecoder(symbol_map.canonical)
+    configure(decoder, "feed_config_summary.json")
+    out = decoder.decode(feed_data("feed_data_summary.json"), TS_INIT)
+    assert out.errors == 0 and len(out.summaries) == 4
+    by_sym = {q.sym: q for q in out.quotes}
+    monthly, weekly = by_sym["VX261021"], by_sym["VX261014"]
+    # no day close yet: the previous day's settlement, dated by prevDayId
+    assert (monthly.settle, monthly.settle_date, monthly.open_interest) == (
+        17.4555, dt.date(2026, 10, 5), 172238)
+    assert (weekly.settle, weekly.open_interest) == (17.2105, 812)
+    option = by_sym["VIX261216C00020000"]  # the day's close is known: it wins
+    assert (option.settle, option.settle_date) == (2.1, dt.date(2026, 10, 6))
+    assert all(q.bid is None and q.ask is None and q.last is None for q in out.quotes)
+    assert "SPX" not in by_sym  # reset before the open: every value NaN, nothing to send

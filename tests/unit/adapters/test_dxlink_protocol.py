@@ -34,6 +34,15 @@ def test_canonical_symbols_map_to_streamer_symbols(canonical: str, streamer: str
     assert to_streamer(canonical, FUTURES, {}) == streamer
 
 
+def test_a_weekly_vx_future_is_never_aliased_to_its_monthly() -> None:
+    weekly = "VX261209"  # settles Wednesday 2026-12-09, a week before the December monthly
+    assert to_streamer(weekly, FUTURES, {}) is None  # not listed: not subscribable
+    listed = {**FUTURES, dt.date(2026, 12, 9): "/VX50Z26:XCBF"}
+    assert to_streamer(weekly, listed, {}) == "/VX50Z26:XCBF"
+    m = SymbolMap()
+    assert m.update([weekly, "VX261216"], FUTURES, {}) == {"VX261216": "/VXZ26:XCBF"}
+
+
 def test_option_streamer_symbols_map_back_to_the_canonical_form() -> None:
     assert streamer_to_option(".SPXW261218P5800") == "SPXW261218P05800000"
     assert streamer_to_option(".VIXW261209C22.5") == "VIXW261209C00022500"

@@ -35,6 +35,12 @@ def test_backoff_grows_exponentially_up_to_the_cap_without_jitter() -> None:
     assert backoff.next_delay_s() == 1.0
 
 
+def test_backoff_stays_at_its_cap_through_days_of_failures() -> None:
+    backoff = Backoff(BackoffConfig(initial_s=1.0, max_s=60.0, multiplier=100.0, jitter=0.0))
+    delays = [backoff.next_delay_s() for _ in range(5_000)]  # ~3.5 days at the cap
+    assert delays[-1] == 60.0 and max(d or 0.0 for d in delays) == 60.0
+
+
 def test_backoff_jitter_stays_within_its_fraction_of_the_delay() -> None:
     backoff = Backoff(BackoffConfig(initial_s=10.0, multiplier=1.0, jitter=0.5), random.Random(3))
     delays = [backoff.next_delay_s() for _ in range(200)]

@@ -107,3 +107,22 @@ async def test_replacing_the_set_wakes_waiters_with_the_new_version() -> None:
     assert await asyncio.wait_for(waiter, 1) == 1
     assert subs.current() == {"SPX", "VIX"}
     assert subs.replace({"VIX", "SPX"}) is False and subs.version == 1
+
+
+def test_listed_strikes_replace_per_chain_and_drop_expired_chains() -> None:
+    from monitor.subscriptions import ListedStrikes
+
+    listed = ListedStrikes()
+    dec, nov = dt.date(2026, 12, 18), dt.date(2026, 11, 20)
+    assert listed.update({("SPXW", dec): [5900.0, 5800.0], ("SPX", nov): [5800.0]})
+    assert not listed.update({("SPXW", dec): [5800.0, 5900.0]})  # same listing: no change
+    assert listed.update({("SPXW", dec): [5800.0, 5850.0, 5900.0]})
+    assert listed.current(dt.date(2026, 11, 24)) == {("SPXW", dec): (5800.0, 5850.0, 5900.0)}
+
+
+def test_the_wanted_options_expiries_are_grouped_by_underlying() -> None:
+    from monitor.subscriptions import option_chains
+
+    got = option_chains(["SPXW261218P05800000", "SPX261218P05800000", "VIXW261209C00020000",
+                         "VX261216", "SPX"])
+    assert got == {"SPX": {dt.date(2026, 12, 18)}, "VIX": {dt.date(2026, 12, 9)}}

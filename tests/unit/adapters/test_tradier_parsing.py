@@ -20,9 +20,13 @@ def recorded(name: str) -> bytes:
     return (RESOURCES / name).read_bytes()
 
 
+AFTER_RECORDING = 1_797_000_010_000_000_000
+"""A receipt time after every event time in stream.jsonl (a venue never stamps ahead)."""
+
+
 def test_stream_lines_keep_tradiers_mixed_types_straight() -> None:
-    out = parsing.parse_frame(recorded("stream.jsonl"), TS_INIT)
-    quote, trade, tradex, timesale, vix = out.quotes
+    out = parsing.parse_frame(recorded("stream.jsonl"), AFTER_RECORDING)
+    quote, trade, tradex, timesale, vix = [q for q in out.quotes if q.settle is None]
     assert (quote.sym, quote.bid, quote.ask, quote.bid_size, quote.ask_size, quote.ts) == (
         "SPXW261218P05800000", 61.2, 61.9, 12, 8, 1_797_000_000_123 * MS)
     assert (trade.sym, trade.last, trade.bid, trade.ts) == (
@@ -30,9 +34,13 @@ def test_stream_lines_keep_tradiers_mixed_types_straight() -> None:
     assert (tradex.sym, tradex.last) == ("SPX", 5915.37)
     assert (timesale.sym, timesale.bid, timesale.ask, timesale.last) == (
         "SPX261218P05800000", 60.0, 60.8, 60.4)
-    assert (vix.bid, vix.ask, vix.ts) == (0.0, 0.0, TS_INIT)  # null dates: stamped on receipt
+    # null dates: stamped on receipt; bid 0.0 / ask 0.0 on an index means "no quote"
+    assert (vix.bid, vix.ask, vix.ts) == (None, None, AFTER_RECORDING)
     [summary] = out.summaries
     assert (summary.prev_close, summary.close, summary.open) == (5893.97, 5915.37, 5893.1)
+    [settle] = [q for q in out.quotes if q.settle is not None]  # the summary, as settlement
+    assert (settle.sym, settle.settle, settle.bid, settle.last) == ("SPX", 5893.97, None, None)
+    assert settle.settle_date == dt.date(2026, 12, 10)  # business day before receipt (12-11)
     assert out.errors == ["VX/Z6 is not a valid symbol"]
     assert out.bad == 1  # the truncated last line
 

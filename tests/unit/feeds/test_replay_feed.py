@@ -19,11 +19,16 @@ TS = 1_795_530_600_000_000_000
 
 
 class ListSink:
-    def __init__(self) -> None:
+    """Collects batches; with a clock, each publish takes ``step_ns`` of (fake) time."""
+
+    def __init__(self, clock: FakeClock | None = None, step_ns: int = 0) -> None:
         self.batches: list[list[Quote]] = []
+        self.clock, self.step_ns = clock, step_ns
 
     async def publish(self, feed: str, quotes: Sequence[Quote]) -> None:
         self.batches.append(list(quotes))
+        if self.clock is not None:
+            self.clock.set(self.clock.now_ns() + self.step_ns)
 
 
 def write_session(path: Path, lines: list[bytes]) -> Path:
@@ -60,10 +65,26 @@ async def test_restamp_shifts_the_session_to_start_now(tmp_path: Path) -> None:
     )
     clock = FakeClock(start_ns=TS + 1_000)
     feed = ReplayFeed(ReplayFeedConfig(path=str(path), speed=0, restamp=True), clock, tmp_path)
-    sink = ListSink()
+    sink = ListSink(clock, step_ns=10)
     await feed.run(sink, Subscriptions())
     assert [b[0].ts for b in sink.batches] == [TS + 1_000, TS + 1_010]
     assert feed.stats.quotes == 2 and feed.finished.is_set()
+
+
+async def test_a_restamped_replay_faster_than_the_clock_never_stamps_ahead_of_it(
+    tmp_path: Path,
+) -> None:
+    # 10 recorded seconds between the quotes, published 1 s of clock apart (speed 10)
+    path = write_session(
+        tmp_path / "s.jsonl",
+        [line(Quote(sym="VIX", last=15.0, ts=TS)),
+         line(Quote(sym="VIX", last=16.0, ts=TS + 10**10))],
+    )
+    clock = FakeClock(start_ns=TS + 1_000)
+    feed = ReplayFeed(ReplayFeedConfig(path=str(path), speed=0, restamp=True), clock, tmp_path)
+    sink = ListSink(clock, step_ns=10**9)
+    await feed.run(sink, Subscriptions())
+    assert [b[0].ts for b in sink.batches] == [TS + 1_000, TS + 1_000 + 10**9]
 
 
 async def test_recorded_times_are_kept_without_restamp(tmp_path: Path) -> None:
@@ -81,8 +102,8 @@ class Enough(Exception):
 
 
 class StopAfter(ListSink):
-    def __init__(self, n: int) -> None:
-        super().__init__()
+    def __init__(self, n: int, clock: FakeClock | None = None, step_ns: int = 0) -> None:
+        super().__init__(clock, step_ns)
         self.n = n
 
     async def publish(self, feed: str, quotes: Sequence[Quote]) -> None:
@@ -100,8 +121,9 @@ async def test_a_looping_replay_moves_every_pass_after_the_previous_one(
         [line(Quote(sym="VIX", last=15.0, ts=TS)), line(Quote(sym="VIX", last=16.0, ts=TS + 10))],
     )
     cfg = ReplayFeedConfig(path=str(path), speed=0, restamp=restamp, loop=True)
-    feed = ReplayFeed(cfg, FakeClock(start_ns=TS + 1_000), tmp_path)
-    sink = StopAfter(6)
+    clock = FakeClock(start_ns=TS + 1_000)
+    feed = ReplayFeed(cfg, clock, tmp_path)
+    sink = StopAfter(6, clock, step_ns=1_000_000)  # each publish takes 1 ms
     with pytest.raises(Enough):
         await feed.run(sink, Subscriptions())
     stamps = [b[0].ts for b in sink.batches]
@@ -117,3 +139,13 @@ def test_the_shipped_sample_session_is_small_and_readable(project_root: Path) ->
     groups = list(read_groups(path))
     assert sum(bad for _t, _q, bad in groups) == 0
     assert groups[-1][0] - groups[0][0] >= 25 * 60 * 1_000_000_000
+
+
+def test_a_recorded_quote_no_stream_entry_can_carry_is_a_bad_line(tmp_path: Path) -> None:
+    path = write_session(
+        tmp_path / "s.jsonl",
+        [b'{"sym":"VIX","last":15.0,"ts":100000000000000000000}',
+         b'{"sym":"VIX","last":15.0,"ts":%d,"bid_size":100000000000000000000}' % TS,
+         line(Quote(sym="VIX", last=16.0, ts=TS))],
+    )
+    assert [(len(qs), bad) for _ts, qs, bad in read_groups(path)] == [(1, 2)]

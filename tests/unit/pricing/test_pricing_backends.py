@@ -1,4 +1,17 @@
-"""The numba kernels and the numpy fallback must give identical results, bit for bit."""
+"""The numba kernels and the numpy fallback agree to a stated tolerance, on any CPU.
+
+They are not bit-identical and need not be: numpy's exp and log are its own (SIMD code chosen
+per CPU at run time), the compiled kernels use libm's and their own vectorizable forms, each
+within ~2 ulps of the exact value. What the two backends promise each other:
+
+- the same reason code for every quote;
+- implied vols within ``VOL_ATOL`` (absolute, per unit of vol);
+- premiums and Greeks within ``RTOL`` relative (plus ``ATOL`` absolute for values near zero).
+
+The relative tolerance is wider than a few ulps because a deep out-of-the-money premium is an
+ill-conditioned function of its inputs: it scales like exp(-d1^2 / 2), so one ulp of
+difference in ln(F/K) moves it by ~d1^2 ulps (100-300 ulps, ~3e-14, at d1 ~ 8-9).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +29,10 @@ from monitor.pricing import _kernels_vec as vec
 from monitor.pricing import black
 from monitor.pricing._jit import HAVE_NUMBA
 from monitor.pricing._table import table
+
+VOL_ATOL = 1e-12
+RTOL = 1e-12
+ATOL = 1e-12
 
 compiled = pytest.mark.skipif(not HAVE_NUMBA, reason="compares compiled kernels with numpy")
 
@@ -43,6 +60,24 @@ def chain() -> dict[str, np.ndarray]:
             "carry": carry, "spot": spot}  # fmt: skip
 
 
+def assert_values_agree(numpy_side: np.ndarray, numba_side: np.ndarray) -> None:
+    """Premiums and Greeks: within RTOL relative or ATOL absolute, NaN exactly where NaN."""
+    np.testing.assert_allclose(numpy_side, numba_side, rtol=RTOL, atol=ATOL)
+
+
+def assert_vols_agree(numpy_side: np.ndarray, numba_side: np.ndarray) -> None:
+    np.testing.assert_allclose(numpy_side, numba_side, rtol=0.0, atol=VOL_ATOL)
+
+
+def test_numpy_dispatch_is_limited_as_the_environment_asks() -> None:
+    # test_pricing_cpu_dispatch.py reruns this module with NPY_DISABLE_CPU_FEATURES set; this
+    # proves numpy read it (it ignores names it does not know without failing).
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    for name in os.environ.get("NPY_DISABLE_CPU_FEATURES", "").replace(",", " ").split():
+        assert __cpu_features__.get(name) is False, name
+
+
 @compiled
 def test_backend_is_numba_when_numba_is_available() -> None:
     assert black.backend() == "numba"
@@ -50,9 +85,7 @@ def test_backend_is_numba_when_numba_is_available() -> None:
 
 @compiled
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
-def test_numpy_and_numba_implied_vols_are_identical(
-    chain: dict[str, np.ndarray], warm: bool
-) -> None:
+def test_numpy_and_numba_implied_vols_agree(chain: dict[str, np.ndarray], warm: bool) -> None:
     c = chain
     guess = c["vol"] * 1.01 if warm else np.full(c["cp"].size, np.nan)
     args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"], 0.05, guess)
@@ -61,38 +94,38 @@ def test_numpy_and_numba_implied_vols_are_identical(
     reason_nb = np.empty(c["cp"].size, dtype=np.int8)
     batch.iv_kernel(*args, table(), vol_nb, reason_nb)
     np.testing.assert_array_equal(reason_np, reason_nb)
-    np.testing.assert_array_equal(vol_np, vol_nb)
+    assert_vols_agree(vol_np, vol_nb)
 
 
 @compiled
-def test_numpy_and_numba_fused_solves_are_identical(chain: dict[str, np.ndarray]) -> None:
+def test_numpy_and_numba_fused_solves_agree(chain: dict[str, np.ndarray]) -> None:
     c = chain
     n = c["cp"].size
     args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"], 0.05, np.full(n, np.nan))
     vol_np, reason_np, rows_np = vec.iv_greeks_v(*args, table(), c["carry"], c["spot"])
     vol, reason, rows = np.empty(n), np.empty(n, dtype=np.int8), [np.empty(n) for _ in range(6)]
     batch.iv_greeks_kernel(*args, table(), c["carry"], c["spot"], vol, reason, *rows)
-    np.testing.assert_array_equal(vol_np, vol)
     np.testing.assert_array_equal(reason_np, reason)
-    np.testing.assert_array_equal(rows_np, np.array(rows))
+    assert_vols_agree(vol_np, vol)
+    assert_values_agree(rows_np, np.array(rows))
 
 
 @compiled
-def test_numpy_and_numba_prices_are_identical(chain: dict[str, np.ndarray]) -> None:
+def test_numpy_and_numba_prices_agree(chain: dict[str, np.ndarray]) -> None:
     c = chain
     args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["vol"])
     out = np.empty(c["cp"].size)
     nb.price_kernel(*args, out)
-    np.testing.assert_array_equal(vec.price_v(*args), out)
+    assert_values_agree(vec.price_v(*args), out)
 
 
 @compiled
-def test_numpy_and_numba_greeks_are_identical(chain: dict[str, np.ndarray]) -> None:
+def test_numpy_and_numba_greeks_agree(chain: dict[str, np.ndarray]) -> None:
     c = chain
     args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["vol"], c["carry"], c["spot"])
     rows = [np.empty(c["cp"].size) for _ in range(6)]
     nb.greeks_kernel(*args, *rows)
-    np.testing.assert_array_equal(vec.greeks_v(*args), np.array(rows))
+    assert_values_agree(vec.greeks_v(*args), np.array(rows))
 
 
 def test_fused_solve_equals_solve_then_greeks(chain: dict[str, np.ndarray]) -> None:
@@ -103,8 +136,8 @@ def test_fused_solve_equals_solve_then_greeks(chain: dict[str, np.ndarray]) -> N
     )
     vol2, reason2 = black.implied_vol(*args, c["p"])
     g2 = black.greeks(*args, vol2, carry=c["carry"], spot_based=c["spot"])
-    np.testing.assert_array_equal(vol, vol2)
     np.testing.assert_array_equal(reason, reason2)
+    assert_vols_agree(vol, vol2)
     for name in ("price", "delta", "gamma", "vega", "theta", "rho"):
         np.testing.assert_allclose(getattr(g, name), getattr(g2, name), rtol=1e-9, atol=1e-12)
 
@@ -133,10 +166,11 @@ def test_large_calls_split_across_threads_give_the_same_answer(
 ) -> None:
     c = chain
     args = (c["cp"], c["f"], c["k"], c["t"], c["df"], c["p"])
-    whole, _ = black.implied_vol(*args)
-    pieces = np.concatenate([black.implied_vol(*(a[i : i + 1000] for a in args))[0]
-                             for i in range(0, c["cp"].size, 1000)])  # fmt: skip
-    np.testing.assert_array_equal(whole, pieces)
+    whole, reason = black.implied_vol(*args)
+    parts = [black.implied_vol(*(a[i : i + 1000] for a in args))
+             for i in range(0, c["cp"].size, 1000)]  # fmt: skip
+    np.testing.assert_array_equal(reason, np.concatenate([r for _, r in parts]))
+    assert_vols_agree(whole, np.concatenate([v for v, _ in parts]))
 
 
 def test_environment_variable_selects_the_numpy_backend() -> None:

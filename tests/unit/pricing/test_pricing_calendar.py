@@ -102,7 +102,16 @@ def test_spx_am_monthly_settles_at_the_open_and_stops_trading_the_day_before() -
 @pytest.mark.parametrize("root", ["VIX", "VIXW", "VX"])
 def test_vix_products_settle_at_the_wednesday_open(root: str) -> None:
     assert settlement_ns(root, D(2026, 3, 18)) == _ns(D(2026, 3, 18), 9, 30)
+
+
+@pytest.mark.parametrize("root", ["VIX", "VIXW"])
+def test_vix_options_stop_trading_the_business_day_before_settlement(root: str) -> None:
     assert last_trading_day(root, D(2026, 3, 18)) == D(2026, 3, 17)
+
+
+def test_an_expiring_vx_future_trades_on_its_final_settlement_date() -> None:
+    assert last_trading_day("VX", D(2026, 3, 18)) == D(2026, 3, 18)
+    assert last_trading_day("VX", D(2027, 5, 18)) == D(2027, 5, 18)
 
 
 def test_unknown_root_is_rejected() -> None:

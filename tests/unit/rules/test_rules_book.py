@@ -63,23 +63,25 @@ def test_net_vega_drift_from_the_session_baseline_fires() -> None:
     )
 
 
-def test_a_position_change_resets_the_vega_baseline() -> None:
+def test_a_position_change_keeps_the_vega_baseline() -> None:
     w = World()
-    w.tick()
+    first = w.tick()
     w.tick(vol=SPIKE)
-    w.engine.set_portfolio(portfolio(layer_qty=6))
+    w.engine.set_portfolio(portfolio(layer_qty=6))  # size added to the layer: not a plan
     c = w.tick(vol=SPIKE)
-    assert c.rules is not None
-    assert c.rules.analysis.vega_baseline[0] == pytest.approx(c.rules.analysis.net_vega.book[0])
+    assert c.rules is not None and first.rules is not None
+    base = float(first.rules.analysis.net_vega.book[0])
+    assert c.rules.analysis.vega_baseline[0] == pytest.approx(base)
+    assert c.rules.analysis.vega_baseline[0] != pytest.approx(c.rules.analysis.net_vega.book[0])
 
 
-def test_a_new_session_resets_the_baselines() -> None:
+def test_a_new_session_keeps_the_vega_baseline() -> None:
     w = World()
     w.tick()
     base = w.engine.memory.vega_baseline.copy()
     c = w.tick(24 * 3600.0, vol=SPIKE)  # the next day's session
     assert c.rules is not None
-    assert c.rules.analysis.vega_baseline[0] != pytest.approx(base[0])
+    assert c.rules.analysis.vega_baseline[0] == pytest.approx(base[0])
 
 
 def test_stress_coverage_fires_at_and_below_its_minimum(calm: Cycle) -> None:
@@ -95,13 +97,14 @@ def test_stress_coverage_fires_at_and_below_its_minimum(calm: Cycle) -> None:
         assert condition(w.tick(), "stress|main|coverage") == want
 
 
-def test_coverage_is_cash_plus_near_term_premium_over_the_worst_loss(calm: Cycle) -> None:
+def test_coverage_counts_the_short_marks_as_liabilities_not_assets(calm: Cycle) -> None:
     assert calm.rules is not None
     st = calm.rules.analysis.stress
     assert st.worst_loss_usd[0] == pytest.approx(-st.pnl[0].min())
-    assert st.coverage[0] == pytest.approx(st.assets_usd[0] / st.worst_loss_usd[0])
-    short = calm.state.leg_value_usd[[1, 2]]  # the condor's short put and call
-    assert st.assets_usd[0] == pytest.approx(60_000 + abs(short).sum())
+    assert st.coverage[0] == pytest.approx(st.assets_usd[0] / st.worst_call_usd[0])
+    short = calm.state.leg_value_usd[[1, 2]]  # the condor's short put and call (negative)
+    assert st.funds.short_liability_usd[0] == pytest.approx(-short.sum())
+    assert st.assets_usd[0] == pytest.approx(60_000 + short.sum() + st.funds.premium_to_earn_usd[0])
 
 
 def test_break_evens_are_measured_against_the_session_baseline() -> None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.engine import Cycle
+from monitor.model import Portfolio
 from monitor.rules import breakeven as B
 from monitor.rules import codes as C
 from monitor.settings import RulesConfig
+from tests.unit.rules.rules_world import World, portfolio
 
 
 def condor(
@@ -152,3 +156,89 @@ def test_a_break_even_with_stale_inputs_is_unknown() -> None:
     assert set(B.conditions(be, np.zeros((1, 2)), RulesConfig()).reshape(-1).tolist()) == {
         C.UNKNOWN
     }
+
+
+# ---- hedge-inclusive break-evens on the simulated market: the realized P&L ledger -----------
+
+
+def _world(layer_qty: int = 4) -> World:
+    w = World(book=portfolio(layer_qty=layer_qty))
+    w.engine.reconcile_ledger(w.now_ns)  # the ledger records the positions the condor opens with
+    return w
+
+
+def _points(c: Cycle) -> tuple[np.ndarray, np.ndarray]:
+    assert c.rules is not None
+    be = c.rules.analysis.breakevens
+    return be.points[0].copy(), be.distance_sigma[0].copy()
+
+
+def _harvest(w: World, sold: int, layer_qty: int = 4) -> Cycle:
+    """Sell ``sold`` contracts of L1 (a portfolio reload), realized at the last touch."""
+    left = layer_qty - sold
+    w.engine.set_portfolio(portfolio(layer_qty=left) if left else _no_layer())
+    w.engine.reconcile_ledger(w.now_ns)
+    return w.silent(0.0)
+
+
+def _no_layer() -> Portfolio:
+    pf = portfolio()
+    return msgspec.structs.replace(pf, books=[msgspec.structs.replace(pf.books[0], layers=[])])
+
+
+@settings(max_examples=25, deadline=None)
+@given(vol=st.floats(0.18, 0.60), spx=st.floats(5700.0, 6100.0), sold=st.integers(1, 4))
+def test_harvest_never_moves_break_even_closer(vol: float, spx: float, sold: int) -> None:
+    w = _world()
+    w.tick()
+    (lo, hi), (d_lo, d_hi) = _points(w.tick(vol=vol, spx=spx))
+    (lo2, hi2), (d_lo2, d_hi2) = _points(_harvest(w, sold))
+    tol = 1e-6
+    assert lo2 <= lo + tol and hi2 >= hi - tol  # never closer in points ...
+    assert d_lo2 >= d_lo - tol and d_hi2 >= d_hi - tol  # ... nor in sigmas
+    assert (lo2, hi2) == pytest.approx((lo, hi), abs=1e-6)  # at the touch: exactly where it was
+
+
+def test_without_the_ledger_the_harvested_gain_would_drop_out() -> None:
+    w = _world()
+    w.tick()
+    (lo, _), _ = _points(w.tick(vol=0.45, spx=5850.0))
+    w.engine.set_portfolio(_no_layer())  # no reconcile: the realized gain is not booked
+    (lo_lost, _), _ = _points(w.silent(0.0))
+    assert lo_lost > lo + 1.0  # the bug the ledger fixes: the lower break-even moved closer
+
+
+def test_a_gain_realized_before_the_condor_opened_does_not_count() -> None:
+    w = World(book=_layer_only())
+    w.engine.reconcile_ledger(w.now_ns)
+    w.tick(vol=0.45)
+    w.engine.set_portfolio(msgspec.convert({"books": [{"name": "main"}]}, Portfolio))
+    assert len(w.engine.reconcile_ledger(w.now_ns)) == 1  # the layer's gain, realized
+    w.market.now_ns += 5 * 1_000_000_000
+    w.engine.set_portfolio(_no_layer())  # a new condor, opened after that harvest
+    w.engine.reconcile_ledger(w.market.now_ns)
+    c = w.silent(0.0)
+    assert c.rules is not None
+    be = c.rules.analysis.breakevens
+    assert be.realized_usd is not None and be.realized_usd[0] == 0.0
+
+
+def _layer_only() -> Portfolio:
+    pf = portfolio()
+    return msgspec.structs.replace(pf, books=[msgspec.structs.replace(pf.books[0], condors=[])])
+
+
+def test_what_if_moves_the_break_evens_only_by_what_a_trade_changes_in_total() -> None:
+    w = _world()
+    c = w.tick(vol=0.40)
+    assert c.rules is not None
+    be = c.rules.analysis.breakevens
+    same = B.what_if(be, 0)
+    np.testing.assert_allclose(same.distance_sigma, be.distance_sigma)
+    # a harvest at the touch: open P&L down, realized up by the same amount: nothing moves
+    moved = B.what_if(be, 0, hedge_open_change_usd=-500.0, realized_change_usd=500.0)
+    np.testing.assert_allclose(moved.lower, be.lower)
+    # a roll bought at the ask costs its spread against the bid: the break-evens come closer
+    rolled = B.what_if(be, 0, hedge_open_change_usd=-40.0)
+    assert rolled.lower[0] > be.lower[0] and rolled.upper[0] < be.upper[0]
+    assert rolled.closest_sigma()[0] < float(be.distance_sigma[0, 0])

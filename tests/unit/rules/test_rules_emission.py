@@ -8,7 +8,7 @@ import itertools
 from monitor.alerts import AlertMachine
 from tests.unit.rules.rules_world import World, settings
 
-KEY = "layer_gain|main|L1@1.5"
+KEY = "layer_gain|main|L1@2"  # the top threshold: 1.5 is inhibited while it fires
 SPIKE, CALM = 0.30, 0.14
 
 
@@ -45,8 +45,8 @@ def test_a_steady_firing_alert_repeats_on_schedule() -> None:
 
 def test_a_gain_inside_the_hysteresis_band_neither_resolves_nor_refires() -> None:
     w = World(
-        settings(layer_gain={"thresholds": [1.5], "severities": ["warning"], "hysteresis": 100.0})
-    )  # the band spans everything below 1.5
+        settings(layer_gain={"thresholds": [2.0], "severities": ["warning"], "hysteresis": 100.0})
+    )  # the band spans everything below 2.0
     events = run(w, machine(), [SPIKE, CALM, CALM, SPIKE])
     assert events == [(0, "firing")]
 

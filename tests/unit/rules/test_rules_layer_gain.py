@@ -1,4 +1,4 @@
-"""Layer gain on live marks, hysteresis, stale marks, and the roll advisory's numbers."""
+"""Layer gain on live marks, hysteresis, stale marks, and the roll plan it carries."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import math
 import pytest
 
 from monitor.alerts import AlertMachine
-from monitor.rules import roll
-from monitor.rules.context import RuleContext
+from monitor.plan.build import PlanBook
 from monitor.rules.momentum import Momentum
 from tests.unit.rules.rules_world import World, condition, settings, signal
 
@@ -68,10 +67,8 @@ def test_a_layer_with_a_stale_mark_is_unknown_and_its_alert_never_resolves() -> 
     fired = machine.step(w.tick(vol=SPIKE_VOL).signals, w.now_ns).events
     silent = w.silent(120)  # no quote for longer than engine.stale_after_s
     events = machine.step(silent.signals, w.now_ns).events
-    assert [e.key for e in fired if e.rule == "layer_gain"] == [
-        "layer_gain|main|L1@1.5",
-        "layer_gain|main|L1@2",
-    ]
+    # 150% and 200% crossed together: one notification, the higher one (it inhibits the lower)
+    assert [e.key for e in fired if e.rule == "layer_gain"] == ["layer_gain|main|L1@2"]
     assert signal(silent, "layer_gain|main|L1@1.5").condition == "unknown"
     assert not [e for e in events if e.status == "resolved"]
     assert machine.states["layer_gain|main|L1@1.5"].firing
@@ -85,39 +82,37 @@ def spiked() -> World:
     return w
 
 
-def test_every_layer_gain_alert_carries_a_roll_advisory_and_an_action(spiked: World) -> None:
+def test_every_layer_gain_alert_carries_the_books_roll_plan_and_an_action(spiked: World) -> None:
     c = spiked.engine.last_cycle
     assert c is not None
     s = signal(c, "layer_gain|main|L1@2").materialize()
-    assert s.advisory["layer"] == "L1" and s.action.startswith("Harvest L1: sell 4 contract(s)")
+    assert s.advisory["book"] == "main" and s.action.startswith("Harvest L1: all 4 units")
+    assert s.advisory == signal(c, "layer_gain|main|L1@1.5").materialize().advisory
     assert "Do not add size into the pop." in s.action
 
 
-def test_the_advisory_numbers_follow_from_the_quotes_by_hand(spiked: World) -> None:
+def test_the_plan_numbers_follow_from_the_quotes_by_hand(spiked: World) -> None:
     c = spiked.engine.last_cycle
     assert c is not None and c.rules is not None
     a = signal(c, "layer_gain|main|L1@1.5").materialize().advisory
-    st, market = c.state, spiked.engine.market
+    st = c.state
     bid = float(st.leg_bid[4])  # the layer's one leg: 4 x VIX261216C00020000
-    assert a["harvest_proceeds_usd"] == pytest.approx(4 * 100 * bid)
-    assert a["harvestable_gain_usd"] == pytest.approx(4 * 100 * bid - 4 * 100 * 0.85)
-    assert a["recycle_usd"] == pytest.approx(a["harvestable_gain_usd"] * 0.5)
-    cand = a["candidate"]
-    row = market.index[cand["symbol"]]
-    assert cand["ask"] == float(market.ask[row])
-    assert 45 <= cand["dte"] <= 90 and 8.0 <= cand["otm_pct"] <= 12.0
-    assert a["affordable_contracts"] == math.floor(a["recycle_usd"] / (cand["ask"] * 100))
-    assert a["max_next_layer_contracts"] == math.floor(1.5 * 4)
-    assert a["roll_contracts"] == min(a["affordable_contracts"], a["max_next_layer_contracts"])
+    (h,) = a["harvest"]
+    assert h["proceeds_usd"] == pytest.approx(4 * 100 * bid)
+    assert a["harvested_gain_usd"] == pytest.approx(4 * 100 * bid - 4 * 100 * 0.85)
+    assert a["budget_usd"] == pytest.approx(a["harvested_gain_usd"] * 0.6)
+    assert a["martingale_cap_contracts"] == math.floor(1.5 * 4)
+    nv = c.rules.analysis.net_vega
     assert a["vega_after_harvest_usd"] == pytest.approx(
-        a["vega_now_usd"] - a["layer_vega_usd"], abs=0.011
+        a["vega_now_usd"] - float(nv.struct[1]), abs=0.011
     )
-    per = cand["vega_usd_per_contract"]
+    r = a["roll"]
+    per = r["vega_usd_per_unit"] if r else 0.0
     assert a["vega_after_roll_usd"] == pytest.approx(
         a["vega_after_harvest_usd"] + a["roll_contracts"] * per, abs=0.02
     )
-    gap = a["vega_baseline_usd"] - a["vega_after_harvest_usd"]
-    assert a["restore_contracts"] == max(math.ceil(gap / per - 1e-9), 0)
+    if r is not None:
+        assert a["roll_cost_usd"] == pytest.approx(a["roll_contracts"] * r["cost_usd_per_unit"])
 
 
 def test_the_candidate_is_the_call_closest_to_the_middle_of_both_windows(spiked: World) -> None:
@@ -129,29 +124,16 @@ def test_the_candidate_is_the_call_closest_to_the_middle_of_both_windows(spiked:
 
 
 def test_the_martingale_coefficient_tightens_while_mean_reversion_is_likely(spiked: World) -> None:
-    c, e = spiked.engine.last_cycle, spiked.engine
-    assert c is not None and c.rules is not None
-    a = c.rules.analysis
-    on = dataclasses.replace(a, momentum=Momentum(vix=20.0, by_timeframe={}, mean_reversion=True))
-    ctx = RuleContext(
-        now_ns=c.now_ns,
-        cfg=e.settings.rules,
-        engine=e.settings.engine,
-        state=c.state,
-        valuation=c.valuation,
-        market=e.market,
-        market_stale=False,
-        memory=e.memory,
-        analysis=on,
-        emitted={},
-        full=True,
-        layouts=e.memory.layouts,
-        context={},
-    )
-    s = int(c.state.index.struct_names.index("L1"))
-    tight = roll.advisory(ctx, s, e.settings.rules.roll)
-    assert tight["martingale_coefficient"] == 1.0 and tight["max_next_layer_contracts"] == 4
-    assert tight["mean_reversion_likely"] is True
+    c = spiked.engine.last_cycle
+    assert c is not None and c.rules is not None and c.rules.analysis.plans is not None
+    inputs = c.rules.analysis.plans.inputs
+    on = Momentum(vix=20.0, by_timeframe={}, mean_reversion=True)
+    tight = PlanBook(dataclasses.replace(inputs, momentum=on)).get("main")
+    assert tight is not None
+    assert tight.doc["martingale_coefficient"] == 1.0
+    assert tight.doc["martingale_cap_contracts"] == 4
+    pre = {p["name"]: p for p in tight.doc["preconditions"]}
+    assert pre["vix_mean_reversion"]["holds"] is True
 
 
 def test_every_signal_carries_the_next_macro_event_as_context(spiked: World) -> None:

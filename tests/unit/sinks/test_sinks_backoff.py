@@ -30,10 +30,18 @@ def test_jitter_only_ever_shortens_a_delay_and_never_below_its_share(
 ) -> None:
     policy = RetryConfig(initial_delay_s=0.5, multiplier=3.0, max_delay_s=300.0, jitter=jitter)
     nominal = backoff_delay_s(
-        RetryConfig(initial_delay_s=0.5, multiplier=3.0, jitter=0), attempt, 0
+        RetryConfig(initial_delay_s=0.5, multiplier=3.0, max_delay_s=300.0, jitter=0), attempt, 0
     )
     delay = backoff_delay_s(policy, attempt, rand)
     assert nominal * (1 - jitter) - 1e-9 <= delay <= nominal
+
+
+@given(attempt=st.integers(1, 10_000), rand=st.floats(0, 1, exclude_max=True))
+def test_by_default_a_failing_receiver_is_tried_again_within_five_seconds(
+    attempt: int, rand: float
+) -> None:
+    delay = backoff_delay_s(RetryConfig(), attempt, rand)
+    assert 0 < delay <= 5.0
 
 
 def test_retry_after_replaces_the_backoff_and_is_capped() -> None:
@@ -43,7 +51,7 @@ def test_retry_after_replaces_the_backoff_and_is_capped() -> None:
 
 
 def test_the_last_wait_is_cut_so_the_final_attempt_lands_on_the_maximum_age() -> None:
-    policy = RetryConfig(initial_delay_s=300.0, max_age_s=1000.0, jitter=0.0)
+    policy = RetryConfig(initial_delay_s=300.0, max_delay_s=300.0, max_age_s=1000.0, jitter=0.0)
     assert next_delay_s(policy, attempt=1, rand=0, retry_after_s=None, age_s=900.0) == 100.0
 
 

@@ -89,3 +89,37 @@ def test_slack_limits_hold_for_oversized_events() -> None:
         if "fields" in block:
             assert len(block["fields"]) <= 10
     assert len(payload["text"]) <= 3000
+
+
+def _numbered(n: int) -> list[AlertEvent]:
+    return [
+        alert(i, summary=f"L{i}-DEC worth 2.1x its entry cost (alert {i:03d})") for i in range(n)
+    ]
+
+
+def test_a_group_over_fifty_blocks_shows_every_alert_in_full_or_as_a_line() -> None:
+    group = _numbered(10)  # 10 x 5 blocks + 9 dividers + header: 60 in full
+    payload = slack_payload(message_for(group))
+    text = rendered(payload)
+    assert len(payload["blocks"]) <= 50
+    for event in group:
+        assert event.summary in text, event.summary
+    assert "Roll L1-DEC" in text  # the first ones keep their details
+
+
+def test_a_catch_up_group_of_two_hundred_alerts_fits_one_message_and_loses_none() -> None:
+    group = _numbered(200)
+    payload = slack_payload(message_for(group))
+    text = rendered(payload)
+    assert len(payload["blocks"]) <= 50
+    assert [text.index(e.summary) for e in group] == sorted(text.index(e.summary) for e in group)
+    for block in payload["blocks"]:
+        if block["type"] == "section" and "text" in block:
+            assert len(block["text"]["text"]) <= 3000
+
+
+def test_the_fallback_text_of_a_long_group_ends_with_how_many_more_there_are() -> None:
+    text = fallback_text(message_for(_numbered(200)))
+    assert len(text) <= 3000
+    shown = text.count("entry cost")
+    assert text.endswith(f"+{200 - shown} more")

@@ -1,0 +1,1 @@
+"""Positions: structure recognition, the realized P&L ledger (``ledger``, pure) and its store."""

@@ -1,0 +1,1 @@
+"""``vixmon record``: the live quote stream written to session files the replay feed reads."""

@@ -1,0 +1,1 @@
+"""The risk page: the profile math (pure), its HTTP handlers, the event stream, shipped assets."""

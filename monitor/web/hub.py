@@ -1,0 +1,85 @@
+"""The page's live feed: the engine publishes after every evaluation, streams wait for news.
+
+``publish`` is called by the engine loop (same event loop) with the cycle's alert events; it
+bumps a version and wakes every waiting stream. A stream sends the newest state when it wakes
+and then pauses ``min_interval_s``: however fast the engine evaluates, each client gets at most a
+few documents per second, always the latest (versions in between are coalesced, never queued).
+The recent alert events are kept here (bounded) for the page's "recent events" list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from monitor.model import AlertEvent
+
+RECENT_MAX = 200
+
+
+class Hub:
+    def __init__(self, *, recent_max: int = RECENT_MAX, max_streams: int = 32) -> None:
+        self.version = 0
+        self.closed = False
+        self.max_streams = max_streams
+        self.streams = 0
+        self.streams_opened = 0
+        self.recent: deque[AlertEvent] = deque(maxlen=recent_max)
+        self.last_by_key: dict[str, AlertEvent] = {}
+        self._changed = asyncio.Event()
+
+    def publish(self, events: Iterable[AlertEvent] = ()) -> None:
+        """Record a completed evaluation (and its alert events); wake the streams."""
+        for ev in events:
+            self.recent.append(ev)
+            self.last_by_key[ev.key] = ev
+        self.version += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def close(self, _app: object = None) -> None:
+        """End every stream (the HTTP server's shutdown waits for its handlers)."""
+        self.closed = True
+        self._wake()
+
+    async def newer_than(self, seen: int, timeout_s: float) -> int | None:
+        """Wait until the version passes ``seen``; return it, or None on timeout or close."""
+        if self.version > seen:
+            return self.version
+        changed = self._changed
+        try:
+            await asyncio.wait_for(changed.wait(), timeout_s)
+        except TimeoutError:
+            return None
+        return None if self.closed or self.version <= seen else self.version
+
+    def alerts_doc(self, firing: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the firing alerts (``firing``: key -> state with ``since_ns`` and ``severity``)
+        with their last event's summary, and the recent events, newest first."""
+        rows = []
+        for key, st in sorted(firing.items()):
+            last = self.last_by_key.get(key)
+            rows.append(
+                {
+                    "key": key,
+                    "severity": getattr(st, "severity", None),
+                    "since_ns": getattr(st, "since_ns", None),
+                    "summary": None if last is None else last.summary,
+                    "notified": getattr(st, "notified", None),
+                }
+            )
+        recent = [_event_doc(ev) for ev in reversed(self.recent)]
+        return {"firing": rows, "recent": recent}
+
+
+def _event_doc(ev: AlertEvent) -> dict[str, Any]:
+    keep = ("id", "key", "rule", "book", "subject", "status", "severity", "summary", "ts_ns")
+    doc = msgspec.structs.asdict(ev)
+    return {k: doc[k] for k in keep} | {"action": ev.action, "delayed": ev.delayed}
