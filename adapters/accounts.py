@@ -111,19 +111,27 @@ class AccountBooks:
         self.settle_s = settle_s
         self.refresh_s = refresh_s
         self.unplaced: list[Unplaced] = []
+        """Every position the last recognition could not place (reported, never dropped)."""
+        self.unplaced_by_source: dict[str, list[Unplaced]] = {}
 
     def portfolio(self, base: Portfolio) -> Portfolio:
         """Return ``base`` with the account books in place of the books they map to."""
         books: dict[str, list[Book]] = {}
-        unplaced: list[Unplaced] = []
+        unplaced: dict[str, list[Unplaced]] = {}
         for source, overlay in zip(self.sources, self.overlays, strict=True):
             if not source.state.snapshot_ns and not source.state.positions:
                 continue  # never heard from: keep the portfolio's book (if any) meanwhile
             result = source.state.recognized(overlay)
             books.setdefault(result.book.name, []).append(result.book)
-            unplaced += result.unplaced
-        self.unplaced = unplaced
+            unplaced[source.state.source] = result.unplaced
+        self.unplaced_by_source = unplaced
+        self.unplaced = [u for us in unplaced.values() for u in us]
         return merge_books(base, [_join(name, parts) for name, parts in books.items()])
+
+    def unplaced_in(self, book: str) -> list[Unplaced]:
+        """The positions of ``book``'s sources that the last recognition could not place."""
+        return [u for source in self.sources if source.state.book == book
+                for u in self.unplaced_by_source.get(source.state.source, [])]
 
     def broker_accounts(self) -> dict[str, BrokerAccount]:
         """The broker's requirement and cash per book (one source per book: else none)."""

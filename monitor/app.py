@@ -154,9 +154,10 @@ class App:
         self.accounts = (AccountBooks(self.cfg.accounts, self.clock, loaded.base_dir)
                          if self.cfg.accounts else None)
         if self.accounts is not None:
-            sources = self.accounts.sources
-            self.registry.register(
-                AccountCollector(lambda: [s.state for s in sources], self.clock.now_ns))
+            accts = self.accounts
+            self.registry.register(AccountCollector(
+                lambda: [s.state for s in accts.sources], self.clock.now_ns,
+                lambda source: len(accts.unplaced_by_source.get(source, []))))
 
     # ---- views used by HTTP and metrics -------------------------------------------------------
 
@@ -185,7 +186,8 @@ class App:
             ],
             "sinks": self._sink_status(),
             "config": str(self.loaded.config_path),
-            "portfolio": str(self.loaded.portfolio_path),
+            "portfolio": None if self.loaded.portfolio_path is None else str(
+                self.loaded.portfolio_path),
             # what the running config monitors: a reload shows here at once
             "books": {
                 b.name: [c.name for c in b.condors] + [y.name for y in b.layers]
@@ -202,7 +204,16 @@ class App:
 
     def snapshot(self) -> dict[str, Any] | None:
         cycle = None if self.engine is None else self.engine.last_cycle
-        return None if cycle is None else snapshot.build(cycle)
+        if cycle is None:
+            return None
+        doc = snapshot.build(cycle)
+        if self.accounts is not None:  # what the brokers hold that no structure could take
+            mapped = {s.state.book for s in self.accounts.sources}
+            for book in doc["books"]:
+                if book["name"] in mapped:
+                    book["unplaced_positions"] = [
+                        msgspec.structs.asdict(u) for u in self.accounts.unplaced_in(book["name"])]
+        return doc
 
     def plan(self, book: str | None) -> tuple[int, dict[str, Any]]:
         if self.engine is None:

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from importlib import metadata
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 
@@ -92,7 +92,8 @@ def _run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     loaded = _load_or_exit(args.path)
     books = loaded.portfolio.books
-    print(f"ok: {loaded.config_path} ({len(books)} book(s), portfolio {loaded.portfolio_path})")
+    source = loaded.portfolio_path or "none: books from [[accounts]]"
+    print(f"ok: {loaded.config_path} ({len(books)} book(s), portfolio {source})")
     return 0
 
 
@@ -107,12 +108,17 @@ def _http_of(path: Path | None) -> settings.HttpConfig:
         raise SystemExit(EXIT_CONFIG) from None
 
 
-def _reload(args: argparse.Namespace) -> int:
-    http = _http_of(args.config)
+def _post(config: Path | None, path: str, body: dict[str, Any] | None) -> dict[str, Any] | int:
+    """POST to the running daemon's API (its address and token from the config): the JSON
+    answer, or the exit code after printing why it failed."""
+    http = _http_of(config)
     host = _LOOPBACK.get(http.host, http.host)
     if ":" in host:
         host = f"[{host}]"
-    req = urllib.request.Request(f"http://{host}:{http.port}/api/v1/reload", method="POST")
+    req = urllib.request.Request(f"http://{host}:{http.port}{path}", method="POST")
+    if body is not None:
+        req.data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
     try:
         token = read_secret(http.token)
     except SecretError as exc:
@@ -122,48 +128,36 @@ def _reload(args: argparse.Namespace) -> int:
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
-            print(json.loads(resp.read())["message"])
-            return 0
+            answer: dict[str, Any] = json.loads(resp.read())
+            return answer
     except urllib.error.HTTPError as exc:
-        print(json.loads(exc.read()).get("message", str(exc)), file=sys.stderr)
+        try:
+            doc = json.loads(exc.read())
+        except ValueError:  # not one of our JSON answers (a proxy's page, say)
+            doc = {}
+        print(doc.get("message") or doc.get("error") or str(exc), file=sys.stderr)
         return EXIT_CONFIG
     except OSError as exc:
         print(f"cannot reach vixmon at {http.host}:{http.port}: {exc}", file=sys.stderr)
         return 1
+
+
+def _reload(args: argparse.Namespace) -> int:
+    doc = _post(args.config, "/api/v1/reload", None)
+    if isinstance(doc, int):
+        return doc
+    print(doc["message"])
+    return 0
 
 
 def _baseline(args: argparse.Namespace) -> int:
     """POST /api/v1/baseline: the value given, or the book's net vega now."""
-    http = _http_of(args.config)
-    host = _LOOPBACK.get(http.host, http.host)
-    if ":" in host:
-        host = f"[{host}]"
-    body = json.dumps({"book": args.book, "value_usd": args.value}).encode()
-    req = urllib.request.Request(
-        f"http://{host}:{http.port}/api/v1/baseline",
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        token = read_secret(http.token)
-    except SecretError as exc:
-        print(f"config error: http.token: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            doc = json.loads(resp.read())
-            print(f"{doc['book']}: vega baseline {doc['vega_baseline_usd']:+,.2f} USD per vol "
-                  f"point ({doc['vega_baseline_source']})")  # fmt: skip
-            return 0
-    except urllib.error.HTTPError as exc:
-        print(json.loads(exc.read()).get("error", str(exc)), file=sys.stderr)
-        return EXIT_CONFIG
-    except OSError as exc:
-        print(f"cannot reach vixmon at {http.host}:{http.port}: {exc}", file=sys.stderr)
-        return 1
+    doc = _post(args.config, "/api/v1/baseline", {"book": args.book, "value_usd": args.value})
+    if isinstance(doc, int):
+        return doc
+    print(f"{doc['book']}: vega baseline {doc['vega_baseline_usd']:+,.2f} USD per vol "
+          f"point ({doc['vega_baseline_source']})")  # fmt: skip
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -152,16 +152,19 @@ class EmbeddedRedis:
             preexec_fn=_die_with_parent,
         )
 
+    def _raise_if_exited(self) -> None:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise EmbeddedRedisError(
+                f"redis-server exited with {self._proc.returncode}; "
+                f"see {self.state_dir / 'redis.log'}"
+            )
+
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         client = redis.Redis(unix_socket_path=str(self.socket_path))
         try:
             while True:
-                if self._proc is not None and self._proc.poll() is not None:
-                    raise EmbeddedRedisError(
-                        f"redis-server exited with {self._proc.returncode}; "
-                        f"see {self.state_dir / 'redis.log'}"
-                    )
+                self._raise_if_exited()
                 try:
                     if client.ping():
                         return
@@ -266,11 +269,7 @@ class EmbeddedRedis:
         client = aioredis.Redis(unix_socket_path=str(self.socket_path))
         try:
             while True:
-                if self._proc is not None and self._proc.poll() is not None:
-                    raise EmbeddedRedisError(
-                        f"redis-server exited with {self._proc.returncode}; "
-                        f"see {self.state_dir / 'redis.log'}"
-                    )
+                self._raise_if_exited()
                 try:
                     if await client.ping():
                         return

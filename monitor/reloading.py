@@ -4,8 +4,8 @@ In place: the portfolio (what it closed is booked in the realized P&L ledger,
 ``monitor.positions.ledger``), the engine's pricing inputs and staleness limits, the rules and the
 macro calendar, the feeds' subscriptions, the drain limit and the log level. Built once at
 startup and therefore restart-only: the Redis connection, the HTTP listener, the set of feeds
-and sinks, the alert state machine's timers, the evaluation cadence, the log format and the
-rules' bar memory. A reload that changes those still succeeds and says which need a restart,
+and sinks, the alert state machine's timers, the evaluation cadence, the log format, the
+rules' bar memory and the ``[[accounts]]`` sources (their clients and streams run from startup). A reload that changes those still succeeds and says which need a restart,
 rather than pretending they took effect.
 """
 
@@ -17,7 +17,7 @@ import logging
 from monitor.settings import Settings
 
 RESTART_ONLY = (
-    "redis", "http", "feeds", "sinks", "alerts",
+    "redis", "http", "feeds", "sinks", "alerts", "accounts",
     "engine.cadence_ms", "engine.consumer", "logging.json", "rules.momentum.max_bars",
 )  # fmt: skip
 _MAX_LISTED = 50

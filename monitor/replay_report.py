@@ -165,7 +165,7 @@ def _document(
             "file": path.name,
             "sha256": _sha256(path),
             "config": loaded.config_path.name,
-            "portfolio": loaded.portfolio_path.name,
+            "portfolio": loaded.portfolio_path.name if loaded.portfolio_path else None,
             "start": {"ts_ns": first_ns, **_times(first_ns)} if first_ns else None,
             "end": {"ts_ns": last_ns, **_times(last_ns)} if last_ns else None,
             "groups": groups,

@@ -168,8 +168,9 @@ class HistoryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    portfolio: str
-    """Path of the portfolio TOML, relative to this file's folder."""
+    portfolio: str = ""
+    """Path of the portfolio TOML, relative to this file's folder; empty: none, the books are
+    the ``[[accounts]]``' (each starts empty until its broker answers)."""
     redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
@@ -196,7 +197,8 @@ class Loaded(msgspec.Struct, frozen=True, kw_only=True):
     settings: Settings
     portfolio: Portfolio
     config_path: Path
-    portfolio_path: Path
+    portfolio_path: Path | None
+    """None: the config names no portfolio file (its books come from ``[[accounts]]``)."""
     events: EventCalendar = msgspec.field(default_factory=EventCalendar.empty)
     """The macro calendar named by ``rules.calendar.path``."""
 
@@ -247,10 +249,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: invalid UTF-8 at byte {exc.start}: {exc.reason}"]) from exc
+    except tomllib.TOMLDecodeError as exc:  # a ValueError too: caught before the NUL case
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from exc
     except ValueError as exc:  # a NUL byte in the path
         raise ConfigError([f"{path!r}: cannot read: {exc}"]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from exc
 
 
 def _decode_sections(raw: dict[str, Any], path: Path) -> tuple[Settings | None, list[str]]:
@@ -312,6 +314,8 @@ def _check_settings(s: Settings, path: Path, now_ns: int) -> list[str]:
     if s.http.token is None and not is_loopback_host(s.http.host):
         errors.append(f"http.token: required when http.host ({s.http.host!r}) is not loopback")
     errors += check_accounts(s.accounts, path.parent)
+    if not s.portfolio and not s.accounts:
+        errors.append("portfolio: required unless [[accounts]] supply the books")
     return [f"{path}: {e}" for e in errors]
 
 
@@ -406,6 +410,13 @@ def portfolio_clock_ns(s: Settings, now_ns: int) -> int | None:
     return min(starts) if starts and len(starts) == len(s.feeds) else None
 
 
+def accounts_portfolio(s: Settings) -> Portfolio:
+    """The portfolio of a config without a portfolio file: one empty book per ``book`` the
+    ``[[accounts]]`` map to (cash, legs and entry prices come from the brokers)."""
+    names = list(dict.fromkeys(a.book for a in s.accounts if a.book))
+    return Portfolio(books=[Book(name=n) for n in names])
+
+
 def load(
     path: Path | None = None,
     *,
@@ -435,9 +446,13 @@ def load(
     errors = _check_settings(settings, config_path, wall_ns)
     if secrets:
         errors += [f"{config_path}: {e}" for e in check_secrets(settings, environ)]
-    portfolio_path = (config_path.parent / settings.portfolio).resolve()
+    portfolio_path = (config_path.parent / settings.portfolio).resolve() if (
+        settings.portfolio) else None
+    portfolio: Portfolio | None = accounts_portfolio(settings)
     try:
-        portfolio = load_portfolio(portfolio_path, now_ns=portfolio_clock_ns(settings, wall_ns))
+        if portfolio_path is not None:
+            portfolio = load_portfolio(portfolio_path,
+                                       now_ns=portfolio_clock_ns(settings, wall_ns))
     except ConfigError as exc:
         errors += exc.errors
         portfolio = None

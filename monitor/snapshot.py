@@ -134,6 +134,7 @@ def build(cycle: Cycle, market: MarketState | None = None) -> dict[str, Any]:
                 ],
                 "condors": [d for d in docs if d["kind"] == "condor"],
                 "layers": [d for d in docs if d["kind"] == "layer"],
+                "others": [d for d in docs if d["kind"] == "other"],
             }
         )
         if cycle.rules is not None:

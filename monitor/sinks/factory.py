@@ -82,7 +82,8 @@ def _secret(sink: str, field: str, ref: SecretRef, environ: dict[str, str] | Non
     except SecretError as exc:
         raise SecretError(f"sinks.{sink}.{field}: {exc}") from None
     if not value:
-        raise SecretError(f"sinks.{sink}.{field}: names no env var, file or credential")
+        what = "is empty" if value == "" else "names no env var, file or credential"
+        raise SecretError(f"sinks.{sink}.{field}: the secret {what}")
     return value
 
 

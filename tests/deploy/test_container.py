@@ -33,6 +33,7 @@ from tests.deploy.conftest import (
     write_config,
 )
 from tests.deploy.installed import Installed
+from tests.support.clocked import with_live_book
 from tests.support.daemon import ROOT, get_json, get_text
 
 DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
@@ -206,6 +207,7 @@ def test_image_config_and_compose_config_pass_check_config(
         shutil.copy(DEPLOY / "docker" / config, etc / "vixmon.toml")
         for source in dockerfile_etc_files():
             shutil.copy(source, etc / source.name)
+        with_live_book(etc)
         (etc / "vixmon-http-token").write_text("t" * 32)  # compose's secret, as it mounts it
         done = installed.run("check-config", str(etc / "vixmon.toml"), cwd=tmp_path,
                              CREDENTIALS_DIRECTORY=str(etc))

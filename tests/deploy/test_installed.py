@@ -32,6 +32,7 @@ from monitor import settings
 from tests.deploy.conftest import DEPLOY, end_redis
 from tests.deploy.installed import Installed
 from tests.deploy.test_container import dockerfile_etc_files
+from tests.support.clocked import with_live_book
 from tests.support.daemon import ROOT, Daemon, Receiver, get_json, run_command
 
 README = ROOT / "README.md"
@@ -172,6 +173,7 @@ def lay_out(deployment: Deployment, root: Path) -> Path:
     config = as_installed(deployment.config, etc, root / "state")
     for source in deployment.etc_files:
         shutil.copy(source, etc / source.name)
+    with_live_book(etc)
     return config
 
 

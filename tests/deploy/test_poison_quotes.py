@@ -13,6 +13,7 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
+from monitor.quotes import Quote, encode_batch
 from tests.deploy.conftest import simulator_feed, vixmon_daemon, write_config
 from tests.support.clocked import DEMO_START_NS
 from tests.support.daemon import Daemon, get_text
@@ -28,16 +29,25 @@ def poison() -> list[dict[str, bytes]]:
     # future one is a year past the wall clock, so past both clocks
     now, ahead = DEMO_START_NS, time.time_ns() + 365 * 86_400 * NS
     good = {"sym": "VIX9D", "last": 18.0, "ts": now}
+    batch = encode_batch([Quote(sym="VIX", ts=now, last=17.0), Quote(sym="SPX", ts=now, last=1.0)])
     return [
         {"q": b'{"sym":"VIX","ts":9223372036854775808}'},
         {"b": msgspec.msgpack.encode([["VIX", 2**63, 1.0, 2.0]]), "f": b"sim"},
         {"q": json.dumps({"sym": LEG, "bid": 9.0, "ask": 9.2, "ts": ahead}).encode()},
         {"q": f'[{json.dumps(good)},{{"sym":"VIX","bid":NaN,"ts":{now}}}]'.encode()},
+        {"b": batch.replace(b"\xa3VIX", b"\xa3V\xffX", 1), "f": b"intruder"},
         {"q": json.dumps({"sym": "VIX", "last": 1e300, "ts": now}).encode(), "f": b"intruder"},
     ]
 
 
-REASONS = ["future_ts", "future_ts", "future_ts", "non_finite", "price_cap"]
+REASONS = ["future_ts", "future_ts", "future_ts", "non_finite", "bad_schema", "price_cap"]
+# the good quote beside the NaN token and the good row beside the invalid UTF-8 one, per run
+KEPT_PER_RUN = 2
+
+
+def ingested(metrics: str, feed: str) -> float:
+    line = f'vixmon_quotes_ingested_total{{feed="{feed}"}} '
+    return sum(float(x.removeprefix(line)) for x in metrics.splitlines() if x.startswith(line))
 
 
 async def leave_pending(r: aioredis.Redis) -> None:
@@ -85,6 +95,8 @@ async def test_poison_quotes_are_dead_lettered_and_a_restart_does_not_loop(
                 metrics = await get_text(f"http://127.0.0.1:{port}/metrics")
                 assert 'feed="intruder"' not in metrics
                 assert 'vixmon_quotes_rejected_total{feed="external",reason="future_ts"}' in metrics
+                # mixed entries kept their good quotes (issue 12, item 4)
+                assert ingested(metrics, "external") == KEPT_PER_RUN
                 assert await daemon.stop(signal.SIGTERM) == 0
         assert sorted(await dead_reasons(r)) == sorted(x.encode() for x in REASONS * 2)
     finally:

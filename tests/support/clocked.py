@@ -12,6 +12,7 @@ Two ways, one per kind of test:
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from monitor import symbols
 from monitor.pricing.calendar import is_business_day, vix_monthly_expiry
@@ -76,3 +77,16 @@ def live_book(today: dt.date | None = None) -> str:
         f'[[books.layers]]\nname = "L1"\n'
         f'legs = [{{ symbol = "{layer}", quantity = 4, entry_price = 0.85 }}]\n'
     )
+
+
+def with_live_book(etc: Path) -> None:
+    """Replace the example portfolio a deployment installed into ``etc`` with ``live_book``.
+
+    The deploy configs run on the wall clock, and their example portfolio is the demo's book,
+    whose contracts expire in December 2026: from then on ``check-config`` rightly refuses it
+    (the README tells deployers to put their own book there). The deploy tests check the
+    deployment, not the demo's dates, so they install a book that is live on the day they run.
+    """
+    portfolio = etc / "portfolio.toml"
+    assert portfolio.is_file(), f"{etc}: the deployment installs no portfolio.toml"
+    portfolio.write_text(live_book())

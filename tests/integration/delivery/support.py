@@ -9,6 +9,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -21,6 +22,8 @@ from monitor.model import AlertEvent, AlertStatus, Severity
 from monitor.secrets import SecretRef
 from monitor.sinks.config import RetryConfig, WebhookSinkConfig
 from monitor.sinks.delivery import DeliveryService
+from tests.support.clocked import DEMO_SIMULATOR
+from tests.support.daemon import ROOT
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 24).decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
@@ -28,6 +31,39 @@ FAST_RETRY = RetryConfig(initial_delay_s=0.01, max_delay_s=0.05, jitter=0.0, max
 """Tiny real waits, for tests that run on real time."""
 
 ServiceFactory = Callable[..., DeliveryService]
+
+
+def webhook_daemon_config(tmp_path: Path, prefix: str, redis: str) -> Path:
+    """Write a ``vixmon run`` config: the demo book on the demo's day (simulator), JSON logs, a
+    signed webhook sink whose URL and secret come from ``{PREFIX}_WEBHOOK_URL`` / ``_SECRET``;
+    ``redis`` is the ``[redis]`` line choosing the server (a ``url`` or an embedded state dir)."""
+    env = prefix.upper()
+    path = tmp_path / "vixmon.toml"
+    path.write_text(
+        f"""
+portfolio = "{ROOT / "config" / "portfolio.toml"}"
+[redis]
+{redis}
+key_prefix = "{prefix}"
+[http]
+port = 0
+[logging]
+json = true
+{DEMO_SIMULATOR}
+[[sinks]]
+kind = "webhook"
+name = "hook"
+url = {{ env = "{env}_WEBHOOK_URL" }}
+signing_secrets = [{{ env = "{env}_WEBHOOK_SECRET" }}]
+retry = {{ initial_delay_s = 0.01, max_delay_s = 0.05 }}
+"""
+    )
+    return path
+
+
+def is_event(name: str) -> Callable[[dict[str, Any]], bool]:
+    """Match a daemon's JSON log line by its event name."""
+    return lambda line: line.get("event") == name
 
 HANG = "hang"
 """A scripted answer: never respond (the client's timeout must fire)."""

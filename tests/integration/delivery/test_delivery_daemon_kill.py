@@ -3,17 +3,22 @@ every pending event arrives, in order, under its original webhook-id; no secret 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from monitor.sinks.outbox import Outbox
-from tests.integration.delivery.support import HANG, SECRET, Receiver, events, ids_of
-from tests.support.clocked import DEMO_SIMULATOR
-from tests.support.daemon import ROOT, get_json, run_daemon
+from tests.integration.delivery.support import (
+    HANG,
+    SECRET,
+    Receiver,
+    events,
+    ids_of,
+    is_event,
+    webhook_daemon_config,
+)
+from tests.support.daemon import get_json, run_daemon
 
 pytestmark = pytest.mark.slow
 
@@ -21,38 +26,12 @@ PREFIX = "kill9"
 STARTUP_S = 60.0
 
 
-def daemon_config(tmp_path: Path, redis_url: str) -> Path:
-    path = tmp_path / "vixmon.toml"
-    path.write_text(
-        f"""
-portfolio = "{ROOT / "config" / "portfolio.toml"}"
-[redis]
-url = "{redis_url}"
-key_prefix = "{PREFIX}"
-[http]
-port = 0
-[logging]
-json = true
-{DEMO_SIMULATOR}
-[[sinks]]
-kind = "webhook"
-name = "hook"
-url = {{ env = "KILL9_WEBHOOK_URL" }}
-signing_secrets = [{{ env = "KILL9_WEBHOOK_SECRET" }}]
-retry = {{ initial_delay_s = 0.01, max_delay_s = 0.05 }}
-"""
-    )
-    return path
-
-
-def is_event(name: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda line: line.get("event") == name
 
 
 async def test_kill_9_of_vixmon_run_mid_burst_then_restart_delivers_everything_once_more(
     tmp_path: Path, redis_url: str, redis: aioredis.Redis, receiver: Receiver
 ) -> None:
-    cfg = daemon_config(tmp_path, redis_url)
+    cfg = webhook_daemon_config(tmp_path, PREFIX, f'url = "{redis_url}"')
     env = {
         "KILL9_WEBHOOK_URL": receiver.url,
         "KILL9_WEBHOOK_SECRET": SECRET,

@@ -8,9 +8,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -20,40 +18,20 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from monitor.redis_server import EmbeddedRedis, RedisHealth
 from monitor.sinks.outbox import Outbox
-from tests.integration.delivery.support import SECRET, Receiver, events, ids_of
-from tests.support.clocked import DEMO_SIMULATOR
-from tests.support.daemon import ROOT, get_text, run_daemon
+from tests.integration.delivery.support import (
+    SECRET,
+    Receiver,
+    events,
+    ids_of,
+    is_event,
+    webhook_daemon_config,
+)
+from tests.support.daemon import get_text, run_daemon
 
 PREFIX = "supervised"
 STARTUP_S = 60.0
 
 
-def daemon_config(tmp_path: Path) -> Path:
-    path = tmp_path / "vixmon.toml"
-    path.write_text(
-        f"""
-portfolio = "{ROOT / "config" / "portfolio.toml"}"
-[redis]
-state_dir = "state"
-key_prefix = "{PREFIX}"
-[http]
-port = 0
-[logging]
-json = true
-{DEMO_SIMULATOR}
-[[sinks]]
-kind = "webhook"
-name = "hook"
-url = {{ env = "SUPERVISED_WEBHOOK_URL" }}
-signing_secrets = [{{ env = "SUPERVISED_WEBHOOK_SECRET" }}]
-retry = {{ initial_delay_s = 0.01, max_delay_s = 0.05 }}
-"""
-    )
-    return path
-
-
-def is_event(name: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda line: line.get("event") == name
 
 
 async def readyz(base: str) -> int:
@@ -78,7 +56,7 @@ def _rules(receiver: Receiver) -> list[str]:
 async def test_kill_9_of_the_embedded_redis_is_survived_restarted_alerted_and_counted(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    cfg = daemon_config(tmp_path)
+    cfg = webhook_daemon_config(tmp_path, PREFIX, 'state_dir = "state"')
     socket_path = tmp_path / "state" / "redis.sock"
     env = {
         "SUPERVISED_WEBHOOK_URL": receiver.url,

@@ -15,6 +15,7 @@ from monitor.positions import command
 from monitor.positions.export import portfolio_toml, table
 from monitor.positions.recognize import structures
 from tests.fakes.tastytrade_accounts import FakeTastytradeAccounts
+from tests.support.clocked import DEMO_START_NS
 
 ACCT = "5WT00001"
 OVERLAY = """\
@@ -66,7 +67,7 @@ async def test_the_account_gives_the_same_book_as_the_hand_typed_demo(
             await fake.fill(ACCT, leg.symbol, leg.quantity, str(leg.entry_price))
     fake.cash[ACCT] = Decimal(str(demo.cash_usd))
 
-    loaded = settings.load(write_config(tmp_path, fake))
+    loaded = settings.load(write_config(tmp_path, fake), now_ns=DEMO_START_NS)  # the demo's day
     books, unplaced, errors = await command._account_books(loaded)
     assert (errors, unplaced) == ([], [])
     [book] = books

@@ -68,6 +68,15 @@ def test_invalid_utf8_is_a_config_error_not_a_traceback(
     assert "Traceback" not in err
 
 
+def test_a_toml_syntax_error_names_the_file_and_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    path.write_text(path.read_text() + "[redis\n")
+    with pytest.raises(settings.ConfigError) as info:
+        settings.load(path)
+    assert info.value.errors[0].startswith(f"{path}: invalid TOML: ")
+    assert "(at line" in info.value.errors[0]
+
+
 def test_a_nul_byte_in_a_path_is_a_config_error(tmp_path: Path) -> None:
     found = errors(write(tmp_path, '[rules.calendar]\npath = "ev\\u0000ents.toml"\n'))
     assert found == ["rules.calendar.path: must not contain a NUL character"]
@@ -105,6 +114,14 @@ def test_every_secret_is_resolved_by_check_config(
     [error] = info.value.errors
     assert error.split(": ", 1)[1].startswith("feeds[0].token: ")
     assert message in error
+
+
+def test_an_empty_sink_secret_is_named_as_empty(tmp_path: Path) -> None:
+    sink = '[[sinks]]\nkind = "slack"\nname = "ops"\nwebhook_url = { env = "VIXMON_TEST_HOOK" }\n'
+    with pytest.raises(settings.ConfigError) as info:
+        settings.load(write(tmp_path, sink), environ={"VIXMON_TEST_HOOK": ""})
+    [error] = info.value.errors
+    assert error.endswith("sinks.ops.webhook_url: the secret is empty")
 
 
 def test_a_resolved_secret_is_never_printed(

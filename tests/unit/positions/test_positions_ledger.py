@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from monitor.model import Portfolio
+from monitor.model import Other, Portfolio
 from monitor.positions import ledger as L
 
 T0, T1, T2 = 1_000, 2_000, 3_000
@@ -133,3 +133,31 @@ def test_only_realizations_after_a_time_count_when_asked() -> None:
     led, _ = L.reconcile(seeded(), portfolio(layer_qty=1), T1, touch(2.30, 2.50))
     assert led.realized_usd("main", after_ns=T1) == 0.0
     assert led.realized_usd("main", after_ns=T0) > 0
+
+
+OTHER_PUT, OTHER_FUT = "SPXW270115P05000000", "VX270120"
+
+
+def with_other(put_qty: int, fut_qty: int) -> Portfolio:
+    """The demo-like book plus an ``other`` structure (legs no condor or layer explains)."""
+    pf = portfolio()
+    legs = [leg(s, q, p) for s, q, p in ((OTHER_PUT, put_qty, 3.20), (OTHER_FUT, fut_qty, 17.5))
+            if q]
+    others = [msgspec.convert({"name": "other", "legs": legs}, Other)] if legs else []
+    return msgspec.structs.replace(pf, books=[msgspec.structs.replace(pf.books[0], others=others)])
+
+
+def test_reducing_and_removing_an_other_structure_realizes_like_the_rest() -> None:
+    led, new = L.reconcile(L.Ledger(), with_other(3, -1), T0)
+    assert new == [] and [p.kind for p in led.positions] == ["condor", "layer", "other"]
+    led, new = L.reconcile(led, with_other(1, -1), T1, touch(bid=4.0, ask=4.5))
+    assert [(e.structure, e.kind, e.symbol, e.quantity, e.exit_price, e.source) for e in new] == [
+        ("other", "other", OTHER_PUT, 2, 4.0, "marks")]
+    assert new[0].realized_usd == pytest.approx(2 * 100 * (4.0 - 3.20))
+    led, new = L.reconcile(led, with_other(0, 0), T2, touch(bid=18.0, ask=18.25))
+    assert sorted((e.symbol, e.quantity, e.exit_price) for e in new) == [
+        (OTHER_PUT, 1, 18.0), (OTHER_FUT, -1, 18.25)]
+    assert {e.kind for e in new} == {"other"}
+    assert led.realized_usd("main") == pytest.approx(
+        2 * 100 * 0.80 + 1 * 100 * (18.0 - 3.20) + -1 * 100 * (18.25 - 17.5))
+    assert [p.name for p in led.positions] == ["IC", "L1"]
