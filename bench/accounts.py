@@ -106,10 +106,12 @@ async def main(args: argparse.Namespace) -> int:
     lags: list[float] = []
     ok = True
     try:
-        async with asyncio.timeout(30):  # the account's first snapshot reaches the engine
-            while layer_quantity(engine.portfolio) != 2:
-                await asyncio.sleep(0.05)
         held = 2
+        if layer_quantity(engine.portfolio) != held:
+            reached[held] = asyncio.Event()
+            async with asyncio.timeout(30):  # the account's first snapshot reaches the engine
+                await reached[held].wait()
+            del reached[held]
         for i in range(args.fills):
             step = 1 if i % 2 == 0 else -1
             held += step

@@ -6,6 +6,7 @@ replay report drive it directly with simulated time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -128,11 +129,18 @@ class Engine:
         On market time the newest quote *is* the clock, so silence is measured on the wall
         clock: since the last quote arrived (when ``wall_ns`` is known, i.e. live).
         """
-        limit_ns = self.settings.engine.stale_after_s * NS
+        return self.silence_ns(now_ns, wall_ns) > self.settings.engine.stale_after_s * NS
+
+    def silence_ns(self, now_ns: int, wall_ns: int | None) -> int:
+        """How long the feed has been silent, on the clock ``stale`` judges it on.
+
+        On market time with a known wall clock: wall time since the last quote arrived;
+        otherwise ``now_ns`` minus the newest quote's event time.
+        """
         if self.settings.engine.time_source == "market" and wall_ns is not None:
             if self.last_quote_wall_ns:
-                return wall_ns - self.last_quote_wall_ns > limit_ns
-        return now_ns - self.market.latest_ts_ns > limit_ns
+                return wall_ns - self.last_quote_wall_ns
+        return now_ns - self.market.latest_ts_ns
 
     def now_ns(self, wall_ns: int) -> int:
         """The evaluation instant: wall time, or the newest quote time when replaying."""
@@ -177,6 +185,7 @@ class Engine:
         )
         n = len(self.market)
         market_stale = self.stale(now_ns, wall_ns)
+        silence_s = self.silence_ns(now_ns, wall_ns) / NS if self.market.latest_ts_ns else math.nan
         state = book.compute(
             self._index_now(),
             val,
@@ -189,8 +198,8 @@ class Engine:
             marks=marks,
         )
         inputs = RuleInputs(now_ns=now_ns, state=state, valuation=val, market=self.market,
-                            market_stale=market_stale, engine=eng, events=self.events,
-                            marks=marks, ledger=self.ledger, accounts=self.accounts,
+                            market_stale=market_stale, silence_s=silence_s, engine=eng,
+                            events=self.events, marks=marks, ledger=self.ledger, accounts=self.accounts,
                             account_status=self.account_status)
         outcome = registry.run(inputs, self.settings.rules, self.memory)
         cycle = Cycle(now_ns=now_ns, valuation=val, state=state, signals=outcome.signals,

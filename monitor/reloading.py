@@ -5,8 +5,9 @@ In place: the portfolio (what it closed is booked in the realized P&L ledger,
 macro calendar, the feeds' subscriptions, the drain limit and the log level. Built once at
 startup and therefore restart-only: the Redis connection, the HTTP listener, the set of feeds
 and sinks, the alert state machine's timers, the evaluation cadence, the log format, the
-rules' bar memory and the ``[[accounts]]`` sources (their clients and streams run from startup). A reload that changes those still succeeds and says which need a restart,
-rather than pretending they took effect.
+rules' bar memory and the ``[[accounts]]`` sources (their clients and streams start once). A
+reload that changes those still succeeds and says which need a restart, rather than pretending
+they took effect.
 """
 
 from __future__ import annotations

@@ -31,9 +31,10 @@ def plan(engine: Engine, book: str | None) -> tuple[int, dict[str, Any]]:
         return 503, {"error": "no cycle yet"}
     if book not in cycle.state.index.book_names:
         return 404, {"error": f"no book named {book!r}"}
-    p = cycle.rules.analysis.plans.get(book)
+    plans = cycle.rules.analysis.plans
+    p = plans.get(book)
     if p is None:
-        reason = "no layer of the book is at its lowest gain threshold"
+        reason = plans.no_plan_reason(book)
         return 200, {"book": book, "ts_ns": cycle.now_ns, "plan": None, "reason": reason}
     return 200, {"book": book, "ts_ns": cycle.now_ns, "plan": p.doc, "action": p.action}
 

@@ -79,6 +79,24 @@ class PlanBook:
             self._plans[book] = _plan(self, names.index(book)) if book in names else None
         return self._plans[book]
 
+    def no_plan_reason(self, book: str) -> str:
+        """Say why ``get(book)`` is None: stale marks are never read as "below threshold"."""
+        inp = self.inputs
+        idx = inp.state.index
+        b = idx.book_names.index(book)
+        stale = [
+            idx.struct_names[s]
+            for s, k in enumerate(idx.struct_kind)
+            if k == "layer" and int(idx.struct_book[s]) == b and bool(inp.state.struct_stale[s])
+        ]
+        if stale:
+            why = "the feed is silent" if inp.market_stale else "stale or missing leg marks"
+            return (
+                f"cannot plan on stale marks: {', '.join(stale)} not measured ({why}); "
+                "the last plan is not repeated"
+            )
+        return "no layer of the book is at its lowest gain threshold"
+
     def instruments(self) -> list[RollInstrument]:
         if self._instruments is None:
             self._instruments = _instruments(self.inputs)

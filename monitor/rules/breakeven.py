@@ -27,8 +27,8 @@ break-even strike: ln(F / BE_lower) / (IV(BE_lower) sqrt(T)) and ln(BE_upper / F
 ``what_if`` gives the same numbers for a changed overlay (a plan's trades, before they happen).
 
 Alert keys per condor (``CONDOR:lower:inside`` ... ``CONDOR:upper:drift``), "at or beyond":
-- ``inside``: distance <= ``k_sigma`` (also when no profit zone is left); re-arms above
-  ``k_sigma + hysteresis_sigma``.
+- ``inside``: distance <= ``k_sigma``; re-arms above ``k_sigma + hysteresis_sigma``. No profit
+  zone left is one alert, on ``CONDOR:lower:inside`` (``upper:inside`` is clear meanwhile).
 - ``drift``: |BE - baseline| >= ``drift_points`` or >= ``drift_sigma`` expected moves; re-arms
   below (1 - ``drift_hysteresis``) x both. The baseline is taken at the session open and after
   every change of the condor or its book's layers.
@@ -359,7 +359,14 @@ def conditions(be: Breakevens, drift_pts: F64, cfg: RulesConfig) -> C.Codes:
     drifted = C.levels_above(
         ratio, 1.0, 1.0 - bc.drift_hysteresis, ~be.valid[:, None] | np.isnan(drift_pts)
     )
-    return np.stack([inside[:, 0], drifted[:, 0], inside[:, 1], drifted[:, 1]], axis=1)
+    # No profit zone is one fact about the condor, not one per side: the lower key carries it.
+    upper_inside = np.where(no_profit_zone(be), C.CLEAR, inside[:, 1]).astype(inside.dtype)
+    return np.stack([inside[:, 0], drifted[:, 0], upper_inside, drifted[:, 1]], axis=1)
+
+
+def no_profit_zone(be: Breakevens) -> NDArray[np.bool_]:
+    """Per condor: valid inputs and P < 0 at every settlement (both break-evens NaN)."""
+    return np.asarray(be.valid & np.isnan(be.points).all(axis=1), np.bool_)
 
 
 def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
@@ -429,6 +436,8 @@ def _signal(
     where = f"{name} {SIDES[side]} break-even"
     if code == C.UNKNOWN:
         summary = f"{where} unknown: stale leg or no usable forward/IV"
+    elif math.isnan(point) and kind == 0 and side == 1:
+        summary = f"{name} has no profit zone left at expiry: alerted once, on {name}:lower:inside"
     elif math.isnan(point):
         summary = f"{name} has no profit zone left at expiry, hedge gain included"
     elif kind == 0:

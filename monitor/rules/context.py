@@ -67,6 +67,9 @@ class RuleInputs:
     market_stale: bool
     engine: EngineConfig
     events: EventCalendar
+    silence_s: float | None = None
+    """How long the feed has been silent on the clock ``market_stale`` was judged on (the wall
+    clock on market time, ``Engine.silence_ns``); None: ``now_ns`` minus the newest quote."""
     marks: Marks | None = None
     """Every instrument's mark (``monitor.market``); None: computed from ``market``."""
     ledger: Ledger | None = None
@@ -219,6 +222,7 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
             st,
             now_ns,
             inp.market_stale,
+            silence_s=inp.silence_s,
             first_eval_ns=mem.first_eval_ns,
             first_quote_ns=mem.first_quote_ns,
             grace_ns=round(inp.engine.stale_after_s * NS),

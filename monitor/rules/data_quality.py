@@ -42,7 +42,8 @@ NS = 1_000_000_000
 class Quality:
     market_stale: bool
     quote_age_s: float
-    """Seconds since the newest quote (NaN before the first)."""
+    """Seconds since the newest quote's event time, on the evaluation clock (NaN before the
+    first). On market time that clock *is* the newest quote, so this stays near 0."""
     two_sided: int
     crossed_locked: int
     unmarked_legs: NDArray[np.int64]
@@ -53,6 +54,9 @@ class Quality:
     """No quote yet, and less than ``stale_after_s`` since the first evaluation."""
     settling: bool = False
     """Less than ``stale_after_s`` since the first quote: leg marks may still be arriving."""
+    silence_s: float = math.nan
+    """How long the feed has been silent on the clock staleness was judged on: wall seconds
+    since the last quote arrived on market time, else ``quote_age_s`` (NaN before the first)."""
 
     @property
     def crossed_locked_ratio(self) -> float:
@@ -65,6 +69,7 @@ def analyze(
     now_ns: int,
     stale: bool,
     *,
+    silence_s: float | None = None,
     first_eval_ns: int,
     first_quote_ns: int,
     grace_ns: int,
@@ -89,6 +94,7 @@ def analyze(
         unpriced_legs=state.book_unpriced_legs.copy(),
         waiting=not market.latest_ts_ns and now_ns - first_eval_ns < grace_ns,
         settling=not first_quote_ns or now_ns - first_quote_ns < grace_ns,
+        silence_s=age if silence_s is None or math.isnan(age) else silence_s,
     )
 
 
@@ -144,7 +150,8 @@ def _values(
 ) -> dict[str, float | int | str | bool | None]:
     if i == 0:
         age = None if math.isnan(q.quote_age_s) else round(q.quote_age_s, 1)
-        return {"quote_age_s": age, "stale_after_s": ctx.engine.stale_after_s}
+        silent = None if math.isnan(q.silence_s) else round(q.silence_s, 1)
+        return {"quote_age_s": age, "silence_s": silent, "stale_after_s": ctx.engine.stale_after_s}
     if i == 1:
         return {
             "two_sided": q.two_sided,
@@ -172,7 +179,7 @@ def _summary(i: int, q: Quality, ctx: RuleContext, limit: float) -> str:
             return "feed silent: no quote yet; rules report unknown"
         if q.market_stale:
             return (
-                f"feed silent: no quote for {q.quote_age_s:,.0f} s "
+                f"feed silent: no quote for {q.silence_s:,.0f} s "
                 f"(stale after {ctx.engine.stale_after_s:g} s); rules report unknown"
             )
         return "feed live"

@@ -68,6 +68,7 @@ def market(out: Outcome, now_ns: int) -> dict[str, Any]:
         "data_quality": {
             "market_stale": a.quality.market_stale,
             "quote_age_s": _f(a.quality.quote_age_s, 1),
+            "silence_s": _f(a.quality.silence_s, 1),
             "two_sided_quotes": a.quality.two_sided,
             "crossed_or_locked": a.quality.crossed_locked,
             "unpriced_legs": int(a.quality.unpriced_legs.sum()),

@@ -10,12 +10,14 @@ The recent alert events are kept here (bounded) for the page's "recent events" l
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 
+from monitor.alerts import inhibition
 from monitor.model import AlertEvent
 
 RECENT_MAX = 200
@@ -64,8 +66,11 @@ class Hub:
         """Return the firing alerts (``firing``: key -> state with ``since_ns`` and ``severity``)
         with their last event's summary, and the recent events, newest first."""
         rows = []
+        top = _group_tops(firing)
         for key, st in sorted(firing.items()):
             last = self.last_by_key.get(key)
+            member = inhibition(key)
+            higher = top.get(member[0]) if member is not None else None
             rows.append(
                 {
                     "key": key,
@@ -73,10 +78,23 @@ class Hub:
                     "since_ns": getattr(st, "since_ns", None),
                     "summary": None if last is None else last.summary,
                     "notified": getattr(st, "notified", None),
+                    # a lower level of a fact whose higher level fires: its fact is in that
+                    # alert's summary ("also: ..."), so the page folds it under that one
+                    "muted_by": higher[1] if higher and member and higher[0] > member[1] else None,
                 }
             )
         recent = [_event_doc(ev) for ev in reversed(self.recent)]
         return {"firing": rows, "recent": recent}
+
+
+def _group_tops(firing: Mapping[str, Any]) -> dict[str, tuple[float, str]]:
+    """Return each inhibition group's highest firing (level, key)."""
+    tops: dict[str, tuple[float, str]] = {}
+    for key in firing:
+        member = inhibition(key)
+        if member is not None and member[1] > tops.get(member[0], (-math.inf, ""))[0]:
+            tops[member[0]] = (member[1], key)
+    return tops
 
 
 def _event_doc(ev: AlertEvent) -> dict[str, Any]:

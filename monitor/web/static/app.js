@@ -334,9 +334,14 @@ function renderFeeds(doc) {
 
 function renderAlerts(doc) {
   const a = doc.alerts || { firing: [], recent: [] };
-  document.getElementById("firing").replaceChildren(...(a.firing.length ? a.firing.map((f) =>
-    h("li", { "data-alert-key": f.key, class: "sev-" + f.severity },
-      h("strong", {}, f.severity + " "), f.summary || f.key, h("span", { class: "muted" }, " · since " + fmt.time(f.since_ns))))
+  // a muted lower level (150% under 200%, contango low under backwardation) is folded into the
+  // alert that mutes it: its fact is already in that summary ("also: ...")
+  const shown = a.firing.filter((f) => !f.muted_by);
+  const muted = (key) => a.firing.filter((f) => f.muted_by === key).map((f) => f.key);
+  document.getElementById("firing").replaceChildren(...(shown.length ? shown.map((f) =>
+    h("li", { "data-alert-key": f.key, "data-mutes": muted(f.key).join(" "), class: "sev-" + f.severity },
+      h("strong", {}, f.severity + " "), f.summary || f.key, h("span", { class: "muted" }, " · since " + fmt.time(f.since_ns)),
+      muted(f.key).length ? h("span", { class: "muted" }, " · mutes " + muted(f.key).length + " lower level(s)") : null))
     : [h("li", { class: "muted" }, "nothing firing")]));
   document.getElementById("recent").replaceChildren(...(a.recent.length ? a.recent.map((e) =>
     h("li", { "data-event-key": e.key, "data-status": e.status, class: "sev-" + e.severity },

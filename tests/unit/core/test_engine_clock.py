@@ -49,3 +49,16 @@ def test_a_replay_driven_without_a_wall_clock_is_judged_on_market_time() -> None
     e = engine("market")
     e.ingest([Quote(sym="VIX", ts=RECORDED, last=17.0)], WALL)
     assert not e.stale(RECORDED, None)
+
+
+def test_on_market_time_the_feed_stale_alert_reports_the_wall_clock_silence() -> None:
+    e = engine("market")
+    e.ingest([Quote(sym="VIX", ts=RECORDED, last=17.0)], WALL)
+    limit_s = e.settings.engine.stale_after_s
+    wall = WALL + round((limit_s + 30) * NS)
+    cycle = e.evaluate(e.now_ns(wall), wall)
+    sig = next(s for s in cycle.signals if s.key == "data_quality|market|feed_stale")
+    assert sig.condition == "breach"
+    summary = sig.materialize().summary
+    assert f"no quote for {limit_s + 30:,.0f} s" in summary, summary
+    assert sig.materialize().values["silence_s"] == limit_s + 30

@@ -150,6 +150,17 @@ def test_drift_fires_at_the_point_limit_or_the_sigma_limit_whichever_first() -> 
     assert codes([3, 3], [39.99, 0.0])[1::2] == [C.CLEAR, C.CLEAR]
 
 
+def test_a_condor_with_no_profit_zone_left_fires_one_alert_not_one_per_side() -> None:
+    be = table([-math.inf, -math.inf], [math.nan, math.nan])
+    be = B.Breakevens(
+        **{**{f: getattr(be, f) for f in be.__slots__}, "lower": np.full(1, math.nan),
+           "upper": np.full(1, math.nan)}
+    )  # fmt: skip
+    got = B.conditions(be, np.full((1, 2), math.nan), RulesConfig()).reshape(-1).tolist()
+    lower_inside, upper_inside = got[0], got[2]
+    assert (lower_inside, upper_inside) == (C.BREACH, C.CLEAR)
+
+
 def test_a_break_even_with_stale_inputs_is_unknown() -> None:
     be = table([0.2, 0.2], [0, 0])
     be = B.Breakevens(**{**{f: getattr(be, f) for f in be.__slots__}, "valid": np.zeros(1, bool)})

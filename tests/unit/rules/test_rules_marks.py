@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -273,3 +274,48 @@ def test_a_cboe_only_market_prices_a_vixw_leg_on_the_untraded_weekly_between_its
     assert [(p.symbol, p.source) for p in curve.points][:2] == [
         ("VX261021", "last"), ("VX261118", "last")]
     assert math.isfinite(curve.contango)
+
+
+# --- the Cboe capture as the only futures source ----------------------------------------------
+
+
+class CboeCaptureWorld(World):
+    """The rules' world whose only VX futures are the recorded Cboe file's rows, as the Cboe feed
+    parses them (last-only, one monthly with its settlement only, cloned weekly settlements),
+    re-dated to the world's clock; everything else quoted by the simulator."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        raw = msgspec.json.decode((RESOURCES / "get_quotes_combined.json").read_bytes())
+        self.file = raw
+
+    def quote(self) -> list[Quote]:
+        chicago = dt.datetime.fromtimestamp(self.now_ns / S, dt.UTC).astimezone(
+            ZoneInfo("America/Chicago"))
+        body = msgspec.json.encode({**self.file, "lastUpdate": chicago.isoformat()})
+        futures = cboe.parse_futures(body, self.now_ns)
+        return [q for q in super().quote() if not q.sym.startswith("VX")] + futures
+
+
+def test_the_cboe_capture_alone_gives_the_curve_contango_and_the_term_structure_rule() -> None:
+    w = CboeCaptureWorld()
+    c = w.tick()
+    assert c.rules is not None
+    curve = c.rules.analysis.curve
+    # every monthly in the capture, each with where its mark came from
+    assert [(p.symbol, p.source) for p in curve.points] == [
+        ("VX261216", "last"), ("VX270120", "settle"), ("VX270217", "last")]
+    assert curve.contango == pytest.approx(19.6021 / 18.85 - 1)  # second month over front
+    assert condition(c, "term_structure|market|backwardation") == "clear"
+    doc = snapshot.build(c)
+    assert [(p["symbol"], p["source"]) for p in doc["rules"]["curve"]["points"]] == [
+        ("VX261216", "last"), ("VX270120", "settle"), ("VX270217", "last")]
+    reg = CollectorRegistry()
+    reg.register(RulesCollector(lambda: c))
+    assert reg.get_sample_value("vixmon_vx_future_price", {"months_out": "2"}) == 19.6021
+    # the December VIX layer is priced on its own future's last trade, and the book is finite
+    layer = legs(c)["VIX261216C00020000"]
+    assert layer["priced"] and layer["source"] == "mid"
+    assert layer["inputs"]["forward"] == pytest.approx(18.85)  # type: ignore[index]
+    for arr in (c.state.book_vega_usd, c.state.book_theta_usd, c.state.book_delta_vix_1pct_usd):
+        assert math.isfinite(float(arr[0]))
