@@ -199,8 +199,8 @@ class Engine:
         )
         inputs = RuleInputs(now_ns=now_ns, state=state, valuation=val, market=self.market,
                             market_stale=market_stale, silence_s=silence_s, engine=eng,
-                            events=self.events, marks=marks, ledger=self.ledger, accounts=self.accounts,
-                            account_status=self.account_status)
+                            events=self.events, marks=marks, ledger=self.ledger,
+                            accounts=self.accounts, account_status=self.account_status)
         outcome = registry.run(inputs, self.settings.rules, self.memory)
         cycle = Cycle(now_ns=now_ns, valuation=val, state=state, signals=outcome.signals,
                       rules=outcome, market=self.market, backfilled_bars=self._backfilled())

@@ -42,11 +42,26 @@ def _settle(market: MarketState | None, r: int) -> dict[str, Any]:
     }
 
 
+def silent_beyond_clock_s(cycle: Cycle) -> float:
+    """Seconds the feed has been silent beyond the evaluation clock (0 on wall time).
+
+    On market time the clock is the newest quote, so it stops while the feed is silent; the
+    silence ``feed_stale`` judges (wall seconds since the last quote arrived) is added to every
+    mark's age so that ``mark_age_s`` keeps growing instead of reading 0.
+    """
+    if cycle.rules is None:
+        return 0.0
+    q = cycle.rules.analysis.quality
+    extra = q.silence_s - q.quote_age_s
+    return max(0.0, extra) if math.isfinite(extra) else 0.0
+
+
 def _leg(cycle: Cycle, i: int, market: MarketState | None = None) -> dict[str, Any]:
     st, val = cycle.state, cycle.valuation
     idx = st.index
     r = int(idx.leg_row[i])
     mark_ts = int(st.leg_mark_ts_ns[i])
+    silent_s = silent_beyond_clock_s(cycle)
     return {
         "symbol": idx.leg_symbol[i],
         "quantity": int(idx.leg_qty[i]),
@@ -55,7 +70,7 @@ def _leg(cycle: Cycle, i: int, market: MarketState | None = None) -> dict[str, A
         "ask": _f(st.leg_ask[i]),
         "mid": _f(st.leg_mid[i]),
         "source": MARK_SOURCES[int(st.leg_mark_source[i])],
-        "mark_age_s": round((cycle.now_ns - mark_ts) / 1e9, 1) if mark_ts else None,
+        "mark_age_s": round((cycle.now_ns - mark_ts) / 1e9 + silent_s, 1) if mark_ts else None,
         **_settle(market, r),
         "priced": bool(st.leg_unpriced[i] == 0),
         "unpriced_reason": None if st.leg_unpriced[i] == 0 else UNPRICED_REASONS[

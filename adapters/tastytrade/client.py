@@ -17,61 +17,34 @@ actions are ``connect`` and ``heartbeat``. No code here can place, change or can
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 import aiohttp
-import msgspec
 import structlog
 
+from adapters.account_source import DECODE_ERRORS, AccountSource
 from adapters.base import AuthError, Backoff, FeedError
 from adapters.dxlink.parsing import api_error, parse_oauth
 from adapters.tastytrade import parsing
 from adapters.tastytrade.config import TastytradeAccountConfig
 from monitor.clock import Clock
-from monitor.positions.accounts import AccountState
 from monitor.secrets import read_secret
 
 log = structlog.get_logger(__name__)
 _ACCESS_MARGIN_S = 60.0
-DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError,
-                 OverflowError)
-NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
-def next_delay_s(backoff: Backoff, cap_s: float) -> float:
-    """The backoff's next delay, never exhausted and never overflowing (``multiplier ** n``
-    overflows a float after ~1000 failures: a long outage must not end the source)."""
-    backoff.failures = min(backoff.failures, 64)
-    delay = backoff.next_delay_s()
-    return cap_s if delay is None else delay
-
-
-class AccountStats(msgspec.Struct, kw_only=True):
-    snapshots: int = 0
-    errors: int = 0
-    bad_messages: int = 0
-    notifications: int = 0
-    reconnects: int = 0
-    last_error: str = ""
-
-
-class TastytradeAccounts:
+class TastytradeAccounts(AccountSource):
     """The account source for one ``[[accounts]] kind = "tastytrade"`` entry."""
 
     def __init__(self, cfg: TastytradeAccountConfig, clock: Clock,
                  on_change: Callable[[], None] = lambda: None) -> None:
+        super().__init__(source=f"tastytrade:{cfg.name}", name=cfg.name, book=cfg.book,
+                         stale_after_s=cfg.stale_after_s, backoff=cfg.backoff, clock=clock,
+                         on_change=on_change)
         self.cfg = cfg
-        self.clock = clock
-        self.state = AccountState(source=f"tastytrade:{cfg.name}", book=cfg.book,
-                                  stale_after_s=cfg.stale_after_s)
-        self.stats = AccountStats()
-        self.activity = asyncio.Event()
-        """Set on every snapshot, message and failure (tests and watchers wait on it)."""
-        self._on_change = on_change
         self._access: str | None = None
         self._access_expires_ns = 0
-        self._reconcile_now = asyncio.Event()
         self._request_id = 0
 
     # --- REST -----------------------------------------------------------------------------
@@ -119,39 +92,9 @@ class TastytradeAccounts:
                 balance = parsing.parse_balances(bal, account)
             except DECODE_ERRORS as exc:
                 raise FeedError(f"/accounts/{account}: unexpected body ({exc})") from exc
-            for problem in problems:
-                self.stats.bad_messages += 1
-                log.warning("account_position_skipped", source=self.cfg.name, problem=problem)
-            now = self.clock.now_ns()
-            before = self.state.version
-            self.state.apply_snapshot(account, positions, now, requested_ns=requested_ns)
-            self.state.apply_balance(balance, now)
-            if self.state.version != before:
-                self._on_change()
+            self._apply_account(account, positions, problems, balance, requested_ns)
         self.stats.snapshots += 1
         self.activity.set()
-
-    async def _reconcile_loop(self, http: aiohttp.ClientSession) -> None:
-        backoff = Backoff(self.cfg.backoff)
-        while True:
-            self._reconcile_now.clear()
-            try:
-                await self.snapshot(http)
-                backoff.reset()
-                wait_s = self.cfg.reconcile_interval_s
-            except (FeedError, *NET_ERRORS) as exc:
-                self._failed("reconcile", exc)
-                wait_s = next_delay_s(backoff, self.cfg.backoff.max_s)
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait_s):
-                    await self._reconcile_now.wait()
-
-    def _failed(self, what: str, exc: BaseException) -> None:
-        self.stats.errors += 1
-        self.activity.set()
-        self.stats.last_error = f"{what}: {exc}"[:300]
-        log.warning("account_source_error", source=self.cfg.name, step=what, error=str(exc)[:300])
 
     # --- streamer -------------------------------------------------------------------------
 
@@ -165,7 +108,7 @@ class TastytradeAccounts:
         async with http.ws_connect(self.cfg.streamer_url, heartbeat=None,
                                    headers={"User-Agent": self.cfg.user_agent}) as ws:
             await ws.send_str(self._frame("connect", token, list(self.cfg.accounts)).decode())
-            self._reconcile_now.set()  # whatever happened while we were away
+            self._refresh_now.set()  # whatever happened while we were away
             beat = asyncio.create_task(self._heartbeats(http, ws))
             try:
                 await self._read(ws, backoff)
@@ -215,7 +158,7 @@ class TastytradeAccounts:
             case parsing.OrderChanged(status=status):
                 self.state.heard(now)
                 if status in ("Filled", "Cancelled", "Expired"):
-                    self._reconcile_now.set()
+                    self._refresh_now.set()
             case parsing.Reply(action=action, status=status, message=message):
                 if status == "ok":
                     self.state.heard(now)
@@ -227,21 +170,9 @@ class TastytradeAccounts:
             case parsing.Other():
                 pass
 
-    async def _stream_loop(self, http: aiohttp.ClientSession) -> None:
-        backoff = Backoff(self.cfg.backoff)
-        while True:
-            try:
-                await self._stream_session(http, backoff)
-            except (FeedError, *NET_ERRORS) as exc:
-                self._failed("streamer", exc)
-            self.stats.reconnects += 1
-            delay = next_delay_s(backoff, self.cfg.backoff.max_s)
-            log.info("account_streamer_reconnect", source=self.cfg.name, delay_s=delay)
-            await asyncio.sleep(delay)
-
     async def run(self) -> None:
         """Keep the state current until cancelled."""
         async with aiohttp.ClientSession() as http, asyncio.TaskGroup() as tg:
-            tg.create_task(self._reconcile_loop(http))
+            tg.create_task(self._refresh_loop(http, "reconcile", self.cfg.reconcile_interval_s))
             if self.cfg.streamer_url:
-                tg.create_task(self._stream_loop(http))
+                tg.create_task(self._stream_loop(http, "streamer", self._stream_session))

@@ -14,7 +14,6 @@ order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -22,33 +21,27 @@ import aiohttp
 import msgspec
 import structlog
 
+from adapters.account_source import DECODE_ERRORS, AccountSource
 from adapters.base import AuthError, Backoff, FeedError
-from adapters.tastytrade.client import DECODE_ERRORS, NET_ERRORS, AccountStats, next_delay_s
 from adapters.tradier import account_parsing as parsing
 from adapters.tradier.account_config import TradierAccountConfig
 from monitor.clock import Clock
-from monitor.positions.accounts import AccountState
 from monitor.secrets import read_secret
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-class TradierAccounts:
+class TradierAccounts(AccountSource):
     """The account source for one ``[[accounts]] kind = "tradier"`` entry."""
 
     def __init__(self, cfg: TradierAccountConfig, clock: Clock,
                  on_change: Callable[[], None] = lambda: None) -> None:
+        super().__init__(source=f"tradier:{cfg.name}", name=cfg.name, book=cfg.book,
+                         stale_after_s=cfg.stale_after_s, backoff=cfg.backoff, clock=clock,
+                         on_change=on_change)
         self.cfg = cfg
-        self.clock = clock
-        self.state = AccountState(source=f"tradier:{cfg.name}", book=cfg.book,
-                                  stale_after_s=cfg.stale_after_s)
-        self.stats = AccountStats()
-        self.activity = asyncio.Event()
-        """Set on every snapshot, message and failure (tests and watchers wait on it)."""
         self.accounts: list[str] = list(cfg.accounts)
-        self._on_change = on_change
-        self._poll_now = asyncio.Event()
 
     async def _call(self, http: aiohttp.ClientSession, method: str, path: str) -> bytes:
         headers = {"Authorization": f"Bearer {read_secret(self.cfg.token)}",
@@ -81,39 +74,9 @@ class TradierAccounts:
             positions, problems = self._decoded(
                 "positions", lambda: parsing.parse_positions(pos, account))  # noqa: B023
             balance = self._decoded("balances", lambda: parsing.parse_balances(bal, account))  # noqa: B023
-            for problem in problems:
-                self.stats.bad_messages += 1
-                log.warning("account_position_skipped", source=self.cfg.name, problem=problem)
-            now = self.clock.now_ns()
-            before = self.state.version
-            self.state.apply_snapshot(account, positions, now, requested_ns=requested_ns)
-            self.state.apply_balance(balance, now)
-            if self.state.version != before:
-                self._on_change()
+            self._apply_account(account, positions, problems, balance, requested_ns)
         self.stats.snapshots += 1
         self.activity.set()
-
-    async def _poll_loop(self, http: aiohttp.ClientSession) -> None:
-        backoff = Backoff(self.cfg.backoff)
-        while True:
-            self._poll_now.clear()
-            try:
-                await self.snapshot(http)
-                backoff.reset()
-                wait_s = self.cfg.poll_interval_s
-            except (FeedError, *NET_ERRORS) as exc:
-                self._failed("poll", exc)
-                wait_s = next_delay_s(backoff, self.cfg.backoff.max_s)
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait_s):
-                    await self._poll_now.wait()
-
-    def _failed(self, what: str, exc: BaseException) -> None:
-        self.stats.errors += 1
-        self.activity.set()
-        self.stats.last_error = f"{what}: {exc}"[:300]
-        log.warning("account_source_error", source=self.cfg.name, step=what, error=str(exc)[:300])
 
     async def _events_session(self, http: aiohttp.ClientSession, backoff: Backoff) -> None:
         raw = await self._call(http, "POST", "/v1/accounts/events/session")
@@ -121,7 +84,7 @@ class TradierAccounts:
         async with http.ws_connect(self.cfg.events_url, heartbeat=30.0) as ws:
             subscribe = {"events": ["order"], "sessionid": session_id}
             await ws.send_str(msgspec.json.encode(subscribe).decode())
-            self._poll_now.set()
+            self._refresh_now.set()
             backoff.reset()
             while True:
                 try:
@@ -143,21 +106,11 @@ class TradierAccounts:
         self.state.heard(self.clock.now_ns())
         if event.event == "order":
             self.stats.notifications += 1
-            self._poll_now.set()
-
-    async def _events_loop(self, http: aiohttp.ClientSession) -> None:
-        backoff = Backoff(self.cfg.backoff)
-        while True:
-            try:
-                await self._events_session(http, backoff)
-            except (FeedError, *NET_ERRORS) as exc:
-                self._failed("events", exc)
-            self.stats.reconnects += 1
-            await asyncio.sleep(next_delay_s(backoff, self.cfg.backoff.max_s))
+            self._refresh_now.set()
 
     async def run(self) -> None:
         """Keep the state current until cancelled."""
         async with aiohttp.ClientSession() as http, asyncio.TaskGroup() as tg:
-            tg.create_task(self._poll_loop(http))
+            tg.create_task(self._refresh_loop(http, "poll", self.cfg.poll_interval_s))
             if self.cfg.events_url:
-                tg.create_task(self._events_loop(http))
+                tg.create_task(self._stream_loop(http, "events", self._events_session))

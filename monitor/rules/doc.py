@@ -47,6 +47,9 @@ def market(out: Outcome, now_ns: int) -> dict[str, Any]:
         "curve": {
             "points": [_point(p) for p in a.curve.points],
             "weeklies": [_point(p) for p in a.curve.weeklies],
+            "status": a.curve.status,
+            "last_quote_ns": a.curve.last_quote_ns or None,
+            "stale_points": [_point(p) for p in a.curve.stale_points],
             "contango": _f(a.curve.contango),
             "vix": _f(a.curve.vix, 2),
             "vix3m": _f(a.curve.vix3m, 2),

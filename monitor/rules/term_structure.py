@@ -6,6 +6,8 @@ priced at the mark (``monitor.market``: two-sided mid, else a recent last trade,
 settlement; each point says which), in expiry order. Cboe's delayed futures carry no bid or ask,
 so their points are ``last`` or ``settle``. Weekly VX futures are listed beside the curve
 (``Curve.weeklies``) and never enter the months-out points, the contango or the metrics.
+With no fresh monthly the curve says why (``Curve.status``: ``stale`` since
+``last_quote_ns``, with the last marks as ``stale_points``, or ``never_quoted``).
 ``contango = F2 / F1 - 1`` of its first two points; ``vix_vix3m = VIX / VIX3M`` from the index
 quotes.
 
@@ -67,6 +69,18 @@ class Curve:
     vix3m: float
     weeklies: list[CurvePoint] = field(default_factory=list)
     """Weekly VX futures with a mark (``months_out`` 0), in expiry order."""
+    stale_points: list[CurvePoint] = field(default_factory=list)
+    """The monthlies that have a mark but no fresh quote (a silent feed): the last curve, shown
+    as stale, never used for the contango or the alerts."""
+    last_quote_ns: int = 0
+    """Event time of the newest quote of a VX future with a mark (0: none ever quoted)."""
+
+    @property
+    def status(self) -> str:
+        """``live`` (fresh monthlies), ``stale`` (quoted before, none fresh) or ``never_quoted``."""
+        if self.points:
+            return "live"
+        return "stale" if self.last_quote_ns else "never_quoted"
 
     @property
     def non_mid(self) -> str | None:
@@ -120,15 +134,21 @@ def analyze(
         marks = market.marks(now_ns, max_age_ns)
     monthly: list[CurvePoint] = []
     weekly: list[CurvePoint] = []
+    old: list[CurvePoint] = []
+    last_quote_ns = 0
     for inst in market.instruments:
         if inst.kind is not symbols.Kind.FUTURE or inst.expiry is None or inst.expiry <= today:
             continue
         row = market.index[inst.symbol]
         price = float(marks.price[row])
-        if not price > 0 or not _fresh(market, row, now_ns, max_age_ns, stale):
+        if not price > 0:
             continue
+        last_quote_ns = max(last_quote_ns, int(market.ts_ns[row]))
         is_weekly = not is_monthly(inst.expiry)
-        (weekly if is_weekly else monthly).append(
+        fresh = _fresh(market, row, now_ns, max_age_ns, stale)
+        if not fresh and is_weekly:
+            continue
+        (old if not fresh else weekly if is_weekly else monthly).append(
             CurvePoint(
                 months_out=0,
                 symbol=inst.symbol,
@@ -143,6 +163,10 @@ def analyze(
         )
     monthly.sort(key=lambda p: p.expiry)
     points = [replace(p, months_out=i + 1) for i, p in enumerate(monthly[:months])]
+    old.sort(key=lambda p: p.expiry)
+    stale_points = [] if points else [
+        replace(p, months_out=i + 1) for i, p in enumerate(old[:months])
+    ]
     contango = points[1].price / points[0].price - 1 if len(points) >= 2 else math.nan
     return Curve(
         points=points,
@@ -150,6 +174,8 @@ def analyze(
         vix=index_level(market, "VIX", now_ns, max_age_ns, stale),
         vix3m=index_level(market, "VIX3M", now_ns, max_age_ns, stale),
         weeklies=sorted(weekly, key=lambda p: p.expiry),
+        stale_points=stale_points,
+        last_quote_ns=last_quote_ns,
     )
 
 

@@ -7,6 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
 from adapters.base import FeedAdapter, SubscriptionSource
 from monitor.model import Quote
 
@@ -115,3 +118,34 @@ class FaultsMixin:
             if conn.transport is not None:
                 conn.transport.abort()
         self.changed.notify()
+
+
+class ServedApp:
+    """An aiohttp app served on loopback for a test, with websocket connections it closes first.
+
+    A fake sets ``self.app`` and ``self.conns`` (objects with a ``ws``) and calls
+    ``ServedApp.__init__``; ``start``/``close`` and the URLs are then shared."""
+
+    app: web.Application
+    conns: list[Any]
+
+    def __init__(self) -> None:
+        self._server: TestServer | None = None
+
+    async def start(self) -> None:
+        self._server = TestServer(self.app, host="127.0.0.1")
+        await self._server.start_server()
+
+    async def close(self) -> None:
+        for conn in self.conns:
+            await conn.ws.close()
+        if self._server is not None:
+            await self._server.close()
+
+    @property
+    def api_url(self) -> str:
+        assert self._server is not None
+        return str(self._server.make_url("")).rstrip("/")
+
+    def ws_url(self, path: str) -> str:
+        return self.api_url.replace("http://", "ws://") + path

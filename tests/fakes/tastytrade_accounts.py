@@ -25,9 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from aiohttp.test_utils import TestServer
 
-from tests.fakes.common import FaultsMixin, Signal
+from tests.fakes.common import FaultsMixin, ServedApp, Signal
 
 
 @dataclass
@@ -56,7 +55,7 @@ def occ(symbol: str) -> str:
     return f"{root:<6}{symbol[-15:]}"
 
 
-class FakeTastytradeAccounts(FaultsMixin):
+class FakeTastytradeAccounts(FaultsMixin, ServedApp):
     def __init__(self, *, refresh_token: str = "refresh-good", client_secret: str = "secret-good",
                  accounts: tuple[str, ...] = ("5WT00001",)) -> None:
         self.refresh_token = refresh_token
@@ -73,31 +72,16 @@ class FakeTastytradeAccounts(FaultsMixin):
         self.stalled = False
         self.changed = Signal()
         self._ids = itertools.count(1)
-        self._server: TestServer | None = None
+        ServedApp.__init__(self)
         self.app = web.Application()
         self.app.router.add_post("/oauth/token", self._oauth)
         self.app.router.add_get("/accounts/{n}/positions", self._positions)
         self.app.router.add_get("/accounts/{n}/balances", self._balances)
         self.app.router.add_get("/streamer", self._ws)
 
-    async def start(self) -> None:
-        self._server = TestServer(self.app, host="127.0.0.1")
-        await self._server.start_server()
-
-    async def close(self) -> None:
-        for conn in self.conns:
-            await conn.ws.close()
-        if self._server is not None:
-            await self._server.close()
-
-    @property
-    def api_url(self) -> str:
-        assert self._server is not None
-        return str(self._server.make_url("")).rstrip("/")
-
     @property
     def streamer_url(self) -> str:
-        return self.api_url.replace("http://", "ws://") + "/streamer"
+        return self.ws_url("/streamer")
 
     @property
     def live(self) -> list[Conn]:

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from aiohttp.test_utils import TestServer
 
-from tests.fakes.common import FaultsMixin, Signal
+from tests.fakes.common import FaultsMixin, ServedApp, Signal
 
 
 @dataclass
@@ -31,7 +30,7 @@ class Conn:
     closed: bool = False
 
 
-class FakeTradierAccounts(FaultsMixin):
+class FakeTradierAccounts(FaultsMixin, ServedApp):
     def __init__(self, *, token: str = "token-good", accounts: tuple[str, ...] = ("VA000001",)
                  ) -> None:
         self.token = token
@@ -47,7 +46,7 @@ class FakeTradierAccounts(FaultsMixin):
         self.stalled = False
         self.changed = Signal()
         self._ids = itertools.count(1)
-        self._server: TestServer | None = None
+        ServedApp.__init__(self)
         self.app = web.Application()
         self.app.router.add_get("/v1/user/profile", self._profile)
         self.app.router.add_get("/v1/accounts/{id}/positions", self._positions)
@@ -55,24 +54,9 @@ class FakeTradierAccounts(FaultsMixin):
         self.app.router.add_post("/v1/accounts/events/session", self._session)
         self.app.router.add_get("/v1/accounts/events", self._ws)
 
-    async def start(self) -> None:
-        self._server = TestServer(self.app, host="127.0.0.1")
-        await self._server.start_server()
-
-    async def close(self) -> None:
-        for conn in self.conns:
-            await conn.ws.close()
-        if self._server is not None:
-            await self._server.close()
-
-    @property
-    def api_url(self) -> str:
-        assert self._server is not None
-        return str(self._server.make_url("")).rstrip("/")
-
     @property
     def events_url(self) -> str:
-        return self.api_url.replace("http://", "ws://") + "/v1/accounts/events"
+        return self.ws_url("/v1/accounts/events")
 
     @property
     def live(self) -> list[Conn]:

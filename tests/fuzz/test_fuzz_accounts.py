@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.account_source import DECODE_ERRORS
 from adapters.tastytrade import parsing as tasty
-from adapters.tastytrade.client import DECODE_ERRORS
 from adapters.tradier import account_parsing as tradier
 from monitor.positions.accounts import AccountState
 from monitor.positions.recognize import Position, recognize, structures

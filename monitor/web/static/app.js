@@ -176,7 +176,16 @@ function renderCurve(doc) {
   const all = [...pts, ...wks];
   const prices = all.map((p) => p.price).concat(all.map((p) => settles[p.symbol]).filter((v) => v !== undefined));
   if (curve.vix !== null && curve.vix !== undefined) prices.push(curve.vix);
-  if (!prices.length) { box.replaceChildren(h("p", { class: "muted" }, "no futures quoted yet")); return; }
+  if (!prices.length) {
+    const old = curve.stale_points || [];
+    const msg = curve.status === "stale"
+      ? `VX futures stale: no fresh quote since ${fmt.time(curve.last_quote_ns)}` +
+        (old.length ? ` (last curve: ${old.map((p) => `${p.symbol} ${p.price}`).join(", ")})` : "")
+      : "no futures quoted yet";
+    box.replaceChildren(h("p", { class: "muted", "data-curve-status": curve.status || "" }, msg));
+    text.textContent = "";
+    return;
+  }
   const w = 400, ht = 220, m = { l: 40, r: 10, t: 10, b: 28 };
   const maxDays = Math.max(30, ...all.map((p) => p.days));
   const lo = Math.min(...prices) - 1, hi = Math.max(...prices) + 1;

@@ -76,6 +76,26 @@ def test_a_silent_feed_fires_feed_stale_and_flags_legs_unmarked() -> None:
     assert signal(c, "data_quality|main|unmarked_legs").values["unmarked_legs"] == 5
 
 
+def test_a_silent_feed_keeps_the_last_curve_as_stale_not_as_never_quoted() -> None:
+    w = World()
+    live = w.tick()
+    assert live.rules is not None and live.rules.analysis.curve.status == "live"
+    c = w.silent(61)
+    assert c.rules is not None
+    curve = c.rules.analysis.curve
+    assert curve.points == [] and curve.status == "stale"
+    assert curve.last_quote_ns == w.now_ns - 61 * S
+    before = [p.symbol for p in live.rules.analysis.curve.points]
+    assert [p.symbol for p in curve.stale_points] == before
+
+
+def test_a_curve_never_quoted_says_so() -> None:
+    w = World()
+    c = w.silent(0)
+    assert c.rules is not None
+    assert c.rules.analysis.curve.status == "never_quoted"
+
+
 def test_locked_quotes_above_the_share_limit_fire() -> None:
     w = World(settings(data_quality={"crossed_locked_max": 0.001}))
     w.tick()
