@@ -43,13 +43,16 @@ def market(out: Outcome, now_ns: int) -> dict[str, Any]:
         }
         for tf, i in a.momentum.by_timeframe.items()
     }
+    q = a.quality
+    silent = q.silence_s - q.quote_age_s  # beyond a market clock that stops with the feed
+    extra = max(0.0, silent) if math.isfinite(silent) else 0.0
     return {
         "curve": {
             "points": [_point(p) for p in a.curve.points],
             "weeklies": [_point(p) for p in a.curve.weeklies],
             "status": a.curve.status,
             "last_quote_ns": a.curve.last_quote_ns or None,
-            "stale_points": [_point(p) for p in a.curve.stale_points],
+            "stale_points": [_point(p, extra) for p in a.curve.stale_points],
             "contango": _f(a.curve.contango),
             "vix": _f(a.curve.vix, 2),
             "vix3m": _f(a.curve.vix3m, 2),
@@ -81,7 +84,7 @@ def market(out: Outcome, now_ns: int) -> dict[str, Any]:
     }
 
 
-def _point(p: CurvePoint) -> dict[str, Any]:
+def _point(p: CurvePoint, silent_s: float = 0.0) -> dict[str, Any]:
     return {
         "months_out": p.months_out,
         "symbol": p.symbol,
@@ -89,7 +92,7 @@ def _point(p: CurvePoint) -> dict[str, Any]:
         "days": p.days,
         "price": round(p.price, 4),
         "source": p.source,
-        "age_s": round(p.age_s, 1),
+        "age_s": round(p.age_s + silent_s, 1),
     }
 
 

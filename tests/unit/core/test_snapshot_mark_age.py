@@ -33,3 +33,16 @@ def test_a_silent_feed_ages_every_mark_by_the_silence(time_source: str) -> None:
     for leg in legs(doc):
         assert leg["stale"] is True
         assert leg["mark_age_s"] == pytest.approx(silent_s, abs=0.2), leg["symbol"]
+
+
+def test_on_market_time_the_stale_curve_points_age_by_the_silence_too() -> None:
+    cfg = msgspec.convert({"portfolio": "p.toml", "engine": {"time_source": "market"}}, Settings)
+    desk = Desk(cfg)
+    desk.engine.ingest(desk.market.quotes(desk.instruments), WALL)
+    silent_s = cfg.engine.stale_after_s + 30
+    wall = WALL + round(silent_s * S)
+    doc = snapshot.build(desk.engine.evaluate(desk.engine.now_ns(wall), wall))
+    curve = doc["rules"]["curve"]
+    assert curve["status"] == "stale" and curve["points"] == []
+    assert curve["stale_points"]
+    assert all(p["age_s"] == pytest.approx(silent_s, abs=0.2) for p in curve["stale_points"])

@@ -161,6 +161,23 @@ def test_a_condor_with_no_profit_zone_left_fires_one_alert_not_one_per_side() ->
     assert (lower_inside, upper_inside) == (C.BREACH, C.CLEAR)
 
 
+def test_a_condor_bought_for_more_than_it_can_pay_fires_one_no_profit_zone_alert() -> None:
+    pf = msgspec.structs.asdict(portfolio())
+    book = msgspec.structs.asdict(pf["books"][0])
+    ic = msgspec.structs.asdict(book["condors"][0])
+    ic["legs"] = [  # paid 500 a long wing, nothing for the shorts: a loss at every settlement
+        {"symbol": x.symbol, "quantity": x.quantity, "entry_price": 0.0 if x.quantity < 0 else 500}
+        for x in ic["legs"]
+    ]
+    w = World(book=msgspec.convert({"books": [{**book, "condors": [ic], "layers": []}]}, Portfolio))
+    c = w.tick()
+    inside = [s for s in c.signals if s.key.startswith("breakeven|main|IC:")]
+    inside = [s for s in inside if s.key.endswith(":inside")]
+    breached = [s.materialize() for s in inside if s.condition == "breach"]
+    assert [s.key for s in breached] == ["breakeven|main|IC:lower:inside"]
+    assert breached[0].summary == "IC has no profit zone left at expiry, hedge gain included"
+
+
 def test_a_break_even_with_stale_inputs_is_unknown() -> None:
     be = table([0.2, 0.2], [0, 0])
     be = B.Breakevens(**{**{f: getattr(be, f) for f in be.__slots__}, "valid": np.zeros(1, bool)})
