@@ -1,4 +1,4 @@
-"""The README's worked example: a hedged condor book's break-evens, margin and stress coverage.
+"""docs/alerts.md's worked example: a hedged condor book's break-evens, margin, stress coverage.
 
 A 45-day ~16-delta SPXW iron condor (5550/5650/6325/6425 x 2) hedged by VIX call layers of 4, 4
 and 2 contracts (Dec 20, Mar 25, Jun 30 calls), $60,000 cash, entered at the simulator's mids on

@@ -3,7 +3,7 @@
 ``PlanBook`` holds the cycle's inputs; ``get(book)`` searches (``monitor.plan.search``) once per
 book and memoizes the ``Plan``: every layer-gain alert of the book carries the same plan, and
 ``GET /api/v1/plan?book=NAME`` serves it. A book none of whose layers is at its lowest gain
-threshold has no plan (None). The document's field names are a contract (README "Roll plan").
+threshold has no plan (None). The document's field names are a contract (docs/alerts.md, Roll plan).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The deployment paths run for real: the wheel installed non-editable, outside the source tree.
 
 Each shipped config (deploy/systemd, deploy/docker) is laid out the way its install steps lay it
-out (the README's ``sudo install`` lines, the Dockerfile's ``COPY … /etc/vixmon/``), checked with
-``vixmon check-config`` and run with ``vixmon run`` until it reports ready, from a working
-directory outside the checkout, with state and credentials in temp folders and the numba backend.
+out (the ``sudo install`` lines of docs/deployment.md, the Dockerfile's ``COPY … /etc/vixmon/``),
+checked with ``vixmon check-config`` and run with ``vixmon run`` until it reports ready, from a
+working directory outside the checkout, with state and credentials in temp folders and the numba
+backend.
 The only changes to a shipped config are its state folder and its port (0: any free one).
 """
 
@@ -35,7 +36,7 @@ from tests.deploy.test_container import dockerfile_etc_files
 from tests.support.clocked import with_live_book
 from tests.support.daemon import ROOT, Daemon, Receiver, get_json, run_command
 
-README = ROOT / "README.md"
+DEPLOYMENT_DOC = ROOT / "docs" / "deployment.md"
 READY_TIMEOUT_S = 120
 DATA_FILES = ("events.toml", "vixmon.toml", "portfolio.toml", "sample-session.jsonl.gz")
 
@@ -77,18 +78,18 @@ def test_version_prints_the_installed_version(installed: Installed, tmp_path: Pa
 # ---- laying out a deployment as its install steps do ----------------------------------------
 
 
-def readme_block(title: str) -> str:
-    """The first ```sh block under the README heading ``### {title}``."""
-    text = README.read_text()
+def install_steps(title: str) -> str:
+    """The first ```sh block under the heading ``### {title}`` of docs/deployment.md."""
+    text = DEPLOYMENT_DOC.read_text()
     start = text.index(f"\n### {title}\n")
     block = text.index("```sh\n", start) + len("```sh\n")
     return text[block : text.index("```", block)]
 
 
-def readme_etc_files() -> list[Path]:
-    """The files the README's systemd steps install into /etc/vixmon/ besides the config."""
+def documented_etc_files() -> list[Path]:
+    """What docs/deployment.md's systemd steps install into /etc/vixmon/ besides the config."""
     files: list[Path] = []
-    for line in readme_block("systemd").splitlines():
+    for line in install_steps("systemd").splitlines():
         words = shlex.split(line)
         if words[:3] == ["sudo", "install", "-m"] and words[-1] == "/etc/vixmon/":
             files += [ROOT / w for w in words[4:-1]]
@@ -104,13 +105,13 @@ class Deployment:
 
 
 DEPLOYMENTS = {
-    "systemd": Deployment("systemd", DEPLOY / "systemd" / "vixmon.toml", readme_etc_files()),
+    "systemd": Deployment("systemd", DEPLOY / "systemd" / "vixmon.toml", documented_etc_files()),
     "docker": Deployment("docker", DEPLOY / "docker" / "vixmon.toml", dockerfile_etc_files()),
 }
 
 
-def test_the_readme_installs_from_the_lock_and_the_package_without_dependencies() -> None:
-    steps = readme_block("systemd")
+def test_the_documented_steps_install_from_the_lock_and_the_package_without_dependencies() -> None:
+    steps = install_steps("systemd")
     assert "sudo /opt/vixmon/bin/pip install --require-hashes -r requirements.lock" in steps
     assert "sudo /opt/vixmon/bin/pip install --no-deps ." in steps
     assert DEPLOYMENTS["systemd"].etc_files, "no `sudo install … /etc/vixmon/` line found"

@@ -1,4 +1,5 @@
-"""README.md against the running code: the metrics reference and the deployment section."""
+"""The reference pages against the running code: the metrics tables (docs/metrics.md, the delivery
+metrics in docs/alerts.md) and the deployment page (docs/deployment.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from monitor.settings import ShutdownConfig
 from tests.deploy.conftest import LiveDemo
 from tests.support.daemon import ROOT
 
-README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+REFERENCE = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 HEADER = "| name | type | labels | meaning |"
 
 
@@ -24,9 +26,9 @@ class Row:
 
 
 def metric_rows() -> list[Row]:
-    """Every row of every ``| name | type | labels | meaning |`` table in the README."""
+    """Every row of every ``| name | type | labels | meaning |`` table in the README and docs/."""
     rows, in_table = [], False
-    for line in README.read_text().splitlines():
+    for line in "\n".join(p.read_text() for p in REFERENCE).splitlines():
         if line.strip() == HEADER:
             in_table = True
             continue
@@ -39,8 +41,8 @@ def metric_rows() -> list[Row]:
     return rows
 
 
-def section(title: str) -> str:
-    text = README.read_text()
+def section(title: str, page: str) -> str:
+    text = (DOCS / page).read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
     return text[start : end if end > 0 else None]
@@ -53,8 +55,8 @@ def test_every_metric_is_documented_once_and_every_documented_metric_exists(
     documented = [r.name for r in metric_rows()]
     assert len(documented) == len(set(documented)), "a metric is documented twice"
     exposed = set(live_demo.scrape.vixmon_families())
-    assert sorted(exposed - set(documented)) == [], "exposed but not in the README"
-    assert sorted(set(documented) - exposed) == [], "in the README but not exposed"
+    assert sorted(exposed - set(documented)) == [], "exposed but not in the reference"
+    assert sorted(set(documented) - exposed) == [], "in the reference but not exposed"
 
 
 @pytest.mark.slow
@@ -66,15 +68,15 @@ def test_documented_types_and_labels_match_the_scrape(live_demo: LiveDemo) -> No
         if fam is None:
             continue  # reported by the test above
         if fam.type != row.type:
-            wrong.append(f"{row.name}: README says {row.type}, /metrics says {fam.type}")
+            wrong.append(f"{row.name}: the reference says {row.type}, /metrics says {fam.type}")
         if fam.has_samples and fam.label_names != row.labels:
             seen = sorted(fam.label_names)
-            wrong.append(f"{row.name}: README labels {sorted(row.labels)}, /metrics {seen}")
+            wrong.append(f"{row.name}: the reference labels {sorted(row.labels)}, /metrics {seen}")
     assert not wrong, "\n".join(wrong)
 
 
 def test_deployment_section_covers_systemd_compose_kubernetes_and_dashboards() -> None:
-    text = section("Deployment")
+    text = section("Deployment", "deployment.md")
     for needle in (
         "deploy/systemd/vixmon.service", "systemctl reload vixmon", "LoadCredential",
         "systemd-analyze security", "deploy/compose.yaml up",
@@ -84,7 +86,7 @@ def test_deployment_section_covers_systemd_compose_kubernetes_and_dashboards() -
 
 
 def test_the_kubernetes_example_outlasts_the_drain_and_probes_the_right_paths() -> None:
-    [manifest] = re.findall(r"```yaml\n(.*?)```", section("Deployment"), re.S)[-1:]
+    [manifest] = re.findall(r"```yaml\n(.*?)```", section("Deployment", "deployment.md"), re.S)[-1:]
     pod = yaml.safe_load(manifest)["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] > ShutdownConfig().drain_timeout_s + 5
     [container] = pod["containers"]

@@ -2,7 +2,7 @@
 
 ``systemd-analyze verify`` also checks that every Exec*= binary exists, so it runs against a
 throwaway root laid out like an install: the unit in /etc/systemd/system, systemd's own units,
-and /opt/vixmon/bin/vixmon (the virtualenv of the README's install steps).
+and /opt/vixmon/bin/vixmon (the virtualenv of the install steps in docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def test_example_config_uses_exactly_the_units_credentials_and_state_directory()
 
 def test_unit_runs_the_numba_backend_with_its_kernel_cache_in_the_cache_directory() -> None:
     """The example config passing check-config and running to ready from the installed wheel,
-    with the README's install steps: tests/deploy/test_installed.py."""
+    with the install steps of docs/deployment.md: tests/deploy/test_installed.py."""
     d = unit_directives()
     env = dict(kv.split("=", 1) for line in d["Environment"] for kv in line.split())
     assert env.get("VIXMON_PRICING_BACKEND", "auto") != "numpy"

@@ -84,7 +84,7 @@ def with_live_book(etc: Path) -> None:
 
     The deploy configs run on the wall clock, and their example portfolio is the demo's book,
     whose contracts expire in December 2026: from then on ``check-config`` rightly refuses it
-    (the README tells deployers to put their own book there). The deploy tests check the
+    (docs/deployment.md tells deployers to put their own book there). The deploy tests check the
     deployment, not the demo's dates, so they install a book that is live on the day they run.
     """
     portfolio = etc / "portfolio.toml"

@@ -88,7 +88,7 @@ def test_points_in_time_are_unix_timestamps_not_ages_or_countdowns(
     assert newest == pytest.approx(now_s - a.quality.quote_age_s)
     names = {m.name for m in registry.collect()}
     assert not {n for n in names if n.endswith(("_age_seconds", "_until_seconds"))} - {
-        "vixmon_vx_future_price_age_seconds"  # the mark's own age (issue 13), see README
+        "vixmon_vx_future_price_age_seconds"  # the mark's own age (issue 13), see docs/metrics.md
     }
 
 
