@@ -54,15 +54,7 @@ start = "2026-11-16T14:30:00Z"
 [[sinks]]
 kind = "log"
 name = "log"
-[[accounts]]
-kind = "tastytrade"
-accounts = ["{acct}"]
-book = "main"
-client_secret = {{ env = "TT_CLIENT_SECRET" }}
-refresh_token = {{ env = "TT_REFRESH_TOKEN" }}
-api_url = "{api}"
-streamer_url = "{streamer}"
-"""
+{accounts}"""
 
 
 def layer_quantity(portfolio: Portfolio) -> int:
@@ -84,8 +76,7 @@ async def main(args: argparse.Namespace) -> int:
     await fake.fill(ACCT, LAYER, 2, "1.10")
     tmp = Path(tempfile.mkdtemp(prefix="vixmon-accounts-bench-"))
     cfg = tmp / "vixmon.toml"
-    cfg.write_text(CONFIG.format(state=tmp / "state", acct=ACCT, api=fake.api_url,
-                                 streamer=fake.streamer_url))
+    cfg.write_text(CONFIG.format(state=tmp / "state", accounts=fake.accounts_table(ACCT)))
     os.environ.update(TT_CLIENT_SECRET="secret-good", TT_REFRESH_TOKEN="refresh-good")
     app = App(settings.load(cfg), handle_signals=False, environ={})
     await app.startup()

@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from monitor.positions.accounts import Balance
+from monitor.positions.accounts import Balance, parse_rows
 from monitor.positions.recognize import Position
 
 Num = float | int | str | None
@@ -90,14 +90,7 @@ def position(raw: _Position, account: str) -> Position:
 def parse_positions(body: bytes, account: str) -> tuple[list[Position], list[str]]:
     """Decode ``GET /accounts/{n}/positions``; return (positions, problems of skipped rows)."""
     items = _ITEMS.decode(bytes(_POSITIONS.decode(body).data)).items
-    out: list[Position] = []
-    problems: list[str] = []
-    for raw in items:
-        try:
-            out.append(position(raw, account))
-        except ValueError as exc:
-            problems.append(str(exc))
-    return out, problems
+    return parse_rows(items, lambda raw: position(raw, account))
 
 
 def _balance(raw: _Balance, account: str) -> Balance:

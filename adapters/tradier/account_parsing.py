@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from monitor.positions.accounts import Balance
+from monitor.positions.accounts import Balance, parse_rows
 from monitor.positions.recognize import Position
 
 _ANY = msgspec.json.Decoder(dict[str, Any])
@@ -66,14 +66,7 @@ def parse_positions(body: bytes, account: str) -> tuple[list[Position], list[str
     """Decode ``GET /v1/accounts/{id}/positions``; return (positions, problems of skipped rows)."""
     block = _ANY.decode(body).get("positions")
     rows = [] if block in (None, "null") else _list(_obj(block, "positions").get("position"))
-    out: list[Position] = []
-    problems: list[str] = []
-    for row in rows:
-        try:
-            out.append(_position(row, account))
-        except ValueError as exc:
-            problems.append(str(exc))
-    return out, problems
+    return parse_rows(rows, lambda row: _position(row, account))
 
 
 def parse_balances(body: bytes, account: str) -> Balance:

@@ -40,6 +40,19 @@ class PlanLeg:
         }
 
 
+def traded_usd(legs: tuple[PlanLeg, ...]) -> float:
+    """One unit's legs at their trade prices (signed: positive is paid)."""
+    return sum(leg.quantity * leg.price for leg in legs) * CONTRACT_MULTIPLIER
+
+
+def mid_usd(legs: tuple[PlanLeg, ...]) -> float:
+    return sum(leg.quantity * leg.mid for leg in legs) * CONTRACT_MULTIPLIER
+
+
+def vega_usd(legs: tuple[PlanLeg, ...]) -> float:
+    return sum(leg.vega_usd for leg in legs)
+
+
 @dataclass(frozen=True, slots=True)
 class HarvestLayer:
     struct: int
@@ -60,15 +73,15 @@ class HarvestLayer:
     @property
     def proceeds_usd(self) -> float:
         """Selling one unit at the touch (bid of a long leg, ask of a short one)."""
-        return sum(leg.quantity * leg.price for leg in self.legs) * CONTRACT_MULTIPLIER
+        return traded_usd(self.legs)
 
     @property
     def mid_usd(self) -> float:
-        return sum(leg.quantity * leg.mid for leg in self.legs) * CONTRACT_MULTIPLIER
+        return mid_usd(self.legs)
 
     @property
     def vega_usd(self) -> float:
-        return sum(leg.vega_usd for leg in self.legs)
+        return vega_usd(self.legs)
 
     @property
     def tradeable(self) -> bool:
@@ -93,15 +106,15 @@ class RollInstrument:
     @property
     def cost_usd(self) -> float:
         """Buying one unit: the long at its ask, the short at its bid."""
-        return sum(leg.quantity * leg.price for leg in self.legs) * CONTRACT_MULTIPLIER
+        return traded_usd(self.legs)
 
     @property
     def mid_usd(self) -> float:
-        return sum(leg.quantity * leg.mid for leg in self.legs) * CONTRACT_MULTIPLIER
+        return mid_usd(self.legs)
 
     @property
     def vega_usd(self) -> float:
-        return sum(leg.vega_usd for leg in self.legs)
+        return vega_usd(self.legs)
 
     @property
     def label(self) -> str:

@@ -17,13 +17,30 @@ patch them in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import msgspec
 
 from monitor.model import Book, Portfolio
 from monitor.positions.recognize import Overlay, Position, Recognized, recognize
 from monitor.rules.margin import BrokerAccount
+
+Row = TypeVar("Row")
+
+
+def parse_rows(rows: Iterable[Row], parse: Callable[[Row], Position]
+               ) -> tuple[list[Position], list[str]]:
+    """Parse a broker's position rows; a row ``parse`` refuses (ValueError) is skipped and its
+    reason returned, never dropped silently: (positions, problems)."""
+    out: list[Position] = []
+    problems: list[str] = []
+    for row in rows:
+        try:
+            out.append(parse(row))
+        except ValueError as exc:
+            problems.append(str(exc))
+    return out, problems
 
 
 class Balance(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -149,3 +150,21 @@ class ServedApp:
 
     def ws_url(self, path: str) -> str:
         return self.api_url.replace("http://", "ws://") + path
+
+
+class BrokerFake(FaultsMixin, ServedApp):
+    """The state every fake broker account server keeps: its routes' app, the REST requests
+    seen, the streaming connections, and the faults (``down``: REST answers 503; ``deliver``
+    False: notifications are held back; ``stalled``: sockets go silent)."""
+
+    def __init__(self) -> None:
+        ServedApp.__init__(self)
+        self.app = web.Application()
+        self.requests: list[tuple[str, str]] = []
+        """(method, path) of every REST request."""
+        self.conns = []
+        self.down = False
+        self.deliver = True
+        self.stalled = False
+        self.changed = Signal()
+        self._ids = itertools.count(1)

@@ -18,7 +18,6 @@ sent: a connection lost mid-fill).
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,7 +25,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.common import FaultsMixin, ServedApp, Signal
+from tests.fakes.common import BrokerFake
 
 
 @dataclass
@@ -55,7 +54,7 @@ def occ(symbol: str) -> str:
     return f"{root:<6}{symbol[-15:]}"
 
 
-class FakeTastytradeAccounts(FaultsMixin, ServedApp):
+class FakeTastytradeAccounts(BrokerFake):
     def __init__(self, *, refresh_token: str = "refresh-good", client_secret: str = "secret-good",
                  accounts: tuple[str, ...] = ("5WT00001",)) -> None:
         self.refresh_token = refresh_token
@@ -64,16 +63,8 @@ class FakeTastytradeAccounts(FaultsMixin, ServedApp):
         self.cash: dict[str, Decimal] = {a: Decimal("100000") for a in accounts}
         self.requirement: dict[str, Decimal] = {a: Decimal("0") for a in accounts}
         self.access_tokens: set[str] = set()
-        self.requests: list[tuple[str, str]] = []
-        """(method, path) of every REST request."""
+        BrokerFake.__init__(self)
         self.conns: list[Conn] = []
-        self.down = False
-        self.deliver = True
-        self.stalled = False
-        self.changed = Signal()
-        self._ids = itertools.count(1)
-        ServedApp.__init__(self)
-        self.app = web.Application()
         self.app.router.add_post("/oauth/token", self._oauth)
         self.app.router.add_get("/accounts/{n}/positions", self._positions)
         self.app.router.add_get("/accounts/{n}/balances", self._balances)
@@ -82,6 +73,17 @@ class FakeTastytradeAccounts(FaultsMixin, ServedApp):
     @property
     def streamer_url(self) -> str:
         return self.ws_url("/streamer")
+
+    def accounts_table(self, account: str, *, streamer: bool = True, extra: str = "") -> str:
+        """Return the ``[[accounts]]`` TOML of a source reading ``account`` from this fake, its
+        credentials from ``TT_CLIENT_SECRET`` / ``TT_REFRESH_TOKEN``; ``extra``: more keys."""
+        return (
+            f'[[accounts]]\nkind = "tastytrade"\naccounts = ["{account}"]\nbook = "main"\n'
+            'client_secret = { env = "TT_CLIENT_SECRET" }\n'
+            'refresh_token = { env = "TT_REFRESH_TOKEN" }\n'
+            f'api_url = "{self.api_url}"\n'
+            f'streamer_url = "{self.streamer_url if streamer else ""}"\n{extra}'
+        )
 
     @property
     def live(self) -> list[Conn]:

@@ -11,14 +11,13 @@ the server sends order events and ``heartbeat`` events. Faults: ``down`` (502), 
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.common import FaultsMixin, ServedApp, Signal
+from tests.fakes.common import BrokerFake
 
 
 @dataclass
@@ -30,7 +29,7 @@ class Conn:
     closed: bool = False
 
 
-class FakeTradierAccounts(FaultsMixin, ServedApp):
+class FakeTradierAccounts(BrokerFake):
     def __init__(self, *, token: str = "token-good", accounts: tuple[str, ...] = ("VA000001",)
                  ) -> None:
         self.token = token
@@ -39,15 +38,8 @@ class FakeTradierAccounts(FaultsMixin, ServedApp):
         self.cash: dict[str, float] = {a: 50_000.0 for a in accounts}
         self.requirement: dict[str, float] = {a: 0.0 for a in accounts}
         self.sessions: set[str] = set()
-        self.requests: list[tuple[str, str]] = []
+        BrokerFake.__init__(self)
         self.conns: list[Conn] = []
-        self.down = False
-        self.deliver = True
-        self.stalled = False
-        self.changed = Signal()
-        self._ids = itertools.count(1)
-        ServedApp.__init__(self)
-        self.app = web.Application()
         self.app.router.add_get("/v1/user/profile", self._profile)
         self.app.router.add_get("/v1/accounts/{id}/positions", self._positions)
         self.app.router.add_get("/v1/accounts/{id}/balances", self._balances)

@@ -74,20 +74,10 @@ async def test_the_account_book_runs_through_the_engine_and_follows_fills(
             await fake.fill(ACCT, leg.symbol, leg.quantity, str(leg.entry_price))
     fake.cash[ACCT] = Decimal(str(demo.cash_usd))  # the broker's cash: the typed book's
     (tmp_path / "overlay.toml").write_text(OVERLAY)
-    accounts = f"""
-[[accounts]]
-kind = "tastytrade"
-accounts = ["{ACCT}"]
-book = "main"
-client_secret = {{ env = "TT_CLIENT_SECRET" }}
-refresh_token = {{ env = "TT_REFRESH_TOKEN" }}
-api_url = "{fake.api_url}"
-streamer_url = "{fake.streamer_url}"
-overlay = "{tmp_path / 'overlay.toml'}"
-heartbeat_s = 0.5
-stale_after_s = 1.0
-backoff = {{ initial_s = 0.05, max_s = 0.2 }}
-"""
+    accounts = "\n" + fake.accounts_table(ACCT, extra=(
+        f'overlay = "{tmp_path / "overlay.toml"}"\nheartbeat_s = 0.5\nstale_after_s = 1.0\n'
+        "backoff = { initial_s = 0.05, max_s = 0.2 }\n"
+    ))
     cfg = write_config(tmp_path, feeds=simulator_feed(), redis_url=redis_url, tables=accounts)
     cfg.write_text("\n".join(line for line in cfg.read_text().splitlines()
                              if not line.startswith("portfolio =")))  # no portfolio file at all

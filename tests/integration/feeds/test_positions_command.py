@@ -43,15 +43,7 @@ def write_config(tmp_path: Path, fake: FakeTastytradeAccounts) -> Path:
 portfolio = "portfolio.toml"
 [engine]
 time_source = "market"
-[[accounts]]
-kind = "tastytrade"
-accounts = ["{ACCT}"]
-book = "main"
-client_secret = {{ env = "TT_CLIENT_SECRET" }}
-refresh_token = {{ env = "TT_REFRESH_TOKEN" }}
-api_url = "{fake.api_url}"
-streamer_url = ""
-overlay = "overlay.toml"
+{fake.accounts_table(ACCT, streamer=False, extra='overlay = "overlay.toml"')}
 """)
     return tmp_path / "vixmon.toml"
 

@@ -241,7 +241,5 @@ def test_an_unpriced_layer_leg_counts_no_vega_and_is_named() -> None:
     c = desk.tick(vol=BOTH)  # the weekly is so deep in the money its vol cannot be solved
     d = desk.plan(c).doc
     wk = next(h for h in d["harvest"] if h["layer"] == "L0-WK")
-    if not wk["vega_unknown_legs"]:
-        pytest.skip("the weekly is priced on this path")
     assert wk["vega_unknown_legs"] == ["VIXW261209C00018000"] and wk["vega_usd_per_unit"] == 0.0
     assert d["binding"] in {"vega", "budget", "cap", "harvest"}
