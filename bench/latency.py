@@ -122,7 +122,7 @@ def load_main(
             chunk = [msgspec.structs.replace(q, ts=now) for q in window]
         offset = (offset + batch) % len(quotes)
         client.xadd(
-            "vixmon:quotes",
+            "{vixmon:quotes}",
             {FIELD_BINARY: encode_batch(chunk), FIELD_FEED: b"load"},
             maxlen=1_000_000,
             approximate=True,

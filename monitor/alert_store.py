@@ -7,13 +7,14 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
+from monitor import keys
 from monitor.alerts import STATE_DECODER, STATE_ENCODER, KeyState
 
 
 class AlertStore:
     def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
         self._redis = redis
-        self._key = f"{prefix}:alerts:state"
+        self._key = keys.alert_states(prefix)
 
     async def load(self) -> dict[str, KeyState]:
         raw = await self._redis.hgetall(self._key)

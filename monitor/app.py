@@ -30,13 +30,14 @@ import redis.asyncio as aioredis
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.accounts import AccountBooks
 from adapters.base import FeedAdapter, FeedStats
 from adapters.registry import FeedContext, build_feed
 from adapters.simulator.config import SimulatorFeedConfig
-from monitor import bus, lifecycle, reloading, settings, snapshot, symbols
+from monitor import bus, key_migration, lifecycle, reloading, settings, snapshot, symbols
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.baseline_store import BaselineStore
@@ -46,6 +47,7 @@ from monitor.history.store import HistoryKeeper, MemoryStore
 from monitor.http import HttpPolicy, HttpServer, make_app, session_cookie
 from monitor.logging import context_with, redact_text, register_secret
 from monitor.metrics import VERSION, PipelineMetrics, StateCollector
+from monitor.model import Portfolio
 from monitor.pipeline import EngineLoop
 from monitor.plan import api as plan_api
 from monitor.positions.accounts import status as account_status
@@ -55,6 +57,10 @@ from monitor.positions.store import LedgerStore
 from monitor.pricing import black
 from monitor.redis_server import EmbeddedRedis, RedisHealth
 from monitor.rules_metrics import RulesCollector
+from monitor.scale.fenced import FencedAlerts
+from monitor.scale.leases import Leases
+from monitor.scale.partitions import books_of
+from monitor.scale.replica import Replica
 from monitor.sdnotify import Notifier, ProgressWatchdog
 from monitor.secrets import read_secret
 from monitor.sinks.delivery import DeliveryService
@@ -74,6 +80,13 @@ log = structlog.get_logger(__name__)
 
 Role = Literal["all", "ingest", "engine"]
 EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def quote_group(replica: str) -> str:
+    """A partitioned replica's own consumer group on the quote stream: every replica reads
+    every quote (each prices the chains its books need)."""
+    return f"engine:{replica}"
+
 DELIVERY_HEAD_START_S = 0.05
 """How long the engine waits after appending alerts for the sinks to try them (a hung sink
 costs each alerting cycle at most this)."""
@@ -141,6 +154,8 @@ class App:
         self.loop: EngineLoop | None = None
         self.ledger_store: LedgerStore | None = None
         self.delivery: DeliveryService | None = None
+        self.replica: Replica | None = None
+        """This engine's share of partitioned books (``[scale] partitions``), else None."""
         self._feed_tasks: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: HttpServer | None = None
@@ -185,6 +200,13 @@ class App:
                 for n, s in self._feed_stats().items()
             ],
             "sinks": self._sink_status(),
+            "scale": None if self.replica is None else {
+                "replica": self.replica.leases.replica,
+                "partitions": self.cfg.scale.partitions,
+                "owned": sorted(self.replica.scope.applied),
+                "live": list(self.replica.leases.live),
+                "delivering": self.replica.leases.delivering,
+            },
             "config": str(self.loaded.config_path),
             "portfolio": None if self.loaded.portfolio_path is None else str(
                 self.loaded.portfolio_path),
@@ -302,8 +324,12 @@ class App:
             self.embedded = EmbeddedRedis(self.loaded.state_dir)
             await self.embedded.start()
             self.redis_url = self.embedded.url
-        self.redis = bus.connect(self.redis_url, socket_timeout_s=rc.socket_timeout_s)
+        self.redis = bus.connect(
+            self.redis_url, socket_timeout_s=rc.socket_timeout_s, cluster=rc.cluster
+        )
         await self.redis.ping()
+        if not rc.cluster:
+            await key_migration.migrate(self.redis, rc.key_prefix)
         if self.embedded is not None:
             supervise = self.embedded.supervise(on_down=self._redis_down, on_up=self._redis_up)
             self._own(supervise, "redis-supervisor", self._tasks)
@@ -344,7 +370,9 @@ class App:
     async def _start_engine(self) -> None:
         assert self.redis is not None
         rc, cfg = self.cfg.redis, self.cfg
-        self.engine = Engine(cfg, self.loaded.portfolio, events=self.loaded.events)
+        self.replica = await self._start_replica() if cfg.scale.partitions else None
+        first_books = self.loaded.portfolio if self.replica is None else Portfolio(books=[])
+        self.engine = Engine(cfg, first_books, events=self.loaded.events)
         # the trader's vega targets survive restarts: stored ones win over a fresh first cycle
         self.baseline_store = BaselineStore(self.redis, prefix=rc.key_prefix)
         self.engine.memory.vega.load(await self.baseline_store.load())
@@ -359,8 +387,9 @@ class App:
         consumer = bus.QuoteConsumer(
             self.redis,
             prefix=rc.key_prefix,
-            group="engine",
-            consumer=cfg.engine.consumer or f"{socket.gethostname()}-{os.getpid()}",
+            group="engine" if self.replica is None else quote_group(self.replica.leases.replica),
+            start_id="0" if self.replica is None else await self._catch_up_id(),
+            consumer=cfg.engine.consumer or self._replica_name(),
             block_ms=rc.block_ms,
             count=rc.read_count,
             claim_idle_ms=rc.claim_idle_ms,
@@ -372,7 +401,7 @@ class App:
         machine = AlertMachine(
             cooldown_s=cfg.alerts.cooldown_s,
             repeat_interval_s=cfg.alerts.repeat_interval_s,
-            states=await store.load(),
+            states=await store.load() if self.replica is None else {},
         )
         self.delivery = DeliveryService(
             self.redis,
@@ -395,7 +424,14 @@ class App:
             known_feeds=frozenset(f.name for f in cfg.feeds),
         )
         self.loop.on_cycle = lambda _cycle, events: self.hub.publish(events)
-        self._own(self.delivery.run(), "delivery", self._tasks)
+        if self.replica is None:
+            self._own(self.delivery.run(), "delivery", self._tasks)
+        else:
+            self.loop.scope = self.replica.scope
+            self.loop.before_turn = self._apply_partitions
+            await self._apply_partitions()
+            self._own(self.replica.run(), "leases", self._tasks)
+            self._own(self._deliver_when_elected(), "delivery", self._tasks)
         self._own(self._persist_baselines(), "baselines", self._tasks)
         loop, cadence_s = self.loop, cfg.engine.cadence_ms / 1000
 
@@ -403,8 +439,10 @@ class App:
             loop.machine = AlertMachine(
                 cooldown_s=self.cfg.alerts.cooldown_s,
                 repeat_interval_s=self.cfg.alerts.repeat_interval_s,
-                states=await store.load(),
+                states=await store.load() if self.replica is None else {},
             )
+            if self.replica is not None:  # Redis came back: reload every held partition
+                self.replica.scope.applied = frozenset()
 
         engine = self.redis_health.keep_running(
             "engine", lambda: loop.run_forever(cadence_s), self.redis, resume=reload_alert_states
@@ -412,11 +450,73 @@ class App:
         self._own(engine, "engine", self._tasks)
         self._own(self.history.run(self.clock.now_ns, self._today), "history", self._tasks)
 
+    def _replica_name(self) -> str:
+        return self.cfg.scale.replica or f"{socket.gethostname()}-{os.getpid()}"
+
+    async def _start_replica(self) -> Replica:
+        """Join the engines sharing the books: register, and take this replica's partitions."""
+        assert self.redis is not None
+        sc, prefix = self.cfg.scale, self.cfg.redis.key_prefix
+        redis = self.redis
+
+        async def forget(name: str) -> None:  # a replica gone for good: drop its quote group
+            try:
+                await redis.xgroup_destroy(bus.quotes_key(prefix), quote_group(name))
+            except RedisResponseError:
+                pass  # already gone
+
+        leases = Leases(redis, prefix=prefix, replica=self._replica_name(),
+                        partitions=sc.partitions, ttl_s=sc.lease_ttl_s,
+                        forget_after_s=sc.forget_after_s, on_forget=forget)
+        fenced = FencedAlerts(redis, prefix=prefix, partitions=sc.partitions, token=leases.token)
+        replica = Replica(leases, fenced, renew_every_s=sc.renew_every_s, registry=self.registry)
+        await replica.step()
+        return replica
+
+    async def _catch_up_id(self) -> str:
+        """Where a new replica's quote group starts: a mark older than ``mark_max_age_s`` is
+        unusable anyway, so the stream from that long ago rebuilds the market."""
+        assert self.redis is not None
+        sec, _usec = await self.redis.time()
+        return f"{max(0, int(sec) - round(self.cfg.engine.mark_max_age_s)) * 1000}-0"
+
+    def _engine_books(self, portfolio: Portfolio) -> Portfolio:
+        """Return what this engine evaluates of ``portfolio``: all of it, or its partitions'."""
+        if self.replica is None:
+            return portfolio
+        return books_of(portfolio, self.replica.scope.applied, self.cfg.scale.partitions)
+
+    async def _apply_partitions(self) -> None:
+        """Between two cycles: evaluate the partitions the leases now hold."""
+        replica, engine, loop = self.replica, self.engine, self.loop
+        if replica is None or engine is None or loop is None or self.baseline_store is None:
+            return
+        await replica.apply(engine, loop.machine, self.loaded.portfolio, self.baseline_store.load)
+
+    async def _deliver_when_elected(self) -> None:
+        """Run the sinks once this replica holds the delivery lease (one process delivers);
+        losing it (this process stalled past the TTL) stops the daemon: another delivers."""
+        assert self.replica is not None and self.delivery is not None
+        await self.replica.elected.wait()
+        log.info("delivering", replica=self.replica.leases.replica)
+        run = asyncio.ensure_future(self.delivery.run())
+        lost = asyncio.ensure_future(self.replica.lost_delivery.wait())
+        try:
+            await asyncio.wait({run, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if run.done():
+            return run.result()
+        run.cancel()
+        raise RuntimeError("delivery lease lost: another replica delivers now")
+
     def _history_keeper(self, engine: Engine) -> HistoryKeeper:
         """Rule memory kept in Redis and the daily VIX bars' backfill (``monitor.history``)."""
         assert self.redis is not None
         hc = self.cfg.history
-        store = MemoryStore(self.redis, prefix=self.cfg.redis.key_prefix) if hc.persist else None
+        replica = None if self.replica is None else self.replica.leases.replica
+        store = MemoryStore(self.redis, prefix=self.cfg.redis.key_prefix,
+                            replica=replica) if hc.persist else None
         return HistoryKeeper(
             engine.memory, store, url=hc.vix_csv_url,
             cache=self.loaded.state_dir / hc.vix_csv_cache, fetch_timeout_s=hc.fetch_timeout_s,
@@ -461,6 +561,8 @@ class App:
 
     async def _deliver_first(self, outbox_ids: list[str]) -> None:
         """New alerts are in the outbox: let delivery send them before more quotes are read."""
+        if not outbox_ids or (self.replica is not None and not self.replica.leases.delivering):
+            return
         if self.delivery is not None:
             self.delivery.wake()
             await self.delivery.head_start(outbox_ids[-1], DELIVERY_HEAD_START_S)
@@ -565,8 +667,9 @@ class App:
         realized: list[Realization] = []
         if self.engine is not None:
             self.engine.settings, self.engine.rates = loaded.settings, rates
-            self.engine.set_portfolio(loaded.portfolio)
-            realized = self.engine.reconcile_ledger(self.engine.now_ns(self.clock.now_ns()))
+            self.engine.set_portfolio(self._engine_books(loaded.portfolio))
+            realized = self.engine.reconcile_ledger(
+                self.engine.now_ns(self.clock.now_ns()), loaded.portfolio)
             self.engine.events = loaded.events
         before = self.subscriptions.current()
         self.subscriptions.replace(self._wanted())
@@ -595,10 +698,12 @@ class App:
             now_ns = self.clock.now_ns()
             self.engine.account_status = tuple(
                 account_status(s.state, now_ns) for s in self.accounts.sources)
-            if portfolio == self.engine.portfolio:
+            books = self._engine_books(portfolio)
+            if books == self.engine.portfolio:
                 return
-            self.engine.set_portfolio(portfolio)
-            realized = self.engine.reconcile_ledger(self.engine.now_ns(self.clock.now_ns()))
+            self.engine.set_portfolio(books)
+            realized = self.engine.reconcile_ledger(
+                self.engine.now_ns(self.clock.now_ns()), portfolio)
         before = self.subscriptions.current()
         self.subscriptions.replace(self._wanted())
         await self._save_ledger(realized)
@@ -686,6 +791,11 @@ class App:
         if not self.force:
             await self._drain_within(self.cfg.shutdown.drain_timeout_s)
         await lifecycle.cancel_all(self._tasks)
+        if self.replica is not None and self.redis is not None:
+            try:  # hand the partitions over now rather than after the TTL
+                await self.replica.leases.release_all()
+            except Exception as exc:
+                log.warning("lease_release_failed", error=repr(exc))
         if self.history is not None and self.redis is not None:
             await self.history.save(self.clock.now_ns())
         if self._http is not None:

@@ -7,13 +7,14 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from monitor import keys
 from monitor.plan.baseline import DECODER, ENCODER, VegaBaseline
 
 
 class BaselineStore:
     def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
         self._redis = redis
-        self._key = f"{prefix}:baseline:vega"
+        self._key = keys.baseline_vega(prefix)
 
     async def load(self) -> dict[str, VegaBaseline]:
         raw = await self._redis.hgetall(self._key)

@@ -16,8 +16,10 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 import structlog
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
+from monitor import keys
 from monitor.model import Quote, QuoteLike
 from monitor.quotes import (
     FIELD_BINARY,
@@ -35,15 +37,28 @@ Entry = tuple[bytes, Fields]
 
 
 def quotes_key(prefix: str) -> str:
-    return f"{prefix}:quotes"
+    return keys.quotes(prefix)
 
 
 def dead_quotes_key(prefix: str) -> str:
-    return f"{prefix}:quotes:dead"
+    return keys.quotes_dead(prefix)
 
 
-def connect(url: str, *, socket_timeout_s: float) -> aioredis.Redis:
-    """Create a client; ``unix://`` and ``redis://`` URLs both work."""
+def connect(url: str, *, socket_timeout_s: float, cluster: bool = False) -> aioredis.Redis:
+    """Create a client; ``unix://`` and ``redis://`` URLs both work.
+
+    ``cluster``: ``url`` is one node of a Redis Cluster. The cluster client speaks the same
+    commands (every multi-key command vixmon sends stays within one hash slot, ``monitor.keys``),
+    so it is handed out under the standalone client's type.
+    """
+    if cluster:
+        client = RedisCluster.from_url(
+            url,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=socket_timeout_s,
+            health_check_interval=30,
+        )
+        return cast(aioredis.Redis, client)
     return aioredis.Redis.from_url(
         url,
         socket_timeout=socket_timeout_s,
@@ -145,8 +160,10 @@ class QuoteConsumer:
         dead_raw_max_bytes: int = 65_536,
         max_entry_bytes: int | None = None,
         ts_ceiling: Callable[[], int] | None = None,
+        start_id: str = "0",
     ) -> None:
         self._redis = redis
+        self._start_id = start_id
         self._key = quotes_key(prefix)
         self._dead_key = dead_quotes_key(prefix)
         self._group = group
@@ -167,9 +184,11 @@ class QuoteConsumer:
         return self._block_ms
 
     async def ensure_group(self) -> None:
-        """Create the group (from the start of the stream) unless it exists."""
+        """Create the group (at ``start_id``: the stream's start by default) unless it exists."""
         try:
-            await self._redis.xgroup_create(self._key, self._group, id="0", mkstream=True)
+            await self._redis.xgroup_create(
+                self._key, self._group, id=self._start_id, mkstream=True
+            )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise

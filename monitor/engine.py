@@ -2,16 +2,26 @@
 
 The async loop around it lives in ``monitor.pipeline``; this module does no I/O, so tests and the
 replay report drive it directly with simulated time.
+
+``evaluate`` is the full cycle: every book, every rule, the rule memory advancing. When only some
+books' leg quotes changed, ``evaluate_books`` re-evaluates those books alone between full cycles:
+the same rules on an index of just those books, with a scratch copy of the rule memory that
+emits every key (the alert machine deduplicates), and only what it sent folded back into the
+real memory, so the next full cycle's sparse emission compares against it. Market-wide keys and
+everything time-driven stay the full cycle's.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from numpy.typing import NDArray
 
 from monitor import book
-from monitor.market import MarketState
+from monitor.market import MarketState, Marks
 from monitor.model import Portfolio, QuoteLike
 from monitor.positions.accounts import AccountStatus
 from monitor.positions.ledger import Ledger, Realization, reconcile, touch_from
@@ -22,12 +32,15 @@ from monitor.quotes import TS_MAX_NS
 from monitor.rules import registry
 from monitor.rules.base import Signal
 from monitor.rules.calendar import EventCalendar
+from monitor.rules.codes import LayoutCache
 from monitor.rules.context import RuleInputs
 from monitor.rules.margin import BrokerAccount
 from monitor.rules.memory import RuleMemory
 from monitor.settings import Settings
 
 NS = 1_000_000_000
+_SUBSETS_KEPT = 64
+"""Sub-indexes of book sets kept for partial evaluations (one per distinct set of books)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,20 @@ class Cycle:
     """The engine's live market (it keeps changing after the cycle: read-only, for display)."""
     backfilled_bars: dict[str, int] | None = None
     """Per timeframe, completed VIX bars taken from published history (``monitor.history``)."""
+    books: frozenset[str] | None = None
+    """The books a partial evaluation covered (``Engine.evaluate_books``); None: every book."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Subset:
+    """What a partial evaluation of one set of books reuses from one to the next."""
+
+    index: book.PortfolioIndex
+    """The books alone, flattened like the full index."""
+    structs: NDArray[np.int64]
+    """Each of its structures' position in the full index."""
+    layouts: LayoutCache = field(default_factory=LayoutCache)
+    """The rules' key tables for ``index``."""
 
 
 def rate_curve(settings: Settings) -> RateCurve:
@@ -67,6 +94,10 @@ class Engine:
         self._universe_version = -1
         self._index: book.PortfolioIndex | None = None
         self._index_key: tuple[int, int] = (-1, -1)
+        self._subsets: dict[frozenset[str], _Subset] = {}
+        self._book_ids: dict[str, int] = {}
+        self._valuation: Valuation | None = None
+        """The latest valuation, full or partial: the next one's seeds."""
         self._portfolio_version = 0
         self.portfolio = portfolio
         self.set_portfolio(portfolio)
@@ -80,14 +111,19 @@ class Engine:
         self.last_quote_wall_ns = 0
         """Wall time the last quote was applied: silence is measured on it (see ``stale``)."""
 
-    def reconcile_ledger(self, now_ns: int) -> list[Realization]:
+    def reconcile_ledger(
+        self, now_ns: int, portfolio: Portfolio | None = None
+    ) -> list[Realization]:
         """Realize what the current portfolio closed, at the last cycle's touch; return it.
 
         Call after ``set_portfolio``: the last cycle still holds the closed legs' quotes.
+        ``portfolio``: every book (a partitioned replica evaluates only some of them, and the
+        ledger must not take the others for closed); default: the evaluated portfolio.
         """
         cycle = self.last_cycle
         touch = touch_from(cycle.state) if cycle is not None else None
-        self.ledger, new = reconcile(self.ledger, self.portfolio, now_ns, touch)
+        held = self.portfolio if portfolio is None else portfolio
+        self.ledger, new = reconcile(self.ledger, held, now_ns, touch)
         return new
 
     def set_portfolio(self, portfolio: Portfolio) -> None:
@@ -159,7 +195,28 @@ class Engine:
         if self._index is None or self._index_key != key:
             self._index = book.PortfolioIndex.build(self.portfolio, self.market.index)
             self._index_key = key
+            self._subsets.clear()
+            self._book_ids = {name: b for b, name in enumerate(self._index.book_names)}
         return self._index
+
+    def portfolio_index(self) -> book.PortfolioIndex:
+        """Return the current portfolio's index (rebuilt after a reload or a new instrument)."""
+        return self._index_now()
+
+    def _subset(self, names: Collection[str]) -> _Subset:
+        index = self._index_now()
+        ids = sorted({self._book_ids[n] for n in names if n in self._book_ids})
+        key = frozenset(index.book_names[b] for b in ids)
+        hit = self._subsets.get(key)
+        if hit is None:
+            books = [self.portfolio.books[b] for b in ids]
+            sub = book.PortfolioIndex.build(Portfolio(books=books), self.market.index)
+            # both indexes list a book's structures together, books in portfolio order
+            structs = np.flatnonzero(np.isin(index.struct_book, ids)).astype(np.int64)
+            if len(self._subsets) >= _SUBSETS_KEPT:
+                del self._subsets[next(iter(self._subsets))]
+            hit = self._subsets[key] = _Subset(sub, structs)
+        return hit
 
     def _backfilled(self) -> dict[str, int]:
         mem = self.memory
@@ -169,25 +226,32 @@ class Engine:
             for tf, b in mem.bars.items()
         }
 
-    def evaluate(self, now_ns: int, wall_ns: int | None = None) -> Cycle:
-        """Price everything at ``now_ns`` and evaluate the rules (``wall_ns``: see ``stale``)."""
+    def _price(self, now_ns: int, at_ns: int) -> tuple[Valuation, Marks]:
+        """Value the universe at ``at_ns`` from the quotes held; marks as of ``now_ns``."""
         eng = self.settings.engine
         bid, ask, _last = self.market.view()
         marks = self.market.marks(now_ns, round(eng.last_trade_max_age_s * NS))
-        universe = self._universe_now()
-        # Last cycle's valuation seeds the solver and lets unchanged quotes skip it; value()
+        # The last valuation seeds the solver and lets unchanged quotes skip it; value()
         # ignores one made for another universe. The marks stand in for "last": without a
         # two-sided quote an index or future is priced (and forwards taken) at its mark.
-        last_val = self.last_cycle.valuation if self.last_cycle is not None else None
         val = value(
-            universe, bid, ask, marks.price, now_ns, self.rates, eng.dividend_yield,
-            previous=last_val,
+            self._universe_now(), bid, ask, marks.price, at_ns, self.rates, eng.dividend_yield,
+            previous=self._valuation,
         )
+        self._valuation = val
+        return val, marks
+
+    def _inputs(
+        self, index: book.PortfolioIndex, val: Valuation, marks: Marks, now_ns: int,
+        wall_ns: int | None,
+    ) -> RuleInputs:
+        eng = self.settings.engine
+        bid, ask, _last = self.market.view()
         n = len(self.market)
         market_stale = self.stale(now_ns, wall_ns)
         silence_s = self.silence_ns(now_ns, wall_ns) / NS if self.market.latest_ts_ns else math.nan
         state = book.compute(
-            self._index_now(),
+            index,
             val,
             bid,
             ask,
@@ -197,12 +261,57 @@ class Engine:
             market_stale=market_stale,
             marks=marks,
         )
-        inputs = RuleInputs(now_ns=now_ns, state=state, valuation=val, market=self.market,
-                            market_stale=market_stale, silence_s=silence_s, engine=eng,
-                            events=self.events, marks=marks, ledger=self.ledger,
-                            accounts=self.accounts, account_status=self.account_status)
+        return RuleInputs(now_ns=now_ns, state=state, valuation=val, market=self.market,
+                          market_stale=market_stale, silence_s=silence_s, engine=eng,
+                          events=self.events, marks=marks, ledger=self.ledger,
+                          accounts=self.accounts, account_status=self.account_status)
+
+    def evaluate(self, now_ns: int, wall_ns: int | None = None) -> Cycle:
+        """Price everything at ``now_ns`` and evaluate the rules (``wall_ns``: see ``stale``)."""
+        val, marks = self._price(now_ns, now_ns)
+        inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
         outcome = registry.run(inputs, self.settings.rules, self.memory)
-        cycle = Cycle(now_ns=now_ns, valuation=val, state=state, signals=outcome.signals,
+        cycle = Cycle(now_ns=now_ns, valuation=val, state=inputs.state, signals=outcome.signals,
                       rules=outcome, market=self.market, backfilled_bars=self._backfilled())
         self.last_cycle = cycle
         return cycle
+
+    def can_evaluate_books(self) -> bool:
+        """Whether a partial evaluation may stand in for a full one now: a full cycle has run
+        on the current index, and the next one need not emit every key (as after a start)."""
+        return (
+            self.last_cycle is not None
+            and self._valuation is not None
+            and not self.memory.full
+            and self.memory.index is self._index_now()
+        )
+
+    def evaluate_books(
+        self, books: Collection[str], now_ns: int, wall_ns: int | None = None
+    ) -> Cycle:
+        """Evaluate ``books`` alone (their legs' quotes changed) between full cycles.
+
+        Requires ``can_evaluate_books()``. The cycle's signals are every key of those books, in
+        their condition now: the alert machine deduplicates. Market-wide keys are the full
+        cycle's; ``last_cycle`` and the rule memory stay the last full cycle's, but for what was
+        sent. The universe is priced at the last valuation's instant, so only the instruments
+        whose quotes changed since are solved again (time decay waits for the cadence).
+        """
+        if not self.can_evaluate_books() or self._valuation is None:
+            raise RuntimeError("a partial evaluation needs a full one on the current index first")
+        sub = self._subset(books)
+        val, marks = self._price(now_ns, self._valuation.now_ns)
+        inputs = self._inputs(sub.index, val, marks, now_ns, wall_ns)
+        scratch = self.memory.scratch(sub.index, sub.structs, sub.layouts)
+        outcome = registry.run(inputs, self.settings.rules, scratch)
+        names = frozenset(sub.index.book_names)
+        self.memory.fold_emitted(scratch, names)
+        return Cycle(
+            now_ns=now_ns,
+            valuation=val,
+            state=inputs.state,
+            signals=[sig for sig in outcome.signals if sig.book in names],
+            rules=replace(outcome, full=False),  # never retire on a partial cycle
+            market=self.market,
+            books=names,
+        )

@@ -81,6 +81,18 @@ class PipelineMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=registry,
         )
+        self.book_evaluation_seconds = Histogram(
+            "vixmon_engine_book_evaluation_seconds",
+            "Time to re-evaluate only the books whose legs' quotes changed",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+            registry=registry,
+        )
+        self.evaluations = Counter(
+            "vixmon_engine_evaluations",
+            "Engine evaluations: every book (full) or the changed books only (books)",
+            ["kind"],
+            registry=registry,
+        )
         self.consumer_pending = Gauge(
             "vixmon_quotes_consumer_pending",
             "Quote stream entries read but not yet acked",

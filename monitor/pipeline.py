@@ -1,8 +1,10 @@
 """The engine's loop around the pure core: consume quotes, and evaluate.
 
 consume: XREADGROUP a batch -> apply to the market arrays -> count/dead-letter rejects -> XACK.
-evaluate: when a leg's quote changed, and every ``cadence_ms``: price everything, run the rules,
-step the alert state machine, append events to the outbox and persist the changed alert states.
+evaluate: every ``cadence_ms``: price everything, run the rules, step the alert state machine,
+append events to the outbox and persist the changed alert states. Between cadence ticks, when a
+leg's quote changed: the same for the books holding the changed legs only (a partial evaluation,
+``Engine.evaluate_books``), or everything when that is about as cheap or not possible.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import msgspec
 import numpy as np
@@ -21,6 +24,7 @@ from redis.exceptions import RedisError
 
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
+from monitor.book import PortfolioIndex
 from monitor.bus import Batch, QuoteConsumer
 from monitor.clock import Clock
 from monitor.engine import Cycle, Engine
@@ -29,11 +33,15 @@ from monitor.metrics import PipelineMetrics
 from monitor.model import AlertEvent
 from monitor.quotes import EXTERNAL_FEED, Reject
 from monitor.rules.base import Signal
+from monitor.scale.scope import PartitionScope
 from monitor.sinks.outbox import Outbox
 from monitor.symbols import Kind
 
 log = structlog.get_logger(__name__)
 _MAX_SUSPECTS = 10_000
+_MAX_PARTIAL_BOOKS = 16
+"""More changed books than this (or than half the books) are evaluated by a full cycle: each
+book of a partial one sends every key, so past that it is no cheaper."""
 
 
 def mark_delayed(cycle: Cycle, market: MarketState) -> list[Signal]:
@@ -55,6 +63,38 @@ def mark_delayed(cycle: Cycle, market: MarketState) -> list[Signal]:
         msgspec.structs.replace(sig, delayed=True) if everything or sig.book in books else sig
         for sig in cycle.signals
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class LegWatch:
+    """The market rows of every portfolio leg and the book holding each: which books a batch's
+    quotes changed."""
+
+    index: PortfolioIndex
+    rows: NDArray[np.int64]
+    """Every leg's market row, once."""
+    leg_of: NDArray[np.intp]
+    """Per leg of the index: its row's position in ``rows``."""
+    leg_book: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, index: PortfolioIndex) -> LegWatch:
+        rows, inverse = np.unique(index.leg_row, return_inverse=True)
+        return cls(index, rows, inverse, index.struct_book[index.leg_struct])
+
+    def quotes(self, market: MarketState) -> NDArray[np.float64]:
+        """What an evaluation reads of the legs; a re-stamped identical quote changes nothing
+        (the time-driven rules run on the cadence anyway)."""
+        r = self.rows
+        return np.stack([market.bid[r], market.ask[r], market.last[r], market.delayed[r]])
+
+    def changed_books(self, before: NDArray[np.float64], after: NDArray[np.float64]) -> set[str]:
+        """Return the books holding a leg whose quotes differ between ``before`` and ``after``."""
+        moved = ~((before == after) | (np.isnan(before) & np.isnan(after))).all(axis=0)
+        if not moved.any():
+            return set()
+        books = np.unique(self.leg_book[moved[self.leg_of]]).tolist()
+        return {self.index.book_names[b] for b in books}
 
 
 class EngineLoop:
@@ -91,13 +131,16 @@ class EngineLoop:
         self.first_cycle = asyncio.Event()
         self.legs_changed = False
         """Set when an applied batch changed a portfolio leg's quote: evaluate now."""
-        self._leg_rows: NDArray[np.int64] = np.zeros(0, np.int64)
-        self._leg_rows_of: object = None
+        self.changed_books: set[str] = set()
+        """The books whose legs' quotes changed since the last evaluation."""
+        self._watch: LegWatch | None = None
+        self._watch_of: object = None
         self.progress = 0
         """Incremented by every completed cycle: the watchdog's proof of life."""
         self.on_cycle: Callable[[Cycle, list[AlertEvent]], None] | None = None
         """Called after every completed evaluation with its alert events (the risk page's
-        event stream, ``monitor.web.hub``); must not block."""
+        event stream, ``monitor.web.hub``); must not block. A partial evaluation's cycle holds
+        its books only (``Cycle.books``)."""
         self.known_feeds = known_feeds
         """The configured feed names; any other producer name is labelled ``external`` (a
         label per name would let any stream writer grow /metrics without bound). None: keep
@@ -105,6 +148,11 @@ class EngineLoop:
         self._since_eval: list[tuple[str, bytes, bytes]] = []
         """(feed, entry id, payload) applied since the last evaluation that completed."""
         consumer.ts_ceiling = lambda: engine.ts_ceiling_ns(clock.now_ns())
+        self.scope: PartitionScope | None = None
+        """Set when books are partitioned over several replicas (``monitor.scale``): only the
+        held partitions' signals are kept, and alert writes are fenced by their leases."""
+        self.before_turn: Callable[[], Awaitable[None]] | None = None
+        """Awaited at the start of every turn, between evaluations (applies new leases)."""
 
     def feed_label(self, feed: str) -> str:
         """Return the metrics label value of a producer name."""
@@ -132,15 +180,17 @@ class EngineLoop:
         """Apply and count a batch's quotes; note whether a leg's quote changed."""
         if not batch.ids:
             return
-        rows = self._legs()
-        before = self._leg_quotes(rows)
+        watch = self._legs()
+        before = watch.quotes(self.engine.market)
         wall_ns = self.clock.now_ns()
         try:
             self.engine.ingest(batch.quotes, wall_ns)
         except Exception:
             self._ingest_each(batch, wall_ns)
-        if not np.array_equal(before, self._leg_quotes(rows), equal_nan=True):
+        changed = watch.changed_books(before, watch.quotes(self.engine.market))
+        if changed:
             self.legs_changed = True
+            self.changed_books |= changed
         self._account(batch)
         if len(self._since_eval) < _MAX_SUSPECTS:
             self._since_eval.extend((feed, i, batch.raw.get(i, b"")) for i, feed, _ in batch.spans)
@@ -154,22 +204,14 @@ class EngineLoop:
                 batch.fail(entry_id, feed, batch.raw.get(entry_id, b""), exc)
                 batch.accepted[feed] = batch.accepted.get(feed, 0) - len(quotes)
 
-    def _legs(self) -> NDArray[np.int64]:
-        """Market rows of every portfolio leg (the portfolio registers them all)."""
+    def _legs(self) -> LegWatch:
+        """Every portfolio leg's market row and book (the portfolio registers them all, and a
+        row never moves: kept until the portfolio changes)."""
         portfolio = self.engine.portfolio
-        if portfolio is not self._leg_rows_of:
-            index = self.engine.market.index
-            syms = {leg.symbol for b in portfolio.books for c in b.condors for leg in c.legs}
-            syms |= {leg.symbol for b in portfolio.books for y in b.layers for leg in y.legs}
-            self._leg_rows = np.array(sorted(index[s] for s in syms), np.int64)
-            self._leg_rows_of = portfolio
-        return self._leg_rows
-
-    def _leg_quotes(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        """What an evaluation reads of the legs; a re-stamped identical quote changes nothing
-        (the time-driven rules run on the cadence anyway)."""
-        m = self.engine.market
-        return np.stack([m.bid[rows], m.ask[rows], m.last[rows], m.delayed[rows]])
+        if self._watch is None or portfolio is not self._watch_of:
+            self._watch = LegWatch.of(self.engine.portfolio_index())
+            self._watch_of = portfolio
+        return self._watch
 
     async def drain(self) -> int:
         """Apply whatever is already in the stream without blocking; return entries applied."""
@@ -181,21 +223,54 @@ class EngineLoop:
             await self.apply(batch)
             applied += len(batch.ids)
 
-    async def evaluate_once(self) -> Cycle:
+    def _evaluate(self, books: set[str], full: bool, now_ns: int, wall_ns: int) -> Cycle:
+        n_books = len(self.engine.portfolio.books)
+        if (
+            full
+            or not books
+            or len(books) > min(_MAX_PARTIAL_BOOKS, n_books // 2)
+            or not self.engine.can_evaluate_books()
+        ):
+            return self.engine.evaluate(now_ns, wall_ns)
+        return self.engine.evaluate_books(books, now_ns, wall_ns)
+
+    def _observe(self, cycle: Cycle, elapsed_s: float) -> None:
+        if cycle.books is None:
+            self.metrics.cycle_seconds.observe(elapsed_s)
+        else:
+            self.metrics.book_evaluation_seconds.observe(elapsed_s)
+        self.metrics.evaluations.labels(kind="full" if cycle.books is None else "books").inc()
+
+    async def evaluate_once(self, full: bool = True) -> Cycle:
+        """Evaluate every book; with ``full`` False, only the books whose legs' quotes changed
+        since the last evaluation, when the engine can (``_MAX_PARTIAL_BOOKS``)."""
         started = time.perf_counter()
         self.legs_changed = False
+        books, self.changed_books = self.changed_books, set()
         wall_ns = self.clock.now_ns()
         now_ns = self.engine.now_ns(wall_ns)
-        cycle = self.engine.evaluate(now_ns, wall_ns)
-        transition = self.machine.step(mark_delayed(cycle, self.engine.market), now_ns)
+        cycle = self._evaluate(books, full, now_ns, wall_ns)
+        signals = mark_delayed(cycle, self.engine.market)
+        if self.scope is not None:  # market-wide keys belong to one partition's owner too
+            signals = [sig for sig in signals if self.scope.owns(sig.book)]
+        transition = self.machine.step(signals, now_ns)
         if cycle.rules is not None and cycle.rules.full:  # alerts restored for what is gone
             transition.merge(self.machine.retire(cycle.rules.live_keys(), now_ns))
-        if transition.events:
+        appended: list[str] = []
+        if self.scope is not None:
+            # fenced by the partition leases, events and states in one script (monitor.scale)
+            transition.events, appended = await self.scope.write(
+                transition.events, transition.changed
+            )
+        elif transition.events:
             # the events and the states that produced them are written together or not at all:
             # a crash in between would re-fire a key under a new alert id after the restart
             appended = await self.outbox.append(
                 transition.events, then=lambda pipe: self.store.save_in(pipe, transition.changed)
             )
+        else:
+            await self.store.save(transition.changed)
+        if transition.events:
             # counted before delivery starts, so no receiver sees an event /metrics has not
             for ev in transition.events:
                 self.metrics.alert_events.labels(rule=ev.rule, status=ev.status).inc()
@@ -207,9 +282,7 @@ class EngineLoop:
                 head_start = time.perf_counter()
                 await self.on_appended(appended)
                 started += time.perf_counter() - head_start  # delivery's time, not the cycle's
-        else:
-            await self.store.save(transition.changed)
-        self.metrics.cycle_seconds.observe(time.perf_counter() - started)
+        self._observe(cycle, time.perf_counter() - started)
         self.metrics.last_cycle_ts.set(self.clock.now_ns() / 1e9)
         self.progress += 1
         self.first_cycle.set()
@@ -217,12 +290,12 @@ class EngineLoop:
             self.on_cycle(cycle, transition.events)
         return cycle
 
-    async def evaluate_guarded(self) -> Cycle | None:
+    async def evaluate_guarded(self, full: bool = True) -> Cycle | None:
         """Evaluate; if the pure core raises, dead-letter what was applied since the last good
         evaluation as ``internal_error`` (already acknowledged) and go on. Redis errors are not
         the entries' fault and propagate."""
         try:
-            cycle = await self.evaluate_once()
+            cycle = await self.evaluate_once(full)
         except (RedisError, OSError):
             raise
         except Exception as exc:
@@ -243,14 +316,16 @@ class EngineLoop:
         quote changed.
 
         Quote-triggered evaluation is what keeps alert latency in milliseconds with a 250 ms
-        cadence; the cadence still runs the time-driven rules (staleness, calendar) when the
-        legs are quiet.
+        cadence; it covers the changed books only, and the cadence's full cycle still runs the
+        time-driven and market-wide rules (staleness, calendar, the curve) for every book.
         """
         await self.consumer.ensure_group()
         next_claim = 0.0
         next_eval = time.monotonic()
         applied: Batch | None = None  # applied, not yet acked: the next read acks it
         while True:
+            if self.before_turn is not None:
+                await self.before_turn()
             now = time.monotonic()
             if now >= next_claim:
                 await self.apply(await self.consumer.claim_abandoned())
@@ -266,5 +341,6 @@ class EngineLoop:
             applied = batch if batch.ids else None
             if self.legs_changed or time.monotonic() >= next_eval:
                 started = time.monotonic()
-                await self.evaluate_guarded()
-                next_eval = started + cadence_s
+                cycle = await self.evaluate_guarded(full=started >= next_eval)
+                if cycle is None or cycle.books is None:
+                    next_eval = started + cadence_s

@@ -72,6 +72,8 @@ class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     claim_idle_ms: Millis = 30_000
     """Pending entries idle this long are taken over from a dead consumer (XAUTOCLAIM)."""
     read_count: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 256
+    cluster: bool = False
+    """``url`` names one node of a Redis Cluster (the client discovers the rest)."""
 
 
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -95,6 +97,23 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_market_jump_s: Seconds = 4 * 86_400.0
     """On market time: a quote stamped more than this after the newest accepted one is rejected
     (``future_ts``); a recording with a longer gap (a long weekend) needs a larger value."""
+
+
+class ScaleConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Several engine processes sharing the books (``monitor.scale``, docs/reliability.md)."""
+
+    partitions: Annotated[int, msgspec.Meta(ge=0, le=4096)] = 0
+    """0: this engine evaluates every book (one engine). N: books are hashed into N partitions,
+    each owned by one engine replica at a time through a lease in Redis."""
+    replica: str = ""
+    """This replica's name, unique among the engines sharing the Redis; stable across restarts
+    (a restart takes its partitions back at once). Empty: hostname-pid."""
+    lease_ttl_s: Annotated[float, msgspec.Meta(ge=1, le=300)] = 5.0
+    """A partition whose owner stopped renewing is free after this."""
+    renew_every_s: Annotated[float, msgspec.Meta(gt=0, le=100)] = 1.0
+    """How often a replica renews its leases, heartbeats and rebalances (< lease_ttl_s / 2)."""
+    forget_after_s: Annotated[float, msgspec.Meta(ge=10, le=30 * 86_400)] = 3600.0
+    """A replica silent this long is dropped from the registry with its quote consumer group."""
 
 
 class HttpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -174,6 +193,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    scale: ScaleConfig = msgspec.field(default_factory=ScaleConfig)
     feeds: list[FeedConfig] = msgspec.field(default_factory=lambda: [SimulatorFeedConfig()])
     sinks: list[SinkConfig] = msgspec.field(default_factory=lambda: [LogSinkConfig()])
     rules: RulesConfig = msgspec.field(default_factory=RulesConfig)
@@ -294,6 +314,14 @@ def _check_settings(s: Settings, path: Path, now_ns: int) -> list[str]:
         errors.append("engine.cadence_ms: must be positive")
     if s.redis.block_ms / 1000 >= s.redis.socket_timeout_s:
         errors.append("redis.block_ms: a blocking read must stay shorter than socket_timeout_s")
+    if s.scale.partitions and s.scale.renew_every_s * 2 >= s.scale.lease_ttl_s:
+        errors.append("scale.renew_every_s: must be below half of scale.lease_ttl_s (a lease "
+                      "would expire between two renewals)")
+    if s.scale.partitions and not s.redis.url:
+        errors.append("scale.partitions: engines share books through one Redis: set redis.url "
+                      "(the embedded server is private to one process)")
+    if s.redis.cluster and not s.redis.url:
+        errors.append("redis.cluster: needs redis.url (a node of the cluster)")
     for i, feed in enumerate(s.feeds):
         if isinstance(feed, ReplayFeedConfig) and not (path.parent / feed.path).is_file():
             errors.append(f"feeds[{i}].path: no such file: {path.parent / feed.path}")

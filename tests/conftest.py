@@ -15,6 +15,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from monitor.redis_server import EmbeddedRedis
+from tests.support.redis_servers import (  # noqa: F401  (fixtures: Redis 7 and Redis Cluster)
+    backend,
+    redis7_server,
+    redis7_url,
+    redis_cluster,
+    redis_cluster_clean,
+)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from monitor import keys
 from monitor.history import state as hs
 from monitor.history import vix_csv
 from monitor.rules.memory import RuleMemory
@@ -28,9 +29,9 @@ log = structlog.get_logger(__name__)
 
 
 class MemoryStore:
-    def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, *, prefix: str, replica: str | None = None) -> None:
         self.redis = redis
-        self.key = f"{prefix}:rules:memory"
+        self.key = keys.rules_memory(prefix, replica)
 
     async def load(self) -> hs.RulesState | None:
         """Return the stored document, None when there is none or it does not decode."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from monitor import keys
 from monitor.positions.ledger import DECODER, ENCODER, Ledger
 
 
 class LedgerStore:
     def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
         self._redis = redis
-        self.key = f"{prefix}:ledger"
+        self.key = keys.ledger(prefix)
 
     async def load(self) -> Ledger:
         """Return the stored ledger, or an empty (unseeded) one."""

@@ -28,7 +28,7 @@ def redis_url(loaded: Loaded, given: str | None) -> str:
 
 async def _main(loaded: Loaded, url: str, files: SessionFiles, group: str) -> int:
     rc = loaded.settings.redis
-    client = bus.connect(url, socket_timeout_s=rc.socket_timeout_s)
+    client = bus.connect(url, socket_timeout_s=rc.socket_timeout_s, cluster=rc.cluster)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -127,6 +127,13 @@ class LayoutCache:
         self._entries[name] = (index, cfg, value)
         return value
 
+    def share(self, name: str, other: LayoutCache, index: object) -> None:
+        """Hold ``other``'s value of ``name`` under ``index`` too: for a value the portfolio
+        index does not enter (a partial evaluation's sub-index reuses the full one's)."""
+        hit = other._entries.get(name)
+        if hit is not None:
+            self._entries[name] = (index, hit[1], hit[2])
+
     def latest(self, name: str) -> Layout | None:
         """Return the layout last cached under ``name`` (a rule's name), if it is one."""
         hit = self._entries.get(name)

@@ -16,13 +16,18 @@
 
 Arrays are aligned to the current ``PortfolioIndex``; on a rebuild they are carried over by
 (book, structure) name. Nothing here but the vega baselines survives a restart.
+
+A partial evaluation of some books (``Engine.evaluate_books``) runs on a ``scratch`` copy for
+just those books, which emits every key; only what it sent is folded back (``fold_emitted``):
+bars, baselines and gain episodes advance on full cycles alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -32,7 +37,7 @@ from monitor.book import PortfolioIndex, PortfolioState
 from monitor.market import MarketState
 from monitor.plan.baseline import VegaBaselines
 from monitor.rules.base import Signal
-from monitor.rules.codes import CODE_OF, Emitted, LayoutCache
+from monitor.rules.codes import CODE_OF, Emitted, Layout, LayoutCache
 from monitor.rules.momentum import Bars, day_bucket, minute_bucket
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -278,3 +283,82 @@ class RuleMemory:
     def reset_emission(self) -> None:
         """Emit every key on the next cycle (after a start or an alert-state reload)."""
         self.full = True
+
+    # ---- partial evaluations -------------------------------------------------------------------
+
+    def scratch(
+        self, index: PortfolioIndex, structs: NDArray[np.int64], layouts: LayoutCache
+    ) -> RuleMemory:
+        """Return this memory for ``index``, some of its books (their structures at ``structs``
+        of this memory's index), emitting every key; running the rules on it leaves this one
+        as it is."""
+        books = index.book_names
+        held = set(books)
+        layouts.share("roll:chain", self.layouts, index)  # the market's roll chain, no book's
+        vega = VegaBaselines(
+            by_book={b: v for b in books if (v := self.vega.by_book.get(b)) is not None},
+            planned={b: p for b in books if (p := self.vega.planned.get(b)) is not None},
+        )
+        return RuleMemory(
+            max_bars=self.max_bars,
+            bars={tf: _copy_bars(b) for tf, b in self.bars.items()},
+            vix_ts_ns=self.vix_ts_ns,
+            backfilled=self.backfilled,
+            session=self.session,
+            index=index,
+            keys=[self.keys[s] for s in structs.tolist()],
+            signatures=[self.signatures[s] for s in structs.tolist()],
+            vega_baseline=vega.values(books),
+            be_baseline=self.be_baseline[structs],
+            be_baseline_set=self.be_baseline_set[structs],
+            gain_above_ns=self.gain_above_ns[structs],
+            gain_since_ns=self.gain_since_ns[structs],
+            vega=vega,
+            size_increases={k: v for k, v in self.size_increases.items() if k[0] in held},
+            full=True,
+            last_gains_ns=self.last_gains_ns,
+            first_eval_ns=self.first_eval_ns,
+            first_quote_ns=self.first_quote_ns,
+            now_ns=self.now_ns,
+            layouts=layouts,
+        )
+
+    def fold_emitted(self, part: RuleMemory, books: Collection[str]) -> None:
+        """Take over what a partial evaluation (``part``, a ``scratch``) sent for ``books``, so
+        the next full cycle's sparse emission compares against it (a key fired there resolves
+        when it clears)."""
+        for rule, sent in part.emitted.items():
+            layout = self.layouts.latest(rule)
+            if layout is None:
+                continue
+            build = partial(_positions_in, sent.layout, layout, books)
+            src, dst = part.layouts.get(f"fold:{rule}", sent.layout, layout, build)
+            prev = self.emitted.get(rule)
+            state = prev.aligned(layout) if prev is not None else Emitted.empty(layout)
+            state.codes[dst], state.sent_ns[dst] = sent.codes[src], sent.sent_ns[src]
+            self.emitted[rule] = state
+
+
+def _positions_in(
+    part: Layout, whole: Layout, books: Collection[str]
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Return the positions in ``part`` of its keys of ``books``, and theirs in ``whole``."""
+    pairs = [
+        (p, q)
+        for p, key in enumerate(part.keys)
+        if part.books[p] in books and (q := whole.position.get(key)) is not None
+    ]
+    src = np.array([p for p, _ in pairs], np.intp)
+    dst = np.array([q for _, q in pairs], np.intp)
+    return src, dst
+
+
+def _copy_bars(bars: Bars) -> Bars:
+    return Bars(
+        bars.max_bars,
+        list(bars.bucket),
+        list(bars.open),
+        list(bars.high),
+        list(bars.low),
+        list(bars.close),
+    )

@@ -1,8 +1,8 @@
-"""The durable outbox: every alert event is XADDed to ``{prefix}:alerts`` before any delivery.
+"""The durable outbox: every alert event is XADDed to ``{P:alerts}`` before any delivery.
 
 Each sink reads the stream through its own consumer group (named after the sink), so one slow
 or broken sink never holds up another, and acknowledges an entry only once the sink accepted it
-(or it was dead-lettered to ``{prefix}:alerts:dead``). Unacknowledged entries stay in the
+(or it was dead-lettered to ``{P:alerts}:dead``). Unacknowledged entries stay in the
 group's pending list and are delivered again after a crash: at least once, never lost.
 """
 
@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
+from monitor import keys
 from monitor.model import AlertEvent
 
 FIELD_EVENT = b"event"
@@ -32,11 +33,11 @@ RawEntry = tuple[str, bytes | None]
 
 
 def alerts_key(prefix: str) -> str:
-    return f"{prefix}:alerts"
+    return keys.outbox(prefix)
 
 
 def dead_key(prefix: str) -> str:
-    return f"{prefix}:alerts:dead"
+    return keys.outbox_dead(prefix)
 
 
 def encode_event(event: AlertEvent) -> bytes:

@@ -65,8 +65,8 @@ def settled(s: Session) -> int:
     r = redis.Redis.from_url(s.api("/api/v1/status")["redis"]["url"])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        last = r.xinfo_stream("vixmon:quotes")["last-generated-id"]
-        group = next(g for g in r.xinfo_groups("vixmon:quotes") if g["name"] == b"engine")
+        last = r.xinfo_stream("{vixmon:quotes}")["last-generated-id"]
+        group = next(g for g in r.xinfo_groups("{vixmon:quotes}") if g["name"] == b"engine")
         if group["pending"] == 0 and group["last-delivered-id"] == last:
             break
         time.sleep(0.1)  # polling Redis: nothing announces the end of consumption
@@ -155,7 +155,7 @@ def test_a_layer_gain_alert_from_an_injected_quote_appears_on_the_page(
     r = redis.Redis.from_url(desktop.api("/api/v1/status")["redis"]["url"])
     quote = {"sym": LAYER_LEG, "bid": 14.0, "ask": 14.2, "ts": ts + 1_000_000_000}
     started = time.monotonic()
-    r.xadd("vixmon:quotes", {"q": json.dumps(quote), "f": "test"})
+    r.xadd("{vixmon:quotes}", {"q": json.dumps(quote), "f": "test"})
     desktop.page.wait_for_selector(selector, timeout=10_000)
     latency_s = time.monotonic() - started
     (artifacts / "alert-latency.txt").write_text(f"{latency_s:.3f} s from XADD to the DOM\n")

@@ -20,7 +20,7 @@ from tests.support.daemon import Daemon, get_text
 
 NS = 1_000_000_000
 LEG = "VIX261216C00020000"
-QUOTES, DEAD = "vixmon:quotes", "vixmon:quotes:dead"
+QUOTES, DEAD = "{vixmon:quotes}", "{vixmon:quotes}:dead"
 
 
 def poison() -> list[dict[str, bytes]]:

@@ -60,7 +60,7 @@ async def test_with_a_redis_url_the_app_uses_that_server_and_reports_it(
     await wait_ready(app)
     status = await get_json(f"http://127.0.0.1:{app.http_port}/api/v1/status")
     assert status["redis"] == {"url": redis_url, "embedded": False}
-    assert await redis.exists("inproc:quotes") == 1
+    assert await redis.exists("{inproc:quotes}") == 1
 
 
 async def test_readyz_turns_ready_after_the_first_snapshot(app: App) -> None:

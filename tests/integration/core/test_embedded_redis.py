@@ -30,13 +30,13 @@ def test_data_written_before_a_stop_is_there_after_a_restart(tmp_path: Path) -> 
     server = EmbeddedRedis(tmp_path)
     server.start_blocking()
     client = redis.Redis(unix_socket_path=str(server.socket_path))
-    client.xadd("vixmon:alerts", {"e": "1"})
+    client.xadd("{vixmon:alerts}", {"e": "1"})
     client.close()
     server.stop_blocking()
     server.start_blocking()
     client = redis.Redis(unix_socket_path=str(server.socket_path))
     try:
-        assert client.xlen("vixmon:alerts") == 1
+        assert client.xlen("{vixmon:alerts}") == 1
         assert client.config_get("appendonly") == {"appendonly": "yes"}
         assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
     finally:

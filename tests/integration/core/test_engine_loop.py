@@ -107,7 +107,7 @@ async def test_a_breaching_leg_quote_fires_long_before_the_next_cadence_tick(
     finally:
         await lifecycle.cancel_all([task])
     assert loop.progress == 2  # one more evaluation, triggered by the quote (cadence: 1 h)
-    entries = await redis.xrange(f"{PREFIX}:alerts")
+    entries = await redis.xrange(f"{{{PREFIX}:alerts}}")
     assert [e[0].decode() for e in entries] == ids
     events = [decode_event(e[1][FIELD_EVENT]) for e in entries]
     assert {(e.rule, e.status) for e in events} == {("layer_gain", "firing")}

@@ -56,7 +56,7 @@ async def test_kill_9_of_vixmon_run_mid_burst_then_restart_delivers_everything_o
     ours = set(ids_of(burst))  # the engine may add alerts of its own (no quotes: stale data)
     assert [i for i in receiver.accepted_event_ids() if i in ours] == ids_of(burst)
     assert all(r.webhook_id == r.event_ids[0] for r in receiver.requests)
-    pending = await redis.xpending_range(f"{PREFIX}:alerts", "hook", "-", "+", 1000)
+    pending = await redis.xpending_range(f"{{{PREFIX}:alerts}}", "hook", "-", "+", 1000)
     assert not {p["message_id"].decode() for p in pending} & set(outbox_ids)
     for secret in (receiver.url, SECRET):
         assert secret not in status

@@ -26,7 +26,7 @@ from tests.integration.delivery.support import (
 
 
 async def _pending(redis: aioredis.Redis, group: str = "hook") -> int:
-    return int((await redis.xpending("vixmon:alerts", group))["pending"])
+    return int((await redis.xpending("{vixmon:alerts}", group))["pending"])
 
 
 async def test_drain_of_an_idle_service_returns_at_once_and_run_ends(

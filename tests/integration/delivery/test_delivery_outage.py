@@ -104,4 +104,4 @@ async def test_an_alert_stamped_long_ago_by_a_replay_is_retried_not_dead_lettere
         await service.outbox.append([replayed])
         await receiver.wait_accepted(1)
     assert receiver.accepted_event_ids() == [replayed.id]
-    assert await redis.xlen("vixmon:alerts:dead") == 0
+    assert await redis.xlen("{vixmon:alerts}:dead") == 0

@@ -31,7 +31,7 @@ async def test_append_writes_every_event_in_order_and_returns_their_ids(
 ) -> None:
     batch = events(3)
     ids = await Outbox(redis).append(batch)
-    entries = await redis.xrange("vixmon:alerts")
+    entries = await redis.xrange("{vixmon:alerts}")
     assert [i.decode() for i, _ in entries] == ids
     assert [decode_event(f[b"event"]) for _, f in entries] == batch
 
@@ -47,29 +47,29 @@ async def test_append_writes_the_events_and_what_then_queues_in_one_transaction(
     ids = await Outbox(redis).append(
         transition.events, then=lambda pipe: states.save_in(pipe, transition.changed)
     )
-    assert len(ids) == 1 and await redis.xlen("vixmon:alerts") == 1
+    assert len(ids) == 1 and await redis.xlen("{vixmon:alerts}") == 1
     assert await states.load() == machine.states
 
 
 async def test_a_transaction_redis_refuses_appends_nothing(redis: aioredis.Redis) -> None:
     def broken(pipe: Pipeline) -> None:
-        pipe.execute_command("HSET", "vixmon:alerts:state")  # too few arguments: refused
+        pipe.execute_command("HSET", "{vixmon:alerts}:state")  # too few arguments: refused
 
     with pytest.raises(ResponseError):
         await Outbox(redis).append(events(2), then=broken)
-    assert await redis.exists("vixmon:alerts") == 0
+    assert await redis.exists("{vixmon:alerts}") == 0
 
 
 async def test_append_of_nothing_writes_nothing(redis: aioredis.Redis) -> None:
     assert await Outbox(redis).append([]) == []
-    assert await redis.exists("vixmon:alerts") == 0
+    assert await redis.exists("{vixmon:alerts}") == 0
 
 
 async def test_append_caps_the_stream_near_maxlen(redis: aioredis.Redis) -> None:
     outbox = Outbox(redis, prefix="capped", maxlen=10)
     for _ in range(30):
         await outbox.append(events(10))
-    assert await redis.xlen("capped:alerts") < 300
+    assert await redis.xlen("{capped:alerts}") < 300
 
 
 async def test_the_log_sink_writes_one_line_per_event_at_its_severity_and_resolved_at_info(
@@ -102,11 +102,11 @@ async def test_an_undecodable_entry_is_dead_lettered_and_the_next_one_delivered(
     good = event()
     service = make_service()
     async with running(service):
-        await redis.xadd("vixmon:alerts", {b"event": b"{not json"})
+        await redis.xadd("{vixmon:alerts}", {b"event": b"{not json"})
         await service.outbox.append([good])
         await receiver.wait_accepted(1)
     assert receiver.accepted_event_ids() == [good.id]
-    ((_, fields),) = await redis.xrange("vixmon:alerts:dead")
+    ((_, fields),) = await redis.xrange("{vixmon:alerts}:dead")
     assert fields[b"reason"] == b"undeliverable"
     assert fields[b"error"].startswith(b"undecodable outbox entry")
     assert sample(registry, "vixmon_alert_deliveries_total", sink="hook", outcome="dead") == 1
@@ -120,11 +120,11 @@ async def test_an_entry_trimmed_while_pending_is_dead_lettered_as_lost(
     service = make_service(consumer="test")
     await service.prepare()
     ids = await service.outbox.append(batch)
-    await redis.xreadgroup("hook", "test", {"vixmon:alerts": ">"})  # pending, as after a crash
-    await redis.xdel("vixmon:alerts", ids[1])  # what MAXLEN trimming does to a slow sink
+    await redis.xreadgroup("hook", "test", {"{vixmon:alerts}": ">"})  # pending, as after a crash
+    await redis.xdel("{vixmon:alerts}", ids[1])  # what MAXLEN trimming does to a slow sink
     async with running(service):
         await receiver.wait_accepted(2)
     assert receiver.accepted_event_ids() == ids_of([batch[0], batch[2]])
-    ((_, fields),) = await redis.xrange("vixmon:alerts:dead")
+    ((_, fields),) = await redis.xrange("{vixmon:alerts}:dead")
     assert fields[b"outbox_id"] == ids[1].encode()
     assert b"trimmed" in fields[b"error"]

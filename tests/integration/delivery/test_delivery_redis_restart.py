@@ -72,8 +72,8 @@ async def test_a_redis_restart_with_aof_loses_nothing(
         await service.outbox.append([second])
         await receiver.wait_accepted(2)
     assert receiver.accepted_event_ids() == [first.id, second.id]
-    assert (await client.xpending("vixmon:alerts", "hook"))["pending"] == 0
-    assert await client.xlen("vixmon:alerts") == 2
+    assert (await client.xpending("{vixmon:alerts}", "hook"))["pending"] == 0
+    assert await client.xlen("{vixmon:alerts}") == 2
     assert sample(registry, "vixmon_alert_outbox_data_loss_total") == 0
     await client.aclose()
 
@@ -116,7 +116,7 @@ async def test_a_group_destroyed_under_a_running_sink_resumes_after_what_it_had_
     async with running(service):
         await service.outbox.append([old])
         await receiver.wait_accepted(1)
-        await redis.xgroup_destroy("vixmon:alerts", "hook")
+        await redis.xgroup_destroy("{vixmon:alerts}", "hook")
         await receiver.wait_until(lambda r: "data_loss" in _rules(r))
         await service.outbox.append([new])
         await receiver.wait_accepted(3)

@@ -109,7 +109,7 @@ async def test_a_killed_embedded_redis_comes_back_on_the_same_socket_with_its_da
     await server.start()
     client = aioredis.Redis(unix_socket_path=str(server.socket_path))
     await client.config_set("appendfsync", "always")  # so that kill -9 loses no write here
-    await client.xadd("vixmon:alerts", {"event": "1"})
+    await client.xadd("{vixmon:alerts}", {"event": "1"})
     await client.aclose()
     downs: list[int | None] = []
     up = asyncio.Event()
@@ -123,7 +123,7 @@ async def test_a_killed_embedded_redis_comes_back_on_the_same_socket_with_its_da
         os.kill(server.pid, signal.SIGKILL)
         await asyncio.wait_for(up.wait(), 30)
         client = aioredis.Redis(unix_socket_path=str(server.socket_path))
-        assert await client.xlen("vixmon:alerts") == 1
+        assert await client.xlen("{vixmon:alerts}") == 1
         await client.aclose()
     finally:
         supervisor.cancel()

@@ -103,7 +103,7 @@ async def test_secrets_never_reach_logs_status_or_dead_letters(
         await receiver.wait_accepted(1)
         await wait_for(lambda: sum(s.dead for s in service.status()) == 3)
         status = msgspec.json.encode(service.status()).decode()
-    dead = str(await redis.xrange("vixmon:alerts:dead"))
+    dead = str(await redis.xrange("{vixmon:alerts}:dead"))
     logs = json_stdout()
 
     assert "alert_delivery_failed" in logs and "alert_dead_lettered" in logs
@@ -152,7 +152,7 @@ async def test_no_piece_of_a_url_with_a_path_token_and_a_query_survives_a_receiv
         await service.outbox.append(events(1, clock=clock))
         await wait_for(lambda: service.status()[0].dead == 1)
         status = msgspec.json.encode(service.status()).decode()
-    dead = str(await redis.xrange("vixmon:alerts:dead"))
+    dead = str(await redis.xrange("{vixmon:alerts}:dead"))
     logs = json_stdout()
     assert "no route for" in logs and "bad signature for" in dead
     for secret in (url, *URL_PIECES):

@@ -106,7 +106,7 @@ async def test_a_gone_channel_disables_the_sink_logs_critical_and_sets_the_metri
     assert disabled[0]["log_level"] == "critical"
     assert code in disabled[0]["error"]
     assert service.status()[0].last_error == f"HTTP {status}: {code}"
-    assert await redis.xlen("vixmon:alerts:dead") == 0
+    assert await redis.xlen("{vixmon:alerts}:dead") == 0
 
 
 async def test_an_invalid_payload_answer_dead_letters_that_message_only(
@@ -118,6 +118,6 @@ async def test_an_invalid_payload_answer_dead_letters_that_message_only(
     async with running(service):
         await service.outbox.append(batch)
         await receiver.wait_messages(1)
-    dead = await redis.xrange("vixmon:alerts:dead")
+    dead = await redis.xrange("{vixmon:alerts}:dead")
     assert [f[b"error"] for _, f in dead] == [b"HTTP 400: invalid_blocks"]
     assert batch[1].summary in _texts(receiver)[0]

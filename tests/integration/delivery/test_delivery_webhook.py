@@ -136,7 +136,7 @@ async def test_an_event_older_than_max_age_goes_to_the_dead_letter_stream_with_i
     async with running(service):
         evt = event(clock=fake_sleep.clock)
         await service.outbox.append([evt])
-        dead = await redis.xread({"vixmon:alerts:dead": "0"}, block=10_000)
+        dead = await redis.xread({"{vixmon:alerts}:dead": "0"}, block=10_000)
     (_, [(_, fields)]) = dead[0]
     assert fields[b"reason"] == b"max_age"
     assert b"HTTP 500: database on fire" in fields[b"error"]
@@ -146,7 +146,7 @@ async def test_an_event_older_than_max_age_goes_to_the_dead_letter_stream_with_i
     assert sum(fake_sleep.calls) == pytest.approx(3600, abs=1.0)
     assert int(fields[b"attempts"]) == len(receiver.requests)
     assert sample(registry, DELIVERIES, sink="hook", outcome="dead") == 1
-    assert (await redis.xpending("vixmon:alerts", "hook"))["pending"] == 0
+    assert (await redis.xpending("{vixmon:alerts}", "hook"))["pending"] == 0
 
 
 async def test_a_malformed_request_answer_is_dead_lettered_at_once_and_the_next_event_flows(
@@ -159,7 +159,7 @@ async def test_a_malformed_request_answer_is_dead_lettered_at_once_and_the_next_
         await service.outbox.append([first, second])
         await receiver.wait_accepted(1)
     assert receiver.accepted_event_ids() == [second.id]
-    dead = await redis.xrange("vixmon:alerts:dead")
+    dead = await redis.xrange("{vixmon:alerts}:dead")
     assert [f[b"reason"] for _, f in dead] == [b"rejected"]
 
 
@@ -179,7 +179,7 @@ async def test_410_disables_the_sink_and_keeps_its_events_in_the_outbox(
         assert sample(registry, "vixmon_alert_outbox_pending", sink="hook") == 3
     assert len(receiver.requests) == 1
     assert sample(registry, DELIVERIES, sink="hook", outcome="disabled") == 1
-    assert await redis.xlen("vixmon:alerts:dead") == 0
+    assert await redis.xlen("{vixmon:alerts}:dead") == 0
 
 
 async def test_events_arrive_in_stream_order_one_message_each(

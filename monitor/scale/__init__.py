@@ -1,0 +1,1 @@
+"""Several engine processes sharing the books through Redis (issue 17, docs/reliability.md)."""
