@@ -30,7 +30,6 @@ import redis.asyncio as aioredis
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.accounts import AccountBooks
@@ -57,10 +56,14 @@ from monitor.positions.store import LedgerStore
 from monitor.pricing import black
 from monitor.redis_server import EmbeddedRedis, RedisHealth
 from monitor.rules_metrics import RulesCollector
-from monitor.scale.fenced import FencedAlerts
-from monitor.scale.leases import Leases
 from monitor.scale.partitions import books_of
-from monitor.scale.replica import Replica
+from monitor.scale.replica import (
+    Replica,
+    catch_up_id,
+    deliver_when_elected,
+    quote_group,
+    start_replica,
+)
 from monitor.sdnotify import Notifier, ProgressWatchdog
 from monitor.secrets import read_secret
 from monitor.sinks.delivery import DeliveryService
@@ -80,13 +83,6 @@ log = structlog.get_logger(__name__)
 
 Role = Literal["all", "ingest", "engine"]
 EXIT_OK, EXIT_FAILED = 0, 1
-
-
-def quote_group(replica: str) -> str:
-    """A partitioned replica's own consumer group on the quote stream: every replica reads
-    every quote (each prices the chains its books need)."""
-    return f"engine:{replica}"
-
 DELIVERY_HEAD_START_S = 0.05
 """How long the engine waits after appending alerts for the sinks to try them (a hung sink
 costs each alerting cycle at most this)."""
@@ -99,7 +95,6 @@ def page_url(host: str, port: int) -> str:
     elif ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{port}/"
-
 
 class App:
     def __init__(
@@ -456,29 +451,11 @@ class App:
     async def _start_replica(self) -> Replica:
         """Join the engines sharing the books: register, and take this replica's partitions."""
         assert self.redis is not None
-        sc, prefix = self.cfg.scale, self.cfg.redis.key_prefix
-        redis = self.redis
-
-        async def forget(name: str) -> None:  # a replica gone for good: drop its quote group
-            try:
-                await redis.xgroup_destroy(bus.quotes_key(prefix), quote_group(name))
-            except RedisResponseError:
-                pass  # already gone
-
-        leases = Leases(redis, prefix=prefix, replica=self._replica_name(),
-                        partitions=sc.partitions, ttl_s=sc.lease_ttl_s,
-                        forget_after_s=sc.forget_after_s, on_forget=forget)
-        fenced = FencedAlerts(redis, prefix=prefix, partitions=sc.partitions, token=leases.token)
-        replica = Replica(leases, fenced, renew_every_s=sc.renew_every_s, registry=self.registry)
-        await replica.step()
-        return replica
+        return await start_replica(self.redis, self.cfg, self._replica_name(), self.registry)
 
     async def _catch_up_id(self) -> str:
-        """Where a new replica's quote group starts: a mark older than ``mark_max_age_s`` is
-        unusable anyway, so the stream from that long ago rebuilds the market."""
         assert self.redis is not None
-        sec, _usec = await self.redis.time()
-        return f"{max(0, int(sec) - round(self.cfg.engine.mark_max_age_s)) * 1000}-0"
+        return await catch_up_id(self.redis, self.cfg.engine.mark_max_age_s)
 
     def _engine_books(self, portfolio: Portfolio) -> Portfolio:
         """Return what this engine evaluates of ``portfolio``: all of it, or its partitions'."""
@@ -494,21 +471,8 @@ class App:
         await replica.apply(engine, loop.machine, self.loaded.portfolio, self.baseline_store.load)
 
     async def _deliver_when_elected(self) -> None:
-        """Run the sinks once this replica holds the delivery lease (one process delivers);
-        losing it (this process stalled past the TTL) stops the daemon: another delivers."""
         assert self.replica is not None and self.delivery is not None
-        await self.replica.elected.wait()
-        log.info("delivering", replica=self.replica.leases.replica)
-        run = asyncio.ensure_future(self.delivery.run())
-        lost = asyncio.ensure_future(self.replica.lost_delivery.wait())
-        try:
-            await asyncio.wait({run, lost}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            lost.cancel()
-        if run.done():
-            return run.result()
-        run.cancel()
-        raise RuntimeError("delivery lease lost: another replica delivers now")
+        await deliver_when_elected(self.replica, self.delivery)
 
     def _history_keeper(self, engine: Engine) -> HistoryKeeper:
         """Rule memory kept in Redis and the daily VIX bars' backfill (``monitor.history``)."""

@@ -14,10 +14,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import redis.asyncio as aioredis
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
+from monitor import bus
 from monitor.alerts import AlertMachine
 from monitor.engine import Engine
 from monitor.model import Portfolio
@@ -26,8 +28,16 @@ from monitor.scale.fenced import FencedAlerts
 from monitor.scale.leases import Leases
 from monitor.scale.partitions import books_of
 from monitor.scale.scope import PartitionScope
+from monitor.settings import Settings
+from monitor.sinks.delivery import DeliveryService
 
 log = structlog.get_logger(__name__)
+
+
+def quote_group(replica: str) -> str:
+    """A partitioned replica's own consumer group on the quote stream: every replica reads
+    every quote (each prices the chains its books need)."""
+    return f"engine:{replica}"
 
 
 class Replica:
@@ -98,3 +108,47 @@ class Replica:
         log.info("partitions_applied", gained=sorted(gained), lost=sorted(lost),
                  books=len(engine.portfolio.books))
         return True
+
+
+async def start_replica(
+    redis: aioredis.Redis, cfg: Settings, name: str, registry: CollectorRegistry
+) -> Replica:
+    """Join the engines sharing the books: register, and take this replica's partitions."""
+    sc, prefix = cfg.scale, cfg.redis.key_prefix
+
+    async def forget(gone: str) -> None:  # a replica gone for good: drop its quote group
+        try:
+            await redis.xgroup_destroy(bus.quotes_key(prefix), quote_group(gone))
+        except ResponseError:
+            pass  # already gone
+
+    leases = Leases(redis, prefix=prefix, replica=name, partitions=sc.partitions,
+                    ttl_s=sc.lease_ttl_s, forget_after_s=sc.forget_after_s, on_forget=forget)
+    fenced = FencedAlerts(redis, prefix=prefix, partitions=sc.partitions, token=leases.token)
+    replica = Replica(leases, fenced, renew_every_s=sc.renew_every_s, registry=registry)
+    await replica.step()
+    return replica
+
+
+async def catch_up_id(redis: aioredis.Redis, mark_max_age_s: float) -> str:
+    """Where a new replica's quote group starts: a mark older than ``mark_max_age_s`` is
+    unusable anyway, so the stream from that long ago rebuilds the market."""
+    sec, _usec = await redis.time()
+    return f"{max(0, int(sec) - round(mark_max_age_s)) * 1000}-0"
+
+
+async def deliver_when_elected(replica: Replica, delivery: DeliveryService) -> None:
+    """Run the sinks once this replica holds the delivery lease (one process delivers);
+    losing it (this process stalled past the TTL) stops the daemon: another delivers now."""
+    await replica.elected.wait()
+    log.info("delivering", replica=replica.leases.replica)
+    run = asyncio.ensure_future(delivery.run())
+    lost = asyncio.ensure_future(replica.lost_delivery.wait())
+    try:
+        await asyncio.wait({run, lost}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        lost.cancel()
+    if run.done():
+        return run.result()
+    run.cancel()
+    raise RuntimeError("delivery lease lost: another replica delivers now")

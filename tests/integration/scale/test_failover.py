@@ -9,6 +9,7 @@ after the calm quote: its own resolves may or may not be written, its deliveries
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -120,6 +121,6 @@ async def test_kill_9_of_one_of_two_replicas_loses_and_doubles_no_alert(
             if ev["id"] not in seen:
                 seen.add(ev["id"])
                 statuses[ev["key"]].append(ev["status"])
-    doubled = [k for k, s in statuses.items() if any(
-        x == y == "firing" for x, y in zip(s, s[1:], strict=False))]
+    doubled = [k for k, s in statuses.items()
+               if any(x == y == "firing" for x, y in itertools.pairwise(s))]
     assert not doubled, f"fired twice: {doubled[:5]}"
