@@ -41,7 +41,6 @@ import multiprocessing as mp
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -177,21 +176,22 @@ def memory_report(pid: int | str = "self", top: int = 6) -> list[str]:
     files = {k: v for k, v in maps.items() if k.startswith("/")}
     file_private = sum(v.get("Private_Clean", 0) + v.get("Private_Dirty", 0)
                        for v in files.values())
+    mb = {k: v / 1024 for k, v in r.items()}
+    file_shared = sum(v.get("Shared_Clean", 0) + v.get("Shared_Dirty", 0) for v in files.values())
     lines = [
-        f"rss {r.get('Rss', 0) / 1024:7.1f} MB = private {private / 1024:7.1f} MB "
-        f"(clean {r.get('Private_Clean', 0) / 1024:.1f}, dirty {r.get('Private_Dirty', 0) / 1024:.1f})"
+        f"rss {mb.get('Rss', 0):7.1f} MB = private {private / 1024:7.1f} MB (clean "
+        f"{mb.get('Private_Clean', 0):.1f}, dirty {mb.get('Private_Dirty', 0):.1f})"
         f" + shared {shared / 1024:.1f} MB",
         f"  private, without file mappings (heap, arrays, anon): "
         f"{(private - file_private) / 1024:7.1f} MB   (target <= 150 MB)",
-        f"  file mappings (shared libraries, .pyc, numba cache): private {file_private / 1024:.1f}"
-        f" MB, shared {sum(v.get('Shared_Clean', 0) + v.get('Shared_Dirty', 0) for v in files.values()) / 1024:.1f} MB",
+        f"  file mappings (shared libraries, .pyc, numba cache): private "
+        f"{file_private / 1024:.1f} MB, shared {file_shared / 1024:.1f} MB",
     ]
     biggest = sorted(files.items(), key=lambda kv: -kv[1].get("Rss", 0))[:top]
     for name, v in biggest:
-        lines.append(
-            f"    {v.get('Rss', 0) / 1024:6.1f} MB rss ({(v.get('Shared_Clean', 0) + v.get('Shared_Dirty', 0)) / 1024:5.1f}"
-            f" shared)  {Path(name).name}"
-        )
+        sh = (v.get("Shared_Clean", 0) + v.get("Shared_Dirty", 0)) / 1024
+        lines.append(f"    {v.get('Rss', 0) / 1024:6.1f} MB rss ({sh:5.1f} shared)  "
+                     f"{Path(name).name}")
     return lines
 
 
@@ -272,7 +272,8 @@ def inproc(n_books: int, cycles: int, rate: float) -> None:
           f"{n_keys:,} alert keys; {cycles} cycles of {CYCLE_S * 1e3:.0f} ms with "
           f"{per_batch:,} changed quotes each ({rate:,.0f} quotes/s)")
     print(f"setup: chains + 2 snapshots {t_snap:.1f} s, books {t_books:.1f} s; first cycle "
-          f"(every key emitted) {t_first * 1e3:.0f} ms + alert machine {t_first_machine * 1e3:.0f} ms")
+          f"(every key emitted) {t_first * 1e3:.0f} ms + alert machine "
+          f"{t_first_machine * 1e3:.0f} ms")
     print(row("ingest of one batch (not in the cycle)", ingest_ms))
     print(row("full cycle (Engine.evaluate)", cycle_ms, "target <= 50 ms at 10,000 books"))
     print(row("alert machine step after it", machine_ms))

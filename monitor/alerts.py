@@ -37,6 +37,7 @@ import math
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -86,6 +87,67 @@ class Transition:
         self.suppressed += other.suppressed
 
 
+class KeyStates(dict[str, KeyState]):
+    """The machine's states by key, with the keys of each inhibition group indexed.
+
+    A step looks up only its signals' groups; scanning every key instead cost ~20 ms a cycle
+    at 10,000 books. Every mutating method keeps the index (the replica deletes and loads
+    partitions' keys in place)."""
+
+    def __init__(self, items: Iterable[tuple[str, KeyState]] | dict[str, KeyState] = ()) -> None:
+        super().__init__()
+        self.groups: dict[str, set[str]] = {}
+        self.update(items)
+
+    def _add(self, key: str) -> None:
+        member = inhibition(key)
+        if member is not None:
+            self.groups.setdefault(member[0], set()).add(key)
+
+    def _drop(self, key: str) -> None:
+        member = inhibition(key)
+        if member is not None:
+            self.groups.get(member[0], set()).discard(key)
+
+    def __setitem__(self, key: str, value: KeyState) -> None:
+        if key not in self:
+            self._add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._drop(key)
+
+    def update(self, *args: Any, **kwargs: KeyState) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> KeyStates:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def setdefault(self, key: str, default: KeyState) -> KeyState:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        had = key in self
+        out = super().pop(key, *default)
+        if had:
+            self._drop(key)
+        return out
+
+    def popitem(self) -> tuple[str, KeyState]:
+        key, value = super().popitem()
+        self._drop(key)
+        return key, value
+
+    def clear(self) -> None:
+        super().clear()
+        self.groups.clear()
+
+
 def _new_id() -> str:
     return f"evt_{uuid.uuid4().hex}"
 
@@ -94,26 +156,36 @@ def _new_id() -> str:
 class AlertMachine:
     cooldown_s: float
     repeat_interval_s: float
-    states: dict[str, KeyState] = field(default_factory=dict)
+    states: dict[str, KeyState] = field(default_factory=KeyStates)
     new_id: Callable[[], str] = _new_id
+
+    def __post_init__(self) -> None:
+        self._indexed()
+
+    def _indexed(self) -> KeyStates:
+        """Return ``states`` as a ``KeyStates`` (re-indexed once if a plain dict was set)."""
+        if not isinstance(self.states, KeyStates):
+            self.states = KeyStates(self.states)
+        return self.states
 
     def step(self, signals: Iterable[Signal], now_ns: int) -> Transition:
         """Advance every key named by ``signals``; return the events to deliver."""
         out = Transition()
         signals = list(signals)
-        top = self._top_levels(signals)
-        for sig in signals:
+        members = [inhibition(sig.key) for sig in signals]
+        top = self._top_levels(signals, {m[0] for m in members if m is not None})
+        breaching = _breaching_members(signals, members)
+        for sig, member in zip(signals, members, strict=True):
             st = self.states.get(sig.key)
             if st is None:
                 st = self.states[sig.key] = KeyState()
             before = msgspec.structs.replace(st)
-            member = inhibition(sig.key)
             muted = member is not None and top.get(member[0], -math.inf) > member[1]
             status = self._advance(st, sig, now_ns, out, muted)
             if status is not None:
                 st.notified = status != "resolved"
                 st.last_notified_ns = now_ns
-                out.events.append(self._event(sig, status, now_ns, _also(sig, member, signals)))
+                out.events.append(self._event(sig, status, now_ns, _also(member, breaching)))
             if st != before:
                 out.changed[sig.key] = st
         return out
@@ -144,18 +216,21 @@ class AlertMachine:
             out.changed[key] = st
         return out
 
-    def _top_levels(self, signals: list[Signal]) -> dict[str, float]:
-        """Return each inhibition group's highest level firing after this step."""
-        firing = {k: st.firing for k, st in self.states.items() if st.firing}
+    def _top_levels(self, signals: list[Signal], groups: set[str]) -> dict[str, float]:
+        """Return the highest level firing after this step of each group in ``groups``."""
+        states = self._indexed()
+        firing = {
+            k for g in groups for k in states.groups.get(g, ()) if states[k].firing
+        }
         for sig in signals:
             if sig.condition == "breach":
-                firing[sig.key] = True
+                firing.add(sig.key)
             elif sig.condition == "clear":
-                firing.pop(sig.key, None)
+                firing.discard(sig.key)
         top: dict[str, float] = {}
         for key in firing:
             member = inhibition(key)
-            if member is not None:
+            if member is not None and member[0] in groups:
                 top[member[0]] = max(top.get(member[0], -math.inf), member[1])
         return top
 
@@ -219,16 +294,29 @@ class AlertMachine:
         )
 
 
-def _also(sig: Signal, member: tuple[str, float] | None, signals: list[Signal]) -> list[str]:
-    """Return the summaries of this cycle's breaching lower members of ``sig``'s group."""
+def _breaching_members(
+    signals: list[Signal], members: list[tuple[str, float] | None]
+) -> dict[str, list[tuple[float, Signal]]]:
+    """Group this cycle's breaching signals by inhibition group, in signal order."""
+    out: dict[str, list[tuple[float, Signal]]] = {}
+    for sig, member in zip(signals, members, strict=True):
+        if member is not None and sig.condition == "breach":
+            out.setdefault(member[0], []).append((member[1], sig))
+    return out
+
+
+def _also(
+    member: tuple[str, float] | None, breaching: dict[str, list[tuple[float, Signal]]]
+) -> list[str]:
+    """Return the summaries of this cycle's breaching lower members of ``member``'s group.
+
+    Looked up in the cycle's groups (``_breaching_members``): scanning every signal for each
+    event made a spike's first cycle quadratic in the number of keys.
+    """
     if member is None:
         return []
-    out = []
-    for other in signals:
-        m = inhibition(other.key)
-        if m is not None and m[0] == member[0] and m[1] < member[1] and other.condition == "breach":
-            out.append(other.materialize().summary)
-    return out
+    group, level = member
+    return [other.materialize().summary for lvl, other in breaching.get(group, ()) if lvl < level]
 
 
 STATE_ENCODER = msgspec.msgpack.Encoder()

@@ -312,7 +312,7 @@ class App:
 
     async def _start_redis(self) -> None:
         rc = self.cfg.redis
-        if rc.url:
+        if rc.url or rc.sentinels:  # with Sentinels, url only carries credentials (or is empty)
             self.redis_url = rc.url
             register_secret(urllib.parse.urlsplit(rc.url).password)  # never log the password
         else:
@@ -320,8 +320,9 @@ class App:
             await self.embedded.start()
             self.redis_url = self.embedded.url
         self.redis = bus.connect(
-            self.redis_url, socket_timeout_s=rc.socket_timeout_s, cluster=rc.cluster
-        )
+            self.redis_url, socket_timeout_s=rc.socket_timeout_s, cluster=rc.cluster,
+            sentinels=rc.sentinel_addresses(), sentinel_master=rc.sentinel_master,
+        )  # fmt: skip
         await self.redis.ping()
         if not rc.cluster:
             await key_migration.migrate(self.redis, rc.key_prefix)

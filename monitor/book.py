@@ -49,6 +49,17 @@ class PortfolioIndex:
     leg_is_spx: NDArray[np.bool_]
     cash_usd: F64
 
+    def book_structs(self, b: int) -> range:
+        """Return the structures of book ``b``: ``build`` lists each book's together, in order."""
+        lo, hi = np.searchsorted(self.struct_book, (b, b + 1)).tolist()
+        return range(lo, hi)
+
+    def book_legs(self, b: int) -> range:
+        """Return the legs of book ``b`` (legs follow their structures' order)."""
+        structs = self.book_structs(b)
+        lo, hi = np.searchsorted(self.leg_struct, (structs.start, structs.stop)).tolist()
+        return range(lo, hi)
+
     @classmethod
     def build(cls, portfolio: Portfolio, rows: dict[str, int]) -> PortfolioIndex:
         """Flatten ``portfolio``; ``rows`` maps every leg symbol to its market row."""

@@ -17,6 +17,10 @@ import redis.asyncio as aioredis
 import structlog
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ResponseError
 
 from monitor import keys
@@ -44,27 +48,64 @@ def dead_quotes_key(prefix: str) -> str:
     return keys.quotes_dead(prefix)
 
 
-def connect(url: str, *, socket_timeout_s: float, cluster: bool = False) -> aioredis.Redis:
+def connect(
+    url: str,
+    *,
+    socket_timeout_s: float,
+    cluster: bool = False,
+    sentinels: Sequence[tuple[str, int]] = (),
+    sentinel_master: str = "",
+) -> aioredis.Redis:
     """Create a client; ``unix://`` and ``redis://`` URLs both work.
 
     ``cluster``: ``url`` is one node of a Redis Cluster. The cluster client speaks the same
     commands (every multi-key command vixmon sends stays within one hash slot, ``monitor.keys``),
     so it is handed out under the standalone client's type.
+
+    ``sentinels``: (host, port) of each Sentinel watching ``sentinel_master``; the client asks
+    them for the master's address and asks again after a connection error (a failover). ``url``
+    may be empty; if given, only its user, password and database are used.
     """
+    timeouts: dict[str, Any] = {
+        "socket_timeout": socket_timeout_s,
+        "socket_connect_timeout": socket_timeout_s,
+        "health_check_interval": 30,
+    }
+    if sentinels:
+        return _sentinel_master(url, sentinels, sentinel_master, timeouts)
     if cluster:
-        client = RedisCluster.from_url(
-            url,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
-            health_check_interval=30,
-        )
-        return cast(aioredis.Redis, client)
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout_s,
-        socket_connect_timeout=socket_timeout_s,
-        health_check_interval=30,
+        return cast(aioredis.Redis, RedisCluster.from_url(url, **timeouts))
+    return aioredis.Redis.from_url(url, **timeouts)
+
+
+class _SentinelMaster(aioredis.Redis):
+    """A client of the master Sentinel names; closing it closes the Sentinel clients too."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        await cast(SentinelConnectionPool, self.connection_pool).sentinel_manager.aclose()
+
+
+def _sentinel_master(
+    url: str, sentinels: Sequence[tuple[str, int]], master: str, timeouts: dict[str, Any]
+) -> aioredis.Redis:
+    given = parse_url(url) if url else {}
+    auth: dict[str, Any] = {k: given[k] for k in ("username", "password", "db") if k in given}
+    # the Sentinels get the timeouts only: their own password (if any) is not the master's
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py: unannotated
+        list(sentinels), sentinel_kwargs=dict(timeouts), **timeouts
     )
+    client = sentinel.master_for(master, redis_class=_SentinelMaster, retry=_retry(), **auth)
+    return cast(aioredis.Redis, client)
+
+
+def _retry() -> Retry:
+    """Return redis-py's default retry of a URL client, which ``master_for``'s connections lack.
+
+    It is what carries a command over a failover: each retry reconnects, asking the Sentinels
+    for the master again.
+    """
+    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=10)
 
 
 class QuoteWriter:

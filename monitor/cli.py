@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--config", type=Path, help="config TOML (default: the shipped demo)")
     run.add_argument("--role", choices=["all", "ingest", "engine"], default="all")
+    run.add_argument("--replica", help="this engine replica's name (overrides scale.replica)")
     check = sub.add_parser("check-config", help="validate a config and its portfolio")
     check.add_argument("path", type=Path, nargs="?")
     reload = sub.add_parser("reload", help="ask the running daemon to reload its config")
@@ -81,6 +82,13 @@ def _load_or_exit(path: Path | None) -> settings.Loaded:
 
 def _run(args: argparse.Namespace) -> int:
     loaded = _load_or_exit(args.config)
+    if args.replica is not None:
+        if not args.replica or ":" in args.replica:
+            print("usage error: --replica: a non-empty name without ':'", file=sys.stderr)
+            return EXIT_CONFIG
+        scale = msgspec.structs.replace(loaded.settings.scale, replica=args.replica)
+        loaded = msgspec.structs.replace(
+            loaded, settings=msgspec.structs.replace(loaded.settings, scale=scale))
     lc = loaded.settings.logging  # the level is validated with the rest of the config
     configure_logging(level=lc.level, json=lc.json)
     # imported late: the app pulls in pricing and I/O, a bad config should fail in milliseconds

@@ -13,6 +13,7 @@ import os
 import re
 import time
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -74,6 +75,48 @@ class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     read_count: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 256
     cluster: bool = False
     """``url`` names one node of a Redis Cluster (the client discovers the rest)."""
+    sentinels: list[str] = msgspec.field(default_factory=list)
+    """``host:port`` of each Sentinel; the master's address comes from them, never from ``url``
+    (which then only gives the user, password and database: ``redis://:password@/0``)."""
+    sentinel_master: str = ""
+    """The master's name in the Sentinels' ``sentinel monitor <name> ...``."""
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """Return ``sentinels`` as (host, port) pairs; ``check_sentinels`` has vetted them."""
+        return [parse_host_port(s) for s in self.sentinels]
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """Split ``host:port`` (IPv6 as ``[::1]:26379``); raise ValueError saying what is wrong."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not host:port")
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
+
+
+def check_sentinels(r: RedisConfig) -> list[str]:
+    """Return the errors of the ``[redis]`` Sentinel keys, each named by its TOML path."""
+    if not r.sentinels and not r.sentinel_master:
+        return []
+    errors = [] if r.sentinel_master else [
+        "redis.sentinel_master: needed with redis.sentinels (the name in `sentinel monitor`)"]
+    if not r.sentinels:
+        errors.append("redis.sentinels: needed with redis.sentinel_master (host:port of each)")
+    for i, text in enumerate(r.sentinels):
+        try:
+            parse_host_port(text)
+        except ValueError as exc:
+            errors.append(f"redis.sentinels[{i}]: {exc}")
+    if r.cluster:
+        errors.append("redis.sentinels: not with redis.cluster (a Cluster fails over by itself)")
+    url = urllib.parse.urlsplit(r.url)
+    if r.url and (url.scheme != "redis" or url.netloc.rpartition("@")[2]):  # a host or port
+        errors.append("redis.url: with redis.sentinels give only user, password and database, "
+                      "as redis://:password@/0 (the master's address comes from Sentinel)")
+    return errors
 
 
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -317,11 +360,14 @@ def _check_settings(s: Settings, path: Path, now_ns: int) -> list[str]:
     if s.scale.partitions and s.scale.renew_every_s * 2 >= s.scale.lease_ttl_s:
         errors.append("scale.renew_every_s: must be below half of scale.lease_ttl_s (a lease "
                       "would expire between two renewals)")
-    if s.scale.partitions and not s.redis.url:
+    if ":" in s.scale.replica:
+        errors.append("scale.replica: must not contain ':' (it separates the lease token)")
+    if s.scale.partitions and not (s.redis.url or s.redis.sentinels):
         errors.append("scale.partitions: engines share books through one Redis: set redis.url "
-                      "(the embedded server is private to one process)")
+                      "or redis.sentinels (the embedded server is private to one process)")
     if s.redis.cluster and not s.redis.url:
         errors.append("redis.cluster: needs redis.url (a node of the cluster)")
+    errors += check_sentinels(s.redis)
     for i, feed in enumerate(s.feeds):
         if isinstance(feed, ReplayFeedConfig) and not (path.parent / feed.path).is_file():
             errors.append(f"feeds[{i}].path: no such file: {path.parent / feed.path}")

@@ -26,7 +26,7 @@ from monitor.pricing.valuation import Valuation
 from monitor.rules import roll, term_structure
 from monitor.rules.calendar import MacroEvent
 from monitor.rules.momentum import Momentum
-from monitor.rules.vega import NetVega, leg_units
+from monitor.rules.vega import NetVega, leg_unit
 
 if TYPE_CHECKING:
     from monitor.settings import RulesConfig
@@ -71,23 +71,32 @@ class PlanBook:
     inputs: PlanInputs
     _plans: dict[str, Plan | None] = field(default_factory=dict)
     _instruments: list[RollInstrument] | None = None
+    _book_ids: dict[str, int] | None = None
 
     def get(self, book: str) -> Plan | None:
         """Return the book's plan this cycle (None: no layer fires, or no such book)."""
         if book not in self._plans:
-            names = self.inputs.state.index.book_names
-            self._plans[book] = _plan(self, names.index(book)) if book in names else None
+            b = self._book_id(book)
+            self._plans[book] = _plan(self, b) if b is not None else None
         return self._plans[book]
+
+    def _book_id(self, book: str) -> int | None:
+        if self._book_ids is None:  # a list lookup per plan is quadratic at 10,000 books
+            names = self.inputs.state.index.book_names
+            self._book_ids = {name: b for b, name in enumerate(names)}
+        return self._book_ids.get(book)
 
     def no_plan_reason(self, book: str) -> str:
         """Say why ``get(book)`` is None: stale marks are never read as "below threshold"."""
         inp = self.inputs
         idx = inp.state.index
-        b = idx.book_names.index(book)
+        b = self._book_id(book)
+        if b is None:
+            raise ValueError(f"{book!r} is not in the portfolio")
         stale = [
             idx.struct_names[s]
-            for s, k in enumerate(idx.struct_kind)
-            if k == "layer" and int(idx.struct_book[s]) == b and bool(inp.state.struct_stale[s])
+            for s in idx.book_structs(b)
+            if idx.struct_kind[s] == "layer" and bool(inp.state.struct_stale[s])
         ]
         if stale:
             why = "the feed is silent" if inp.market_stale else "stale or missing leg marks"
@@ -314,17 +323,15 @@ def _vega_legs(
 ) -> list[dict[str, Any]]:
     """Per leg of the book (and of the roll): what it adds to the net vega, in which unit."""
     idx = inp.state.index
-    units = leg_units(idx)
     out = [
         {
             "structure": idx.struct_names[int(idx.leg_struct[i])],
             "symbol": idx.leg_symbol[i],
             "quantity": int(idx.leg_qty[i]),
-            "unit": units[i],
+            "unit": leg_unit(bool(idx.leg_is_spx[i])),
             "vega_usd": _r(float(inp.net_vega.leg[i])),
         }
-        for i in range(len(idx.leg_symbol))
-        if int(idx.struct_book[int(idx.leg_struct[i])]) == b
+        for i in idx.book_legs(b)
     ]
     if ch and ch.instrument is not None:
         for leg in sin.instruments[ch.instrument].legs:

@@ -35,8 +35,8 @@ def firing(
     idx = state.index
     mine = [
         s
-        for s, k in enumerate(idx.struct_kind)
-        if k == "layer" and int(idx.struct_book[s]) == book and not bool(state.struct_stale[s])
+        for s in idx.book_structs(book)
+        if idx.struct_kind[s] == "layer" and not bool(state.struct_stale[s])
     ]
     gain = {s: float(state.struct_gain_ratio[s]) for s in mine}
     at = [s for s in mine if gain[s] >= threshold]
@@ -51,7 +51,8 @@ def firing(
 
 def _layer(state: PortfolioState, nv: NetVega, s: int) -> HarvestLayer:
     idx = state.index
-    rows = np.flatnonzero(idx.leg_struct == s).tolist()
+    span = idx.book_legs(int(idx.struct_book[s]))
+    rows = (span.start + np.flatnonzero(idx.leg_struct[span.start : span.stop] == s)).tolist()
     qty = [int(idx.leg_qty[i]) for i in rows]
     units = math.gcd(*[abs(q) for q in qty]) or 1
     legs = tuple(

@@ -18,17 +18,25 @@ MB = 1024 * 1024
 
 
 def redis_url(loaded: Loaded, given: str | None) -> str:
-    """Return the Redis to record from: given, configured, or the embedded one's socket."""
+    """Return the Redis to record from: given, configured, or the embedded one's socket.
+
+    With ``redis.sentinels`` the configured URL only carries credentials (or is empty).
+    """
     if given:
         return given
-    if loaded.settings.redis.url:
+    if loaded.settings.redis.url or loaded.settings.redis.sentinels:
         return loaded.settings.redis.url
     return f"unix://{loaded.state_dir / 'redis.sock'}"
 
 
-async def _main(loaded: Loaded, url: str, files: SessionFiles, group: str) -> int:
+async def _main(
+    loaded: Loaded, url: str, files: SessionFiles, group: str, *, configured: bool
+) -> int:
+    """Record from ``url``; ``configured``: it is the config's Redis (Sentinels included)."""
     rc = loaded.settings.redis
-    client = bus.connect(url, socket_timeout_s=rc.socket_timeout_s, cluster=rc.cluster)
+    sentinels = rc.sentinel_addresses() if configured else []
+    client = bus.connect(url, socket_timeout_s=rc.socket_timeout_s, cluster=rc.cluster,
+                         sentinels=sentinels, sentinel_master=rc.sentinel_master)  # fmt: skip
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -60,7 +68,8 @@ def main(
     )
     files = SessionFiles(folder, limits=limits)
     try:
-        return asyncio.run(_main(loaded, redis_url(loaded, redis), files, group))
+        url = redis_url(loaded, redis)
+        return asyncio.run(_main(loaded, url, files, group, configured=not redis))
     except OSError as exc:
         log.error("recording_failed", error=str(exc))
         return 1

@@ -61,4 +61,9 @@ def net_vega(state: PortfolioState, val: Valuation) -> NetVega:
 
 def leg_units(index: PortfolioIndex) -> list[str]:
     """Return each leg's vega unit: ``spx_vega`` (SPX option vega) or ``vix_delta_x100``."""
-    return ["spx_vega" if spx else "vix_delta_x100" for spx in index.leg_is_spx.tolist()]
+    return [leg_unit(spx) for spx in index.leg_is_spx.tolist()]
+
+
+def leg_unit(is_spx: bool) -> str:
+    """Return one leg's vega unit (see ``leg_units``)."""
+    return "spx_vega" if is_spx else "vix_delta_x100"

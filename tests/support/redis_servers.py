@@ -16,6 +16,10 @@ Fixtures (registered in tests/conftest.py):
 - ``redis7_url`` / ``redis_cluster_clean`` (per test): the same, after FLUSHALL (on every master).
 - ``node_client(backend, key)``: a plain client of the one server holding ``key`` (INFO,
   raw MULTI, what cluster routing would hide).
+- ``redis_sentinel`` (per test: a failover test breaks it): a ``SentinelSet`` of a master, one
+  replica (``--replicaof``) and one Sentinel watching the master as ``SENTINEL_MASTER`` with
+  quorum 1, ready once the Sentinel knows the replica; ``address`` is the Sentinel's
+  ``host:port``, ``wait_promoted`` awaits a failover.
 - ``backend`` (per test, parametrized ``redis7`` and ``cluster``): a ``Backend`` with ``url``,
   ``cluster`` and ``client``, a vixmon client made by ``monitor.bus.connect`` on an empty
   database. A test that takes ``backend`` runs once against each::
@@ -38,7 +42,7 @@ import re
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -85,10 +89,14 @@ def redis_server_binary() -> Path:
 class RedisProcess:
     """One redis-server on 127.0.0.1 with its data in ``state_dir``; keeps its port on restart."""
 
-    def __init__(self, binary: Path, state_dir: Path, *, cluster: bool = False) -> None:
+    def __init__(
+        self, binary: Path, state_dir: Path, *, cluster: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> None:  # fmt: skip
         self.binary = binary
         self.state_dir = state_dir
         self.cluster = cluster
+        self.extra_args = list(extra_args)
         self.port = 0
         self.bus_port = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -124,7 +132,7 @@ class RedisProcess:
                 "--cluster-node-timeout", "2000",
                 "--cluster-port", str(self.bus_port),
             ]  # fmt: skip
-        return argv
+        return argv + self.extra_args
 
     def start(self) -> None:
         """Start the server and wait until it answers PING (on a new port the first time)."""
@@ -273,6 +281,111 @@ def stop_all(nodes: list[RedisProcess]) -> None:
         node.stop()
 
 
+SENTINEL_MASTER = "vixmon-master"
+
+
+class SentinelProcess(RedisProcess):
+    """A redis-server run as a Sentinel (``--sentinel``) watching the master on ``master_port``.
+
+    Sentinel rewrites its config file (what it learns, its own id), so the file lives in
+    ``state_dir``, written once: a restart keeps what the Sentinel learnt.
+    """
+
+    def __init__(self, binary: Path, state_dir: Path, *, master_port: int) -> None:
+        super().__init__(binary, state_dir)
+        self.master_port = master_port
+
+    def _argv(self) -> list[str]:
+        conf = self.state_dir / "sentinel.conf"
+        if not conf.exists():
+            name = SENTINEL_MASTER
+            conf.write_text(
+                f"sentinel monitor {name} 127.0.0.1 {self.master_port} 1\n"
+                f"sentinel down-after-milliseconds {name} 1000\n"
+                f"sentinel failover-timeout {name} 5000\n"
+            )
+        return [
+            str(self.binary), str(conf), "--sentinel",
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.state_dir),
+            "--daemonize", "no",
+            "--logfile", str(self.log_path),
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SentinelSet:
+    """A master, its replica and the one Sentinel (quorum 1) that fails it over."""
+
+    master: RedisProcess
+    replica: RedisProcess
+    sentinel: SentinelProcess
+    name: str = SENTINEL_MASTER
+
+    @property
+    def address(self) -> str:
+        """The Sentinel's ``host:port``, as ``redis.sentinels`` lists it."""
+        return self.sentinel.address
+
+    def master_port(self) -> int:
+        """Return the port of the master the Sentinel names now."""
+        with self.sentinel.client() as c:
+            _host, port = c.sentinel_get_master_addr_by_name(self.name)
+        return int(port)
+
+    def wait_replica_known(self, timeout_s: float = _START_TIMEOUT_S) -> None:
+        """Wait until the replica has synced and the Sentinel lists it (it can fail over)."""
+        deadline = time.monotonic() + timeout_s
+        while not (_link_up(self.replica) and self._sentinel_sees_replica()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Sentinel did not learn the replica in {timeout_s} s")
+            time.sleep(_POLL_S)  # replication and Sentinel's INFO polling announce nothing
+
+    def wait_promoted(self, timeout_s: float = 20.0) -> None:
+        """Wait until the Sentinel names the replica as the master (a failover ended)."""
+        deadline = time.monotonic() + timeout_s
+        while self.master_port() != self.replica.port:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no failover to the replica in {timeout_s} s; see "
+                                   f"{self.sentinel.log_path}:\n{self.sentinel._log_tail()}")
+            time.sleep(_POLL_S)  # Sentinel pushes +switch-master on pub/sub; polling is simpler
+
+    def _sentinel_sees_replica(self) -> bool:
+        with self.sentinel.client() as c:
+            replicas = c.sentinel_slaves(self.name)
+        return any(r["port"] == self.replica.port and not r["is_sdown"] for r in replicas)
+
+
+def _link_up(replica: RedisProcess) -> bool:
+    with replica.client() as c:
+        return bool(c.info("replication").get("master_link_status") == "up")
+
+
+def start_sentinel_set(root: Path) -> SentinelSet:
+    """Start a master, a replica of it and a Sentinel watching it, all on loopback."""
+    binary = redis_server_binary()
+    # a replica's first sync otherwise waits 5 s for more replicas to share the transfer
+    master = RedisProcess(binary, root / "master", extra_args=["--repl-diskless-sync-delay", "0"])
+    started: list[RedisProcess] = []
+    try:
+        master.start()
+        started.append(master)
+        replica = RedisProcess(binary, root / "replica",
+                               extra_args=["--replicaof", "127.0.0.1", str(master.port)])
+        replica.start()
+        started.append(replica)
+        sentinel = SentinelProcess(binary, root / "sentinel", master_port=master.port)
+        sentinel.start()
+        started.append(sentinel)
+        found = SentinelSet(master, replica, sentinel)
+        found.wait_replica_known()
+    except BaseException:
+        stop_all(started)
+        raise
+    return found
+
+
 @dataclass(frozen=True)
 class Backend:
     """One Redis deployment a test runs against, and a vixmon client of it."""
@@ -313,6 +426,16 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
         yield cluster
     finally:
         stop_all(cluster.nodes)
+
+
+@pytest.fixture
+def redis_sentinel(tmp_path: Path) -> Iterator[SentinelSet]:
+    """Yield a fresh master + replica + Sentinel (a test may kill the master)."""
+    found = start_sentinel_set(tmp_path / "sentinel-set")
+    try:
+        yield found
+    finally:
+        stop_all([found.sentinel, found.replica, found.master])
 
 
 @pytest.fixture

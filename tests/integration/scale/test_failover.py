@@ -100,6 +100,7 @@ async def test_kill_9_of_one_of_two_replicas_loses_and_doubles_no_alert(
             await b.wait_log(lambda ln: ln.get("event") == "partitions_applied"
                              and set(ln["gained"]) >= held(a), 30)
             took_over_s = time.monotonic() - killed
+            print(f"{backend.name}: the survivor evaluated the books {took_over_s:.2f} s after the kill")
             await b.wait_log(is_event("delivering"), 30)
             await receiver.wait_until(
                 lambda r: sum(len(v) for v in layer_events(r).values()) == 2 * BOOKS, 60)
