@@ -41,12 +41,13 @@ from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.baseline_store import BaselineStore
 from monitor.clock import Clock, LiveClock
-from monitor.engine import Engine, rate_curve
+from monitor.engine import Cycle, Engine, rate_curve
 from monitor.history.store import HistoryKeeper, MemoryStore
 from monitor.http import HttpPolicy, HttpServer, make_app, session_cookie
 from monitor.logging import context_with, redact_text, register_secret
+from monitor.memory_trim import release_free_memory
 from monitor.metrics import VERSION, PipelineMetrics, StateCollector
-from monitor.model import Portfolio
+from monitor.model import AlertEvent, Portfolio
 from monitor.pipeline import EngineLoop
 from monitor.plan import api as plan_api
 from monitor.positions.accounts import status as account_status
@@ -419,7 +420,7 @@ class App:
             on_appended=self._deliver_first,
             known_feeds=frozenset(f.name for f in cfg.feeds),
         )
-        self.loop.on_cycle = lambda _cycle, events: self.hub.publish(events)
+        self.loop.on_cycle = self._after_cycle
         if self.replica is None:
             self._own(self.delivery.run(), "delivery", self._tasks)
         else:
@@ -445,6 +446,11 @@ class App:
         )
         self._own(engine, "engine", self._tasks)
         self._own(self.history.run(self.clock.now_ns, self._today), "history", self._tasks)
+
+    def _after_cycle(self, cycle: Cycle, events: list[AlertEvent]) -> None:
+        self.hub.publish(events)
+        if cycle.rules is not None and cycle.rules.full:  # every key was emitted: a peak
+            release_free_memory()
 
     def _replica_name(self) -> str:
         return self.cfg.scale.replica or f"{socket.gethostname()}-{os.getpid()}"

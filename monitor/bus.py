@@ -19,7 +19,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ResponseError
 
@@ -86,6 +86,18 @@ class _SentinelMaster(aioredis.Redis):
         await cast(SentinelConnectionPool, self.connection_pool).sentinel_manager.aclose()
 
 
+class _MasterConnection(SentinelManagedConnection):
+    """Asks the Sentinels for the master on every (re)connect, retries included.
+
+    redis-py asks only in ``connect()``; a command's retry reconnects through ``_connect()`` to
+    the address it had, the dead master's (redis-py issue 3874), until its retries run out.
+    """
+
+    async def _connect(self) -> None:
+        self.host, self.port = await self.connection_pool.get_master_address()
+        await super()._connect()  # type: ignore[no-untyped-call]
+
+
 def _sentinel_master(
     url: str, sentinels: Sequence[tuple[str, int]], master: str, timeouts: dict[str, Any]
 ) -> aioredis.Redis:
@@ -95,7 +107,10 @@ def _sentinel_master(
     sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py: unannotated
         list(sentinels), sentinel_kwargs=dict(timeouts), **timeouts
     )
-    client = sentinel.master_for(master, redis_class=_SentinelMaster, retry=_retry(), **auth)
+    client = sentinel.master_for(
+        master, redis_class=_SentinelMaster, connection_class=_MasterConnection, retry=_retry(),
+        **auth,
+    )  # fmt: skip
     return cast(aioredis.Redis, client)
 
 

@@ -21,7 +21,7 @@ import pytest
 from monitor import bus, keys
 from monitor.sinks.outbox import decode_event
 from tests.integration.delivery.support import Receiver, is_event
-from tests.support.daemon import Daemon, run_daemon
+from tests.support.daemon import Daemon, get_json, run_daemon
 from tests.support.redis_servers import Backend
 from tests.support.replicas import (
     CALM,
@@ -100,8 +100,11 @@ async def test_kill_9_of_one_of_two_replicas_loses_and_doubles_no_alert(
             await b.wait_log(lambda ln: ln.get("event") == "partitions_applied"
                              and set(ln["gained"]) >= held(a), 30)
             took_over_s = time.monotonic() - killed
-            print(f"{backend.name}: the survivor evaluated the books {took_over_s:.2f} s after the kill")
+            print(f"{backend.name}: the survivor evaluates the books {took_over_s:.2f} s after")
             await b.wait_log(is_event("delivering"), 30)
+            status = await get_json(f"http://127.0.0.1:{await b.http_port()}/api/v1/status")
+            assert status["scale"]["owned"] == list(range(PARTITIONS))
+            assert status["scale"]["delivering"] and status["scale"]["live"] == ["b"]
             await receiver.wait_until(
                 lambda r: sum(len(v) for v in layer_events(r).values()) == 2 * BOOKS, 60)
             outbox = await backend.client.xrange(keys.outbox("vixmon"))

@@ -119,3 +119,28 @@ async def test_keys_of_an_older_vixmon_are_renamed_once_and_keep_their_groups(
     assert [g["name"] for g in groups] == [b"hook"]
     assert await client.hget(keys.alert_states(PREFIX), "k") == b"v"
     await client.aclose()
+
+
+async def test_a_replica_that_stops_hands_its_partitions_over_at_once(backend: Backend) -> None:
+    a, b = leases(backend.client, "a"), leases(backend.client, "b")
+    for r in (a, b, a, b):
+        await r.step()
+    await a.release_all()  # SIGTERM: drained, then this
+    await b.step()
+    assert b.owned == frozenset(range(N)) and b.delivering
+    assert await backend.client.zscore(keys.replicas(PREFIX), "a") is None
+
+
+async def test_a_replica_gone_for_good_is_forgotten_with_its_quote_group(
+    backend: Backend,
+) -> None:
+    forgotten: list[str] = []
+
+    async def forget(name: str) -> None:
+        forgotten.append(name)
+
+    a = Leases(backend.client, prefix=PREFIX, replica="a", partitions=N, ttl_s=5,
+               forget_after_s=60, on_forget=forget)
+    await backend.client.zadd(keys.replicas(PREFIX), {"old": 1})  # expired in 1970
+    await a.step()
+    assert forgotten == ["old"] and await a.heartbeat() == ("a",)

@@ -131,3 +131,15 @@ def test_a_stale_vix_quote_makes_the_signal_unknown() -> None:
         {"1m": spike_then_fade(30, 12)}, vix=float("nan"), contango=0.02, cfg=MomentumConfig()
     )
     assert m.mean_reversion is None
+
+
+@pytest.mark.parametrize("length", [1, 2, 63, 64, 65, 128, 600])
+@pytest.mark.parametrize("period", [9, 12, 26])
+def test_ema_follows_its_recursion_across_block_boundaries(length: int, period: int) -> None:
+    x = 15 + np.cumsum(np.random.default_rng(length * period).normal(0, 0.3, length))
+    a = 2 / (period + 1)
+    want, y = [], x[0]
+    for v in x:  # the definition: seeded at x[0]
+        y = a * v + (1 - a) * y
+        want.append(y)
+    np.testing.assert_allclose(M.ema(x, period), want, rtol=1e-12)
