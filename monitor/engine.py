@@ -27,13 +27,13 @@ from monitor.positions.accounts import AccountStatus
 from monitor.positions.ledger import Ledger, Realization, reconcile, touch_from
 from monitor.pricing.rates import RateCurve
 from monitor.pricing.universe import Universe
-from monitor.pricing.valuation import Valuation, value
+from monitor.pricing.valuation import Valuation, value, value_rows
 from monitor.quotes import TS_MAX_NS
 from monitor.rules import registry
 from monitor.rules.base import Signal
 from monitor.rules.calendar import EventCalendar
 from monitor.rules.codes import LayoutCache
-from monitor.rules.context import RuleInputs
+from monitor.rules.context import Analysis, RuleInputs
 from monitor.rules.margin import BrokerAccount
 from monitor.rules.memory import RuleMemory
 from monitor.settings import Settings
@@ -71,6 +71,29 @@ class _Subset:
     """Each of its structures' position in the full index."""
     layouts: LayoutCache = field(default_factory=LayoutCache)
     """The rules' key tables for ``index``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PricingJob:
+    """A full cycle's pricing, detached from the live market (its own copies of the quotes):
+    ``run`` may go on in a worker thread while quotes keep arriving (``monitor.pipeline``)."""
+
+    universe: Universe
+    bid: NDArray[np.float64]
+    ask: NDArray[np.float64]
+    last: NDArray[np.float64]
+    now_ns: int
+    wall_ns: int | None
+    rates: RateCurve
+    dividend_yield: float
+    previous: Valuation | None
+
+    def run(self) -> Valuation:
+        """Value the universe (pure; touches nothing but this job)."""
+        return value(
+            self.universe, self.bid, self.ask, self.last, self.now_ns, self.rates,
+            self.dividend_yield, previous=self.previous,
+        )  # fmt: skip
 
 
 def rate_curve(settings: Settings) -> RateCurve:
@@ -241,9 +264,22 @@ class Engine:
         self._valuation = val
         return val, marks
 
+    def _price_rows(self, rows: NDArray[np.int64], now_ns: int) -> tuple[Valuation, Marks]:
+        """Revalue ``rows`` (a partial evaluation's legs) alone on the last valuation, at its
+        instant; marks as of ``now_ns``."""
+        prev = self._valuation
+        if prev is None or prev.universe is not self._universe_now():
+            return self._price(now_ns, now_ns if prev is None else prev.now_ns)
+        eng = self.settings.engine
+        bid, ask, _last = self.market.view()
+        marks = self.market.marks(now_ns, round(eng.last_trade_max_age_s * NS))
+        val = value_rows(prev, rows, bid, ask, marks.price)
+        self._valuation = val
+        return val, marks
+
     def _inputs(
         self, index: book.PortfolioIndex, val: Valuation, marks: Marks, now_ns: int,
-        wall_ns: int | None,
+        wall_ns: int | None, market_wide: Analysis | None = None,
     ) -> RuleInputs:
         eng = self.settings.engine
         bid, ask, _last = self.market.view()
@@ -264,11 +300,47 @@ class Engine:
         return RuleInputs(now_ns=now_ns, state=state, valuation=val, market=self.market,
                           market_stale=market_stale, silence_s=silence_s, engine=eng,
                           events=self.events, marks=marks, ledger=self.ledger,
-                          accounts=self.accounts, account_status=self.account_status)
+                          accounts=self.accounts, account_status=self.account_status,
+                          market_wide=market_wide)
 
-    def evaluate(self, now_ns: int, wall_ns: int | None = None) -> Cycle:
-        """Price everything at ``now_ns`` and evaluate the rules (``wall_ns``: see ``stale``)."""
-        val, marks = self._price(now_ns, now_ns)
+    def pricing_job(self, now_ns: int, wall_ns: int | None = None) -> PricingJob:
+        """Return the pricing of a full cycle at ``now_ns``, for ``evaluate(priced=...)``."""
+        eng = self.settings.engine
+        bid, ask, _last = self.market.view()
+        marks = self.market.marks(now_ns, round(eng.last_trade_max_age_s * NS))
+        return PricingJob(
+            universe=self._universe_now(), bid=bid.copy(), ask=ask.copy(), last=marks.price,
+            now_ns=now_ns, wall_ns=wall_ns, rates=self.rates, dividend_yield=eng.dividend_yield,
+            previous=self._valuation,
+        )  # fmt: skip
+
+    def _caught_up(self, priced: Valuation, now_ns: int) -> tuple[Valuation, Marks]:
+        """Return ``priced`` (a ``PricingJob``'s) with the legs whose quotes changed while it
+        ran revalued, so the rules see every leg as a partial evaluation in between did."""
+        if priced.universe is not self._universe_now():
+            return self._price(now_ns, now_ns)  # an instrument appeared meanwhile
+        eng = self.settings.engine
+        bid, ask, _last = self.market.view()
+        marks = self.market.marks(now_ns, round(eng.last_trade_max_age_s * NS))
+        rows = np.unique(self._index_now().leg_row)
+        now, then = np.stack([bid[rows], ask[rows]]), np.stack([priced.bid[rows], priced.ask[rows]])
+        moved = ~((now == then) | (np.isnan(now) & np.isnan(then))).all(axis=0)
+        val = value_rows(priced, rows[moved], bid, ask, marks.price) if moved.any() else priced
+        self._valuation = val
+        return val, marks
+
+    def evaluate(
+        self, now_ns: int, wall_ns: int | None = None, *, priced: Valuation | None = None
+    ) -> Cycle:
+        """Price everything at ``now_ns`` and evaluate the rules (``wall_ns``: see ``stale``).
+
+        ``priced``: the result of ``pricing_job(now_ns).run()``, done meanwhile (only the legs
+        whose quotes changed since are priced again).
+        """
+        if priced is None:
+            val, marks = self._price(now_ns, now_ns)
+        else:
+            val, marks = self._caught_up(priced, now_ns)
         inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
         outcome = registry.run(inputs, self.settings.rules, self.memory)
         cycle = Cycle(now_ns=now_ns, valuation=val, state=inputs.state, signals=outcome.signals,
@@ -294,14 +366,18 @@ class Engine:
         Requires ``can_evaluate_books()``. The cycle's signals are every key of those books, in
         their condition now: the alert machine deduplicates. Market-wide keys are the full
         cycle's; ``last_cycle`` and the rule memory stay the last full cycle's, but for what was
-        sent. The universe is priced at the last valuation's instant, so only the instruments
-        whose quotes changed since are solved again (time decay waits for the cadence).
+        sent. Only those books' legs are priced again (``value_rows``: their current quotes
+        and their chains' forwards, at the last valuation's instant: time decay waits for the
+        cadence), and the market-wide analyses (curve, momentum, next events, roll candidates)
+        are the last full cycle's.
         """
         if not self.can_evaluate_books() or self._valuation is None:
             raise RuntimeError("a partial evaluation needs a full one on the current index first")
         sub = self._subset(books)
-        val, marks = self._price(now_ns, self._valuation.now_ns)
-        inputs = self._inputs(sub.index, val, marks, now_ns, wall_ns)
+        val, marks = self._price_rows(sub.index.leg_row, now_ns)
+        last = self.last_cycle
+        shared = None if last is None or last.rules is None else last.rules.analysis
+        inputs = self._inputs(sub.index, val, marks, now_ns, wall_ns, shared)
         scratch = self.memory.scratch(sub.index, sub.structs, sub.layouts)
         outcome = registry.run(inputs, self.settings.rules, scratch)
         names = frozenset(sub.index.book_names)

@@ -4,7 +4,9 @@ consume: XREADGROUP a batch -> apply to the market arrays -> count/dead-letter r
 evaluate: every ``cadence_ms``: price everything, run the rules, step the alert state machine,
 append events to the outbox and persist the changed alert states. Between cadence ticks, when a
 leg's quote changed: the same for the books holding the changed legs only (a partial evaluation,
-``Engine.evaluate_books``), or everything when that is about as cheap or not possible.
+``Engine.evaluate_books``), or everything when that is about as cheap or not possible. A leg
+change never waits for a full cycle's pricing (a worker thread: ``_full_cycle``), nor for a full
+cycle that falls due on the same read (the partial evaluation goes first).
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from monitor.alerts import AlertMachine
 from monitor.book import PortfolioIndex
 from monitor.bus import Batch, QuoteConsumer
 from monitor.clock import Clock
-from monitor.engine import Cycle, Engine
+from monitor.engine import Cycle, Engine, PricingJob
 from monitor.market import MarketState
 from monitor.metrics import PipelineMetrics
 from monitor.model import AlertEvent
+from monitor.pricing.valuation import Valuation
 from monitor.quotes import EXTERNAL_FEED, Reject
 from monitor.rules.base import Signal
 from monitor.scale.scope import PartitionScope
@@ -42,6 +45,9 @@ _MAX_SUSPECTS = 10_000
 _MAX_PARTIAL_BOOKS = 16
 """More changed books than this (or than half the books) are evaluated by a full cycle: each
 book of a partial one sends every key, so past that it is no cheaper."""
+_PRICING_POLL_MS = 2
+"""While a full cycle's pricing runs in its thread, the loop reads with this block: a leg
+change waits at most about this long for its partial evaluation."""
 
 
 def mark_delayed(cycle: Cycle, market: MarketState) -> list[Signal]:
@@ -95,6 +101,20 @@ class LegWatch:
             return set()
         books = np.unique(self.leg_book[moved[self.leg_of]]).tolist()
         return {self.index.book_names[b] for b in books}
+
+
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    """A full cycle's pricing running in a worker thread (``EngineLoop._full_cycle``)."""
+
+    job: PricingJob
+    wall_ns: int
+    started: float
+    """``time.perf_counter()`` when it was handed over: the cycle's time counts from there."""
+    pricing: asyncio.Future[Valuation]
+
+    def result(self) -> Valuation:
+        return self.pricing.result()
 
 
 class EngineLoop:
@@ -153,6 +173,8 @@ class EngineLoop:
         held partitions' signals are kept, and alert writes are fenced by their leases."""
         self.before_turn: Callable[[], Awaitable[None]] | None = None
         """Awaited at the start of every turn, between evaluations (applies new leases)."""
+        self._unacked: Batch | None = None
+        """Applied, not yet acknowledged: the next read acks it (after its evaluation)."""
 
     def feed_label(self, feed: str) -> str:
         """Return the metrics label value of a producer name."""
@@ -223,8 +245,21 @@ class EngineLoop:
             await self.apply(batch)
             applied += len(batch.ids)
 
-    def _evaluate(self, books: set[str], full: bool, now_ns: int, wall_ns: int) -> Cycle:
+    def partial_possible(self) -> bool:
+        """Whether the books whose legs changed would be evaluated alone (not by a full cycle)."""
+        books = self.changed_books
         n_books = len(self.engine.portfolio.books)
+        return (
+            0 < len(books) <= min(_MAX_PARTIAL_BOOKS, n_books // 2)
+            and self.engine.can_evaluate_books()
+        )
+
+    def _evaluate(
+        self, books: set[str], full: bool, now_ns: int, wall_ns: int, job: _Priced | None
+    ) -> Cycle:
+        n_books = len(self.engine.portfolio.books)
+        if job is not None:
+            return self.engine.evaluate(now_ns, wall_ns, priced=job.result())
         if (
             full
             or not books
@@ -241,15 +276,19 @@ class EngineLoop:
             self.metrics.book_evaluation_seconds.observe(elapsed_s)
         self.metrics.evaluations.labels(kind="full" if cycle.books is None else "books").inc()
 
-    async def evaluate_once(self, full: bool = True) -> Cycle:
+    async def evaluate_once(self, full: bool = True, *, priced: _Priced | None = None) -> Cycle:
         """Evaluate every book; with ``full`` False, only the books whose legs' quotes changed
-        since the last evaluation, when the engine can (``_MAX_PARTIAL_BOOKS``)."""
-        started = time.perf_counter()
+        since the last evaluation, when the engine can (``_MAX_PARTIAL_BOOKS``). ``priced``: a
+        full cycle whose pricing ran meanwhile (``_full_cycle``), at that pricing's instant."""
+        started = time.perf_counter() if priced is None else priced.started
         self.legs_changed = False
         books, self.changed_books = self.changed_books, set()
-        wall_ns = self.clock.now_ns()
-        now_ns = self.engine.now_ns(wall_ns)
-        cycle = self._evaluate(books, full, now_ns, wall_ns)
+        if priced is None:
+            wall_ns = self.clock.now_ns()
+            now_ns = self.engine.now_ns(wall_ns)
+        else:
+            wall_ns, now_ns = priced.wall_ns, priced.job.now_ns
+        cycle = self._evaluate(books, full, now_ns, wall_ns, priced)
         signals = mark_delayed(cycle, self.engine.market)
         if self.scope is not None:  # market-wide keys belong to one partition's owner too
             signals = [sig for sig in signals if self.scope.owns(sig.book)]
@@ -290,12 +329,14 @@ class EngineLoop:
             self.on_cycle(cycle, transition.events)
         return cycle
 
-    async def evaluate_guarded(self, full: bool = True) -> Cycle | None:
+    async def evaluate_guarded(
+        self, full: bool = True, *, priced: _Priced | None = None
+    ) -> Cycle | None:
         """Evaluate; if the pure core raises, dead-letter what was applied since the last good
         evaluation as ``internal_error`` (already acknowledged) and go on. Redis errors are not
         the entries' fault and propagate."""
         try:
-            cycle = await self.evaluate_once(full)
+            cycle = await self.evaluate_once(full, priced=priced)
         except (RedisError, OSError):
             raise
         except Exception as exc:
@@ -322,7 +363,7 @@ class EngineLoop:
         await self.consumer.ensure_group()
         next_claim = 0.0
         next_eval = time.monotonic()
-        applied: Batch | None = None  # applied, not yet acked: the next read acks it
+        self._unacked = None
         while True:
             if self.before_turn is not None:
                 await self.before_turn()
@@ -336,11 +377,51 @@ class EngineLoop:
             # A batch is acked after the evaluation it triggered, with the next read: neither
             # waits for a round trip of its own. A crash before the ack re-reads the batch, and
             # re-applying a quote changes nothing.
-            batch = await self.consumer.read(block_ms=wait_ms, ack=applied)
-            self.ingest(batch)
-            applied = batch if batch.ids else None
+            await self._read(wait_ms)
             if self.legs_changed or time.monotonic() >= next_eval:
                 started = time.monotonic()
-                cycle = await self.evaluate_guarded(full=started >= next_eval)
+                due_full = started >= next_eval
+                if due_full and self.partial_possible():
+                    # the changed books' alerts first: the full cycle would hold them its length
+                    cycle = await self._evaluate_partial_first()
+                    if cycle is not None and cycle.books is None:
+                        next_eval = started + cadence_s
+                        continue
+                if due_full and self.engine.can_evaluate_books():
+                    cycle = await self._full_cycle()
+                else:
+                    cycle = await self.evaluate_guarded(full=due_full)
                 if cycle is None or cycle.books is None:
                     next_eval = started + cadence_s
+
+    async def _read(self, block_ms: int) -> None:
+        """Read a batch, acking the last one applied (its evaluation is done), and apply it."""
+        batch = await self.consumer.read(block_ms=block_ms, ack=self._unacked)
+        self.ingest(batch)
+        self._unacked = batch if batch.ids else None
+
+    async def _full_cycle(self) -> Cycle | None:
+        """The cadence's full cycle with its pricing in a worker thread (the pricing kernels
+        release the GIL): meanwhile the loop goes on reading, and a changed leg's books are
+        evaluated at once instead of waiting for the whole cycle."""
+        wall_ns = self.clock.now_ns()
+        job = self.engine.pricing_job(self.engine.now_ns(wall_ns), wall_ns)
+        priced = _Priced(job, wall_ns, time.perf_counter(), asyncio.ensure_future(
+            asyncio.to_thread(job.run)))  # fmt: skip
+        try:
+            while not priced.pricing.done():
+                await self._read(_PRICING_POLL_MS)
+                if self.legs_changed and self.partial_possible():
+                    await self._evaluate_partial_first()
+        finally:
+            await asyncio.wait([priced.pricing])  # a thread cannot be cancelled: let it end
+        return await self.evaluate_guarded(full=True, priced=priced)
+
+    async def _evaluate_partial_first(self) -> Cycle | None:
+        """Evaluate the changed books alone, keeping what was applied as the suspects of the
+        full cycle that follows (a quote can break the full cycle and not the partial one)."""
+        suspects = list(self._since_eval)
+        cycle = await self.evaluate_guarded(full=False)
+        if cycle is not None:
+            self._since_eval = suspects + self._since_eval
+        return cycle

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -191,6 +191,66 @@ def value(
     )
 
 
+def value_rows(
+    previous: Valuation,
+    rows: npt.ArrayLike,
+    bid: npt.ArrayLike,
+    ask: npt.ArrayLike,
+    last: npt.ArrayLike,
+    *,
+    min_parity_pairs: int = MIN_PARITY_PAIRS,
+) -> Valuation:
+    """Return ``previous`` with ``rows`` revalued from the current quote arrays, at its instant.
+
+    A partial evaluation needs only its books' legs: their rows take the current quotes, the
+    forwards of their chains are taken again (from every quote of the chain, as :func:`value`
+    takes them), and the options among them whose bid, ask or forward moved are solved again;
+    every other row and every smile stay ``previous``'s, so the result still says, row by row,
+    which quotes its numbers came from (the next :func:`value` re-solves what differs).
+    """
+    u, p = previous.universe, previous
+    rows_ = np.unique(np.asarray(rows, dtype=np.int64))
+    bid_now, ask_now, last_now = (np.asarray(a, dtype=np.float64) for a in (bid, ask, last))
+    linear = u.kind != int(Kind.OPTION)
+    mid_now = two_sided_mid(bid_now, ask_now)
+    with np.errstate(invalid="ignore"):
+        mid_now = np.where(linear & np.isnan(mid_now) & (last_now > 0.0), last_now, mid_now)
+    opt_rows = rows_[~linear[rows_]]
+    chains = np.unique(u.chain_id[opt_rows])
+    ch_fwd, ch_method = p.chain_forward.copy(), p.chain_method.copy()
+    if chains.size:
+        fwd_now, method_now = _forwards(
+            u, mid_now, p.chain_t_years, p.chain_rate, p.chain_df, p.dividend_yield,
+            min_parity_pairs, between=(p.t_years, p.chain_t_years), only=chains,
+        )  # fmt: skip
+        ch_fwd[chains], ch_method[chains] = fwd_now[chains], method_now[chains]
+    bid_, ask_, mid, forward = p.bid.copy(), p.ask.copy(), p.mid.copy(), p.forward.copy()
+    bid_[rows_], ask_[rows_], mid[rows_] = bid_now[rows_], ask_now[rows_], mid_now[rows_]
+    forward[rows_] = np.where(linear[rows_], mid_now[rows_], np.nan)
+    forward[opt_rows] = ch_fwd[u.chain_id[opt_rows]]
+    moved = ~((bid_[opt_rows] == p.bid[opt_rows]) & (ask_[opt_rows] == p.ask[opt_rows])
+              & (forward[opt_rows] == p.forward[opt_rows]))  # fmt: skip
+    solved = _Solved.copy_of(p)
+    lin_rows = rows_[linear[rows_]]
+    solved.greeks[0, lin_rows] = mid[lin_rows]
+    o = opt_rows[moved]
+    quotes = _Quotes(bid_, ask_, mid, forward, p.t_years, p.rate, p.df, p.dividend_yield, p.tick)
+    solved.vol_from_smile[o] = False
+    _solve_options(u, o, quotes, p, solved)
+    _fill_from_smile(
+        u, p.smiles, forward, p.t_years, p.rate, p.df, p.dividend_yield, solved, among=o
+    )
+    return replace(
+        p, bid=bid_, ask=ask_, mid=mid, forward=forward, iv_bid=solved.iv_bid,
+        iv_mid=solved.iv_mid, iv_ask=solved.iv_ask, iv_reason=solved.iv_reason,
+        iv_bid_reason=solved.iv_bid_reason, iv_ask_reason=solved.iv_ask_reason, vol=solved.vol,
+        vol_from_smile=solved.vol_from_smile, price=solved.greeks[0], delta=solved.greeks[1],
+        gamma=solved.greeks[2], vega=solved.greeks[3], theta=solved.greeks[4],
+        rho=solved.greeks[5], chain_forward=ch_fwd, chain_method=ch_method,
+        chain_expected_move=ch_fwd * p.chain_atm_iv * np.sqrt(p.chain_t_years),
+    )  # fmt: skip
+
+
 @dataclass(slots=True)
 class _Solved:
     iv_bid: FloatArray
@@ -216,6 +276,20 @@ class _Solved:
             vol=np.full(n, np.nan),
             vol_from_smile=np.zeros(n, dtype=bool),
             greeks=np.zeros((6, n)),
+        )
+
+    @classmethod
+    def copy_of(cls, v: Valuation) -> _Solved:
+        return cls(
+            iv_bid=v.iv_bid.copy(),
+            iv_mid=v.iv_mid.copy(),
+            iv_ask=v.iv_ask.copy(),
+            iv_reason=v.iv_reason.copy(),
+            iv_bid_reason=v.iv_bid_reason.copy(),
+            iv_ask_reason=v.iv_ask_reason.copy(),
+            vol=v.vol.copy(),
+            vol_from_smile=v.vol_from_smile.copy(),
+            greeks=np.stack([getattr(v, name) for name in GREEK_NAMES]),
         )
 
 
@@ -244,13 +318,18 @@ def _forwards(
     min_pairs: int,
     *,
     between: tuple[FloatArray, FloatArray] | None = None,
+    only: NDArray[np.int64] | None = None,
 ) -> tuple[FloatArray, NDArray[np.int8]]:
+    """Return every chain's forward and how it was taken; with ``only``, right for those
+    chains alone (the others' parity is not computed)."""
     st = u.strikes
-    call_mid = np.where(st.call_pos >= 0, mid[st.call_pos], np.nan)
-    put_mid = np.where(st.put_pos >= 0, mid[st.put_pos], np.nan)
+    pairs = slice(None) if only is None else _pairs_of(st.starts, only)
+    call_pos, put_pos = st.call_pos[pairs], st.put_pos[pairs]
+    call_mid = np.where(call_pos >= 0, mid[call_pos], np.nan)
+    put_mid = np.where(put_pos >= 0, mid[put_pos], np.nan)
     n = len(u.chains)
     parity = chain_parity_forwards(
-        st.chain, st.strike, call_mid, put_mid, ch_df, n, min_pairs=min_pairs
+        st.chain[pairs], st.strike[pairs], call_mid, put_mid, ch_df, n, min_pairs=min_pairs
     )
     future = np.where(u.chain_future_pos >= 0, mid[u.chain_future_pos], np.nan)
     spot = np.where(u.chain_spot_pos >= 0, mid[u.chain_spot_pos], np.nan)
@@ -268,6 +347,15 @@ def _forwards(
     method = np.select(conds, [FUTURE, PARITY, CARRY, FUTURE_INTERP], NONE)
     fwd = np.select(conds, [future, parity, carry, interp], np.nan)
     return fwd, method.astype(np.int8)
+
+
+def _pairs_of(starts: NDArray[np.int64], chains: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Return the strike-table rows of ``chains`` (ascending), in table order."""
+    lo, hi = starts[chains], starts[chains + 1]
+    if lo.size == 0:
+        return np.zeros(0, np.int64)
+    out: NDArray[np.int64] = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
+    return out
 
 
 def interpolated_futures(
@@ -395,8 +483,10 @@ def _fill_from_smile(
     df: FloatArray,
     dividend_yield: float,
     solved: _Solved,
+    *,
+    among: NDArray[np.int64] | None = None,
 ) -> None:
-    o = u.option_pos
+    o = u.option_pos if among is None else among
     need = o[np.isnan(solved.vol[o]) & np.isfinite(forward[o])]
     if need.size == 0:
         return

@@ -155,16 +155,20 @@ def roots(nodes: F64, pnl: F64) -> tuple[F64, F64]:
     """
     n, m = pnl.shape
     top = np.argmax(pnl, axis=1)
-    j = np.arange(m)[None, :]
     neg = pnl < 0
-    below = neg & (j < top[:, None])
-    above = neg & (j > top[:, None])
-    lo_j = np.where(below.any(axis=1), m - 1 - np.argmax(below[:, ::-1], axis=1), -1)
-    hi_j = np.where(above.any(axis=1), np.argmax(above, axis=1), -1)
-    rows = np.arange(n)
-    lower = _interp(nodes, pnl, rows, lo_j, lo_j + 1, -np.inf)
-    upper = _interp(nodes, pnl, rows, hi_j - 1, hi_j, np.inf)
-    dead = pnl[rows, top] < 0
+    # the last negative node below the top and the first above it: one pass per node column
+    # (a handful) over the condors, instead of (condors x nodes) masks and reversed argmaxes
+    lo_j = np.full(n, -1, np.intp)
+    hi_j = np.full(n, -1, np.intp)
+    for j in range(m):
+        np.copyto(lo_j, j, where=neg[:, j] & (top > j))
+    for j in range(m - 1, -1, -1):
+        np.copyto(hi_j, j, where=neg[:, j] & (top < j))
+    first = np.arange(n) * m  # flat position of each row's first node
+    flat_nodes, flat_pnl = nodes.reshape(-1), pnl.reshape(-1)
+    lower = _interp(flat_nodes, flat_pnl, first, m, lo_j, lo_j + 1, -np.inf)
+    upper = _interp(flat_nodes, flat_pnl, first, m, hi_j - 1, hi_j, np.inf)
+    dead = flat_pnl.take(first + top) < 0
     lower[dead], upper[dead] = np.nan, np.nan
     return lower, upper
 
@@ -172,14 +176,18 @@ def roots(nodes: F64, pnl: F64) -> tuple[F64, F64]:
 def _interp(
     nodes: F64,
     pnl: F64,
-    rows: NDArray[np.intp],
+    first: NDArray[np.intp],
+    m: int,
     a: NDArray[np.intp],
     b: NDArray[np.intp],
     none: float,
 ) -> F64:
+    """Return the root between nodes ``a`` and ``b`` of each row (``none`` where ``a`` < 0);
+    ``nodes`` and ``pnl`` are the flattened (rows x ``m``) grids, ``first`` each row's start."""
     ok = a >= 0
-    a_, b_ = np.where(ok, a, 0), np.where(ok, np.minimum(b, nodes.shape[1] - 1), 0)
-    x0, x1, y0, y1 = nodes[rows, a_], nodes[rows, b_], pnl[rows, a_], pnl[rows, b_]
+    a_ = first + np.where(ok, a, 0)
+    b_ = first + np.where(ok, np.minimum(b, m - 1), 0)
+    x0, x1, y0, y1 = nodes.take(a_), nodes.take(b_), pnl.take(a_), pnl.take(b_)
     with np.errstate(invalid="ignore", divide="ignore"):
         root = x0 + (0.0 - y0) * (x1 - x0) / (y1 - y0)
     return np.where(ok, root, none)
@@ -239,9 +247,15 @@ def solve(
     cd: Condors, prep: Prepared, chains: ChainTable, overlay_usd: F64, rows: NDArray[np.intp]
 ) -> tuple[F64, F64, F64]:
     """Return (lower, upper, distance in sigma (rows x 2)) of condors ``rows`` at an overlay."""
-    lower, upper = roots(prep.nodes[rows], prep.pnl[rows] + np.nan_to_num(overlay_usd)[:, None])
-    fwd, t, _atm = chains.lookup(cd.chain_id[rows])
-    iv = chains.smile(cd.chain_id[rows], np.stack([lower, upper], axis=1))
+    return _solve(prep.nodes[rows], prep.pnl[rows], cd.chain_id[rows], chains, overlay_usd)
+
+
+def _solve(
+    nodes: F64, pnl: F64, chain_id: NDArray[np.int64], chains: ChainTable, overlay_usd: F64
+) -> tuple[F64, F64, F64]:
+    lower, upper = roots(nodes, pnl + np.nan_to_num(overlay_usd)[:, None])
+    fwd, t, _atm = chains.lookup(chain_id)
+    iv = chains.smile(chain_id, np.stack([lower, upper], axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         d_lo = np.log(fwd / lower) / (iv[:, 0] * np.sqrt(t))
         d_hi = np.log(upper / fwd) / (iv[:, 1] * np.sqrt(t))
@@ -266,8 +280,7 @@ def analyze(
     hedge = hedge_share(cd, prep, state)
     realized = np.zeros(len(cd)) if realized_usd is None else realized_usd
     overlay = hedge + realized
-    rows = np.arange(len(cd))
-    lower, upper, dist = solve(cd, prep, chains, overlay, rows)
+    lower, upper, dist = _solve(prep.nodes, prep.pnl, cd.chain_id, chains, overlay)
     fwd, t, atm = chains.lookup(cd.chain_id)
     move = fwd * atm * np.sqrt(t)
     stale = state.struct_stale[cd.struct] | np.isnan(overlay)
@@ -380,14 +393,21 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     idx = ctx.state.index
     layout = ctx.layouts.get(RULE, idx, cfg, lambda: _layout(idx, cd))
     out = []
-    for p in ctx.select(RULE, layout, codes).tolist():
+    sel = ctx.select(RULE, layout, codes)
+    # per selected key, as Python numbers in one conversion each (thousands on a resend)
+    at = (sel // 4) * 2 + (sel % 4) // 2  # (condor, side) in the flattened (condors x 2)
+    picked = zip(
+        sel.tolist(),
+        codes[sel].tolist(),
+        base.reshape(-1)[at].tolist(),
+        moved.reshape(-1)[at].tolist(),
+        strict=True,
+    )
+    for p, code, base_pt, moved_pt in picked:
         c, j = divmod(p, 4)
         side, kind = divmod(j, 2)
-        code = int(codes[p])
         severity = cfg.breakeven.inside_severity if kind == 0 else cfg.breakeven.drift_severity
-        render = partial(
-            _signal, ctx, be, c, side, kind, code, float(base[c, side]), float(moved[c, side]), cfg
-        )
+        render = partial(_signal, ctx, be, c, side, kind, code, base_pt, moved_pt, cfg)
         out.append(
             C.lazy(RULE, layout.books[p], layout.subjects[p], code, severity, ctx.context, render)
         )

@@ -23,6 +23,7 @@ once per index and memoized in a ``LayoutCache`` the engine owns, under the rule
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, cast
@@ -50,13 +51,18 @@ T = TypeVar("T")
 def levels_above(
     x: F64, fire: F64 | float, rearm: F64 | float, unknown: NDArray[np.bool_] | None = None
 ) -> Codes:
-    """Breach at ``x >= fire``, clear below ``rearm``, hold between; NaN or ``unknown``: unknown."""
-    codes = np.full(x.shape, HOLD, np.int8)
+    """Breach at ``x >= fire``, clear below ``rearm``, hold between; NaN or ``unknown``: unknown.
+
+    The codes take the shape ``x``, ``fire`` and ``rearm`` broadcast to."""
+    # arithmetic on the masks instead of three masked stores: HOLD - breach, then x clear
     with np.errstate(invalid="ignore"):
-        codes[x >= fire] = BREACH
-        codes[x < rearm] = CLEAR
+        codes = np.subtract(HOLD, np.greater_equal(x, fire), dtype=np.int8)
+        keep = np.less(x, rearm)
+    np.logical_not(keep, out=keep)
+    codes *= keep
     bad = np.isnan(x) if unknown is None else np.isnan(x) | unknown
-    codes[bad] = UNKNOWN
+    # x may broadcast against per-key limits: (keys x 1) against (1 x thresholds)
+    np.putmask(codes, np.broadcast_to(bad, codes.shape), UNKNOWN)
     return codes
 
 
@@ -171,7 +177,16 @@ def select(
     if prev is None:
         return np.flatnonzero(codes != CLEAR)
     prev = prev.aligned(layout)
-    # keys resend on staggered phases so thousands breaching together do not resend together
-    phase = (np.arange(len(codes)) % 16) * (RESEND_NS // 16)
-    due = (codes != CLEAR) & (now_ns - prev.sent_ns >= RESEND_NS + phase)
-    return np.flatnonzero((codes != prev.codes) | due)
+    # due: not clear and now - sent >= RESEND_NS + phase, i.e. sent <= now - RESEND_NS - phase
+    due = codes != CLEAR
+    due &= prev.sent_ns <= (now_ns - RESEND_NS) - _phase_ns(len(codes))
+    due |= codes != prev.codes
+    return np.flatnonzero(due)
+
+
+@functools.lru_cache(maxsize=64)
+def _phase_ns(n: int) -> NDArray[np.int64]:
+    """Keys resend on staggered phases so thousands breaching together do not resend together."""
+    out = (np.arange(n, dtype=np.int64) % 16) * (RESEND_NS // 16)
+    out.flags.writeable = False
+    return out

@@ -78,6 +78,9 @@ class RuleInputs:
     """Broker-reported requirement and cash per book: they win over the computed ones."""
     account_status: tuple[AccountStatus, ...] = ()
     """Health of each ``[[accounts]]`` source (``monitor.rules.account``)."""
+    market_wide: Analysis | None = None
+    """A full cycle's analysis whose market-wide parts (curve, momentum, next events, roll
+    candidates) a partial evaluation reuses instead of recomputing; None: compute them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,18 +153,22 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
     marks = inp.marks
     if marks is None:
         marks = market.marks(now_ns, round(inp.engine.last_trade_max_age_s * NS))
-    curve = term_structure.analyze(
-        market,
-        today,
-        now_ns,
-        is_monthly=is_vix_monthly,
-        max_age_ns=max_age_ns,
-        stale=inp.market_stale,
-        months=cfg.term_structure.curve_months,
-        marks=marks,
-    )
-    vix = term_structure.index_level(market, "VIX", now_ns, max_age_ns, inp.market_stale)
-    mom = momentum.analyze(mem.bars, vix, curve.contango, cfg.momentum)
+    shared = inp.market_wide
+    if shared is None:
+        curve = term_structure.analyze(
+            market,
+            today,
+            now_ns,
+            is_monthly=is_vix_monthly,
+            max_age_ns=max_age_ns,
+            stale=inp.market_stale,
+            months=cfg.term_structure.curve_months,
+            marks=marks,
+        )
+        vix = term_structure.index_level(market, "VIX", now_ns, max_age_ns, inp.market_stale)
+        mom = momentum.analyze(mem.bars, vix, curve.contango, cfg.momentum)
+    else:
+        curve, mom = shared.curve, shared.momentum
     cd = mem.layouts.get("breakeven:condors", idx, cfg, lambda: breakeven.condors(idx))
     chains = ChainTable.build(cd.chain_keys, inp.valuation)
     prep = mem.layouts.get("breakeven:prepared", idx, cfg, lambda: breakeven.prepare(cd, idx))
@@ -182,17 +189,21 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
         _be_valid_by_struct(be, len(idx.struct_names)),
     )
     ch = mem.layouts.get("roll:chain", idx, cfg, lambda: roll.chain(market, cfg.roll.roots))
-    cands = roll.candidates(
-        ch,
-        market,
-        inp.valuation,
-        today,
-        now_ns,
-        cfg.roll,
-        max_age_ns=max_age_ns,
-        stale=inp.market_stale,
-    )
-    nxt, high, by_kind = _events(inp.events, now_ns, cfg)
+    if shared is None:
+        cands = roll.candidates(
+            ch,
+            market,
+            inp.valuation,
+            today,
+            now_ns,
+            cfg.roll,
+            max_age_ns=max_age_ns,
+            stale=inp.market_stale,
+        )
+        nxt, high, by_kind = _events(inp.events, now_ns, cfg)
+    else:
+        cands = shared.roll_candidates
+        nxt, high, by_kind = shared.next_event, shared.next_high_impact, shared.next_by_kind
     plans = PlanBook(
         PlanInputs(
             now_ns=now_ns,

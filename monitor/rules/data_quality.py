@@ -79,10 +79,9 @@ def analyze(
     with np.errstate(invalid="ignore"):
         bad = both & (bid >= ask)
     idx = state.index
+    # stale legs are few: count them rather than weigh every leg
     unmarked = np.bincount(
-        idx.struct_book[idx.leg_struct],
-        state.leg_stale.astype(np.float64),
-        minlength=len(idx.book_names),
+        idx.leg_book[np.flatnonzero(state.leg_stale)], minlength=len(idx.book_names)
     ).astype(np.int64)
     age = (now_ns - market.latest_ts_ns) / NS if market.latest_ts_ns else math.nan
     return Quality(

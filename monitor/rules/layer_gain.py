@@ -48,8 +48,7 @@ def conditions(
 ) -> C.Codes:
     """Return codes (layers x thresholds)."""
     thr = np.asarray(thresholds, np.float64)[None, :]
-    g = np.repeat(gain[:, None], len(thresholds), axis=1)
-    return C.levels_above(g, thr, thr - hysteresis, np.repeat(stale[:, None], len(thresholds), 1))
+    return C.levels_above(gain[:, None], thr, thr - hysteresis, stale[:, None])
 
 
 def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
@@ -62,9 +61,11 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     n_t = len(lg.thresholds)
     codes = conditions(gain, st.struct_stale[layers], lg.thresholds, lg.hysteresis).reshape(-1)
     out = []
-    for p in ctx.select(RULE, layout, codes).tolist():
-        j, t = divmod(p, n_t)
-        s, code = int(layers[j]), int(codes[p])
+    sel = ctx.select(RULE, layout, codes)
+    # Python numbers in one conversion each: thousands of keys on a resend cycle
+    picked = zip(sel.tolist(), layers[sel // n_t].tolist(), codes[sel].tolist(), strict=True)
+    for p, s, code in picked:
+        t = p % n_t
         severity = cast(Severity, lg.severities[t])
         render = partial(_signal, ctx, s, t, code, cfg)
         out.append(

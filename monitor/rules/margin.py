@@ -90,6 +90,8 @@ class Margin:
     naked_pct: F64
     naked_min_pct: F64
     lines: list[Line]
+    naked_line: NDArray[np.int64] | None = None
+    """Position in ``lines`` of each uncovered short's line (None: found on demand)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,19 +177,25 @@ def layout(
         naked_pct=arr[:, 3],
         naked_min_pct=arr[:, 4],
         lines=lines,
+        naked_line=_uncovered_lines(lines),
     )
+
+
+def _uncovered_lines(lines: list[Line]) -> NDArray[np.int64]:
+    return np.array([i for i, ln in enumerate(lines) if ln.kind == "uncovered"], np.int64)
 
 
 def lines_now(m: Margin, value: F64, forward: F64, cp: F64, strike: F64) -> list[Line]:
     """Return the requirement's parts, the uncovered shorts evaluated at ``value``/``forward``
     (1 x instruments)."""
+    out = list(m.lines)
+    at = _uncovered_lines(m.lines) if m.naked_line is None else m.naked_line
+    if not len(at):
+        return out
     total, _ = uncovered_usd(m, value, forward, cp, strike)
-    out, j = [], 0
-    for ln in m.lines:
-        if ln.kind == "uncovered":
-            ln = Line(ln.book, ln.kind, ln.what, float(total[0, j]))
-            j += 1
-        out.append(ln)
+    for j, i in enumerate(at.tolist()):
+        ln = out[i]
+        out[i] = Line(ln.book, ln.kind, ln.what, float(total[0, j]))
     return out
 
 
@@ -219,6 +227,30 @@ def requirement(
     return req, beyond
 
 
+def requirement_change(
+    m: Margin,
+    n_books: int,
+    value: F64,
+    forward: F64,
+    value0: F64,
+    forward0: F64,
+    cp: F64,
+    strike: F64,
+) -> tuple[F64, F64] | None:
+    """Return ``requirement``'s two results minus their values at (``value0``, ``forward0``)
+    (1 x instruments), books x scenarios; None when no book has an uncovered short (no change:
+    the spread and condor parts are the same in every scenario)."""
+    if not len(m.naked_col):
+        return None
+    total, val_part = uncovered_usd(m, value, forward, cp, strike)
+    total0, val_part0 = uncovered_usd(m, value0, forward0, cp, strike)
+    d_req = np.zeros((n_books, value.shape[0]))
+    d_beyond = np.zeros_like(d_req)
+    np.add.at(d_req, m.naked_book, (total - total0).T)
+    np.add.at(d_beyond, m.naked_book, ((total - val_part) - (total0 - val_part0)).T)
+    return d_req, d_beyond
+
+
 @dataclass(frozen=True, slots=True)
 class Funds:
     """Per book: what can pay a variation call now (see the module docstring)."""
@@ -236,17 +268,19 @@ class Funds:
 def funds(state: PortfolioState, val: Valuation, cash_usd: F64, near_term_days: float) -> Funds:
     """Return cash, the short legs' marks and the near-term premium still to be earned."""
     idx = state.index
-    r, qty = idx.leg_row, idx.leg_qty
-    short = qty < 0
-    liability = np.where(short, -np.nan_to_num(state.leg_value_usd), 0.0)
-    mark, u = state.leg_mid, val.universe
-    intrinsic = np.maximum(u.cp[r] * (val.forward[r] - u.strike[r]), 0.0)
-    days = val.t_years[r] * 365.0
+    # only the short legs count: work on them alone (a long leg adds 0 to both sums)
+    short = np.flatnonzero(idx.leg_qty < 0)
+    r, qty, book = idx.leg_row.take(short), idx.leg_qty.take(short), idx.leg_book.take(short)
+    liability = -np.nan_to_num(state.leg_value_usd.take(short))
+    mark, u = state.leg_mid.take(short), val.universe
+    intrinsic = np.maximum(u.cp * (val.forward - u.strike), 0.0).take(r)
+    days = val.t_years.take(r) * 365.0
     with np.errstate(invalid="ignore"):
-        take = short & (state.leg_theta_usd > 0) & (days <= near_term_days) & np.isfinite(mark)
-        left = np.maximum(np.minimum(mark, idx.leg_entry) - np.nan_to_num(intrinsic), 0.0)
+        take = (state.leg_theta_usd.take(short) > 0) & (days <= near_term_days) & np.isfinite(mark)
+        left = np.maximum(
+            np.minimum(mark, idx.leg_entry.take(short)) - np.nan_to_num(intrinsic), 0.0
+        )
     earn = np.where(take, -qty * CONTRACT_MULTIPLIER * np.nan_to_num(left), 0.0)
-    book = idx.struct_book[idx.leg_struct]
     n_b = len(idx.book_names)
     return Funds(
         cash_usd=np.asarray(cash_usd, np.float64),

@@ -211,6 +211,8 @@ def _accounts(
     """Return per book (cash, broker requirement or NaN, requirement source, cash source)."""
     cash, req = idx.cash_usd.astype(np.float64).copy(), np.full(len(idx.book_names), np.nan)
     req_src, cash_src = ["model"] * len(req), ["portfolio"] * len(req)
+    if not accounts:
+        return cash, req, req_src, cash_src
     for b, name in enumerate(idx.book_names):
         acct = accounts.get(name)
         if acct is None:
@@ -232,18 +234,32 @@ def analyze(
     rv = revalue(ex, val, cfg)
     move = rv.grid - rv.base[None, :]
     ok = np.isfinite(move)
-    pnl = np.asarray(ex.weights @ np.where(ok, move, 0.0).T, np.float64)
+    # (instruments x scenarios) contiguous: the sparse product walks its rows
+    pnl = np.asarray(ex.weights @ np.ascontiguousarray(np.where(ok, move, 0.0).T), np.float64)
     n_b, n_g = pnl.shape
     idx = state.index
     cash, broker_req, req_src, cash_src = _accounts(idx, accounts or {})
     base = np.nan_to_num(rv.base)
-    value = np.where(ok, rv.grid, base[None, :])
     m = ex.margin or M.layout([], {}, n_b)
-    req, beyond = M.requirement(m, n_b, value, rv.forward, ex.cp, ex.strike)
     fwd0 = val.forward[ex.rows][None, :]
-    req0, beyond0 = M.requirement(m, n_b, base[None, :], fwd0, ex.cp, ex.strike)
-    call = (beyond - beyond0) + (-pnl)
+    req0, _ = M.requirement(m, n_b, base[None, :], fwd0, ex.cp, ex.strike)
     now = np.where(np.isnan(broker_req), req0[:, 0], broker_req)
+    # the spread and condor parts cancel out of every change: only uncovered shorts move
+    change = M.requirement_change(
+        m,
+        n_b,
+        np.where(ok, rv.grid, base[None, :]),
+        rv.forward,
+        base[None, :],
+        fwd0,
+        ex.cp,
+        ex.strike,
+    )
+    call = -pnl
+    requirement_usd = np.repeat(now[:, None], n_g, axis=1)
+    if change is not None:
+        call += change[1]
+        requirement_usd += change[0]
     fund = M.funds(state, val, cash, cfg.near_term_days)
     total = fund.total_usd
     if n_g and n_b:
@@ -258,7 +274,7 @@ def analyze(
     shock, dvol = scenarios(cfg)
     return Stress(
         pnl=pnl,
-        requirement_usd=now[:, None] + (req - req0),
+        requirement_usd=requirement_usd,
         call_usd=call,
         coverage_grid=cov_grid,
         requirement_now_usd=now,

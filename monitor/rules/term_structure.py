@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -115,6 +116,25 @@ def index_level(market: MarketState, name: str, now_ns: int, max_age_ns: int, st
     return float(market.last[row])
 
 
+_FUTURES: weakref.WeakKeyDictionary[MarketState, tuple[int, list[tuple[int, symbols.Instrument]]]]
+_FUTURES = weakref.WeakKeyDictionary()
+
+
+def _futures(market: MarketState) -> list[tuple[int, symbols.Instrument]]:
+    """Return (row, instrument) of every future with an expiry, rebuilt when one registers:
+    the curve is a few dozen rows of a market of tens of thousands."""
+    hit = _FUTURES.get(market)
+    if hit is not None and hit[0] == market.version:
+        return hit[1]
+    out = [
+        (market.index[i.symbol], i)
+        for i in market.instruments
+        if i.kind is symbols.Kind.FUTURE and i.expiry is not None
+    ]
+    _FUTURES[market] = (market.version, out)
+    return out
+
+
 def analyze(
     market: MarketState,
     today: dt.date,
@@ -136,10 +156,10 @@ def analyze(
     weekly: list[CurvePoint] = []
     old: list[CurvePoint] = []
     last_quote_ns = 0
-    for inst in market.instruments:
-        if inst.kind is not symbols.Kind.FUTURE or inst.expiry is None or inst.expiry <= today:
+    for row, inst in _futures(market):
+        assert inst.expiry is not None
+        if inst.expiry <= today:
             continue
-        row = market.index[inst.symbol]
         price = float(marks.price[row])
         if not price > 0:
             continue

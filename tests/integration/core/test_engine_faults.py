@@ -21,6 +21,7 @@ from monitor.engine import Cycle, Engine
 from monitor.metrics import PipelineMetrics
 from monitor.model import Book, Layer, Leg, Portfolio, QuoteLike
 from monitor.pipeline import EngineLoop
+from monitor.pricing.valuation import Valuation
 from monitor.sinks.outbox import Outbox
 
 LEG = "VIX261216C00020000"
@@ -40,10 +41,12 @@ class Brittle(Engine):
             raise OverflowError("Python int too large to convert to C long")
         return super().ingest(quotes, wall_ns)
 
-    def evaluate(self, now_ns: int, wall_ns: int | None = None) -> Cycle:
+    def evaluate(
+        self, now_ns: int, wall_ns: int | None = None, *, priced: Valuation | None = None
+    ) -> Cycle:
         if self.fail_evaluation:
             raise ZeroDivisionError("a rule divided by zero")
-        return super().evaluate(now_ns, wall_ns)
+        return super().evaluate(now_ns, wall_ns, priced=priced)
 
 
 def make_loop(

@@ -4,8 +4,12 @@ holding it, and only those; an identical re-stamped quote re-evaluates nothing."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import threading
 import time
+from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
@@ -13,11 +17,12 @@ from monitor import bus, lifecycle, settings
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.clock import LiveClock
-from monitor.engine import Engine
+from monitor.engine import Cycle, Engine, PricingJob
 from monitor.metrics import PipelineMetrics
 from monitor.model import Book, Layer, Leg, Portfolio, Quote
 from monitor.pipeline import EngineLoop
 from monitor.pricing import black
+from monitor.pricing.valuation import Valuation
 from monitor.sinks.outbox import FIELD_EVENT, Outbox, decode_event
 
 LEG = {"a": "VIX261216C00020000", "b": "VIX261216C00022000", "c": "VIX261216C00024000"}
@@ -114,3 +119,89 @@ async def test_a_breaching_leg_fires_through_a_partial_evaluation_end_to_end(
     events = [decode_event(e[1][FIELD_EVENT]) for e in entries]
     assert {(e.key, e.status) for e in events} == {("layer_gain|a|L1@2", "firing")}
     assert loop.engine.last_cycle is not None and loop.engine.last_cycle.books is None
+
+
+class Stop(Exception):
+    """Ends the loop from inside (a loop that never waits can miss a cancellation)."""
+
+
+async def test_a_leg_change_read_with_the_cadence_due_is_evaluated_before_the_full_cycle(
+    redis: aioredis.Redis,
+) -> None:
+    await asyncio.to_thread(black.warm_up)
+    loop = make_loop(redis, asyncio.Queue())
+    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
+    await writer.publish("t", market(time.time_ns()))
+    kinds: list[frozenset[str] | None] = []
+    loop.on_cycle = lambda cycle, _events: kinds.append(cycle.books)
+
+    async def before_turn() -> None:
+        if kinds.count(None) == 1 and len(kinds) == 1:  # after the first full cycle: the leg
+            await writer.publish("t", [Quote(sym=LEG["a"], bid=2.9, ask=3.1, ts=time.time_ns())])
+        elif len(kinds) >= 3:
+            raise Stop
+
+    loop.before_turn = before_turn
+    with pytest.raises(Stop):
+        await asyncio.wait_for(loop.run_forever(cadence_s=0.0), 10)  # the cadence always due
+    assert kinds[:3] == [None, frozenset({"a"}), None]
+
+
+class HeldPricing(Engine):
+    """An engine whose full cycles' pricing waits for the test: stands in for a long one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started = asyncio.Event()
+        self.release = threading.Event()
+        self._loop = asyncio.get_running_loop()
+
+    def pricing_job(self, now_ns: int, wall_ns: int | None = None) -> PricingJob:
+        job = super().pricing_job(now_ns, wall_ns)
+        engine = self
+
+        class Held(PricingJob):
+            def run(self) -> Valuation:
+                engine._loop.call_soon_threadsafe(engine.started.set)
+                engine.release.wait(10)
+                return job.run()
+
+        return Held(*(getattr(job, f.name) for f in dataclasses.fields(job)))
+
+
+async def test_a_leg_change_during_a_full_cycles_pricing_is_evaluated_before_that_cycle_ends(
+    redis: aioredis.Redis,
+) -> None:
+    await asyncio.to_thread(black.warm_up)
+    loop = make_loop(redis, asyncio.Queue())
+    engine = HeldPricing(loop.engine.settings, loop.engine.portfolio)
+    loop.engine = engine
+    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
+    await writer.publish("t", market(time.time_ns()))
+    kinds: list[frozenset[str] | None] = []
+    partial = asyncio.Event()
+
+    def on_cycle(cycle: Cycle, _events: object) -> None:
+        kinds.append(cycle.books)
+        if cycle.books is not None:
+            partial.set()
+
+    async def before_turn() -> None:
+        if len(kinds) >= 3:
+            raise Stop
+
+    loop.on_cycle, loop.before_turn = on_cycle, before_turn
+    task = asyncio.create_task(loop.run_forever(cadence_s=0.0))
+    try:
+        await asyncio.wait_for(engine.started.wait(), 10)  # the second cycle's pricing
+        await writer.publish("t", [Quote(sym=LEG["a"], bid=2.9, ask=3.1, ts=time.time_ns())])
+        await asyncio.wait_for(partial.wait(), 10)
+        assert kinds == [None, frozenset({"a"})]  # the full cycle still pricing
+    finally:
+        engine.release.set()
+    with pytest.raises(Stop):
+        await asyncio.wait_for(task, 10)
+    assert kinds[:3] == [None, frozenset({"a"}), None]
+    last = engine.last_cycle
+    assert last is not None and last.rules is not None
+    assert ("layer_gain|a|L1@2", "breach") in last.rules.not_clear()  # it saw the leg too

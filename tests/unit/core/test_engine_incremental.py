@@ -138,3 +138,49 @@ def test_no_partial_evaluation_before_a_full_one_nor_after_a_reload() -> None:
     e.evaluate(NOW + S)
     e.set_portfolio(Portfolio(books=[*e.portfolio.books[:2]]))
     assert not e.can_evaluate_books()
+
+
+def test_a_partial_evaluation_prices_its_legs_as_a_full_one_at_the_same_instant() -> None:
+    """The legs take the current quotes and their chain's current forward (the VX future
+    moved too); everything else is the last valuation's."""
+    partial, full = started(), started()
+    moved = [Quote(sym=LEG["a"], bid=2.9, ask=3.1, ts=NOW + S // 2),
+             Quote(sym="VX261216", bid=21.0, ask=21.1, ts=NOW + S // 2)]  # fmt: skip
+    for e in (partial, full):
+        e.ingest(moved)
+    part = partial.evaluate_books({"a"}, NOW + S // 2).state
+    whole = full.evaluate(NOW + S // 4).state  # the instant the partial one is priced at
+    legs = np.flatnonzero(np.array(whole.index.leg_symbol) == LEG["a"])
+    for name in ("leg_mid", "leg_value_usd", "leg_delta_1pct_usd", "leg_vega_usd",
+                 "leg_theta_usd"):  # fmt: skip
+        np.testing.assert_allclose(getattr(part, name), getattr(whole, name)[legs], rtol=1e-9)
+
+
+def test_a_partial_evaluation_reuses_the_last_full_cycles_market_wide_analyses() -> None:
+    e = started()
+    assert e.last_cycle is not None and e.last_cycle.rules is not None
+    shared = e.last_cycle.rules.analysis
+    e.ingest([Quote(sym=LEG["a"], bid=2.9, ask=3.1, ts=NOW + S // 2),
+              Quote(sym="VX261216", bid=24.0, ask=24.1, ts=NOW + S // 2)])  # fmt: skip
+    cycle = e.evaluate_books({"a"}, NOW + S // 2)
+    assert cycle.rules is not None
+    analysis = cycle.rules.analysis
+    assert analysis.curve is shared.curve and analysis.momentum is shared.momentum
+    assert analysis.next_event is shared.next_event
+    assert analysis.roll_candidates is shared.roll_candidates
+
+
+def test_a_full_cycle_after_partial_ones_is_the_same_as_without_them() -> None:
+    with_partials, without = started(), started()
+    for i, (bid, ask) in enumerate([(2.9, 3.1), (1.9, 2.1), (2.4, 2.6)], start=2):
+        q = [Quote(sym=LEG["a"], bid=bid, ask=ask, ts=NOW + i * S // 4),
+             Quote(sym="VX261216", bid=20.0 + i / 10, ask=20.1 + i / 10, ts=NOW + i * S // 4)]
+        for e in (with_partials, without):
+            e.ingest(q)
+        with_partials.evaluate_books({"a", "b"}, NOW + i * S // 4)
+    at = NOW + 5 * S // 4
+    a, b = with_partials.evaluate(at), without.evaluate(at)
+    for name in ("leg_mid", "leg_value_usd", "leg_delta_1pct_usd", "leg_vega_usd"):
+        np.testing.assert_allclose(getattr(a.state, name), getattr(b.state, name), rtol=1e-9)
+    assert a.rules is not None and b.rules is not None
+    assert a.rules.not_clear() == b.rules.not_clear()
