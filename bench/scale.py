@@ -45,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
@@ -56,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import latency as latency_bench  # noqa: E402
 import rules as rules_bench  # noqa: E402
 
 from adapters.simulator.market import SimMarket  # noqa: E402
@@ -393,24 +393,12 @@ signing_secrets = [{{ env = "BENCH_WEBHOOK_SECRET" }}]
     return path
 
 
-class Daemon:
-    def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:
-        self.name = name
-        self.proc = proc
-        self.tail: deque[str] = deque(maxlen=60)
-        self.started = asyncio.Event()
-        self.http_port = 0
-        self.reader = asyncio.create_task(self._read())
+class Daemon(latency_bench.Daemon):
+    """bench/latency.py's daemon follower, named, with a /metrics reader of every histogram."""
 
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            self.tail.append(line)
-            if '"event": "http_listening"' in line:
-                self.http_port = int(msgspec.json.decode(line)["port"])
-            if '"event": "started"' in line:
-                self.started.set()
+    def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        super().__init__(proc)
+        self.name = name
 
     async def get(self, path: str) -> str:
         import aiohttp

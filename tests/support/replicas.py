@@ -53,7 +53,7 @@ def write_books(path: Path, n: int) -> Path:
 
 def replica_config(
     tmp_path: Path, name: str, *, url: str, cluster: bool, books: Path, partitions: int = 8,
-    ttl_s: float = 3.0, hook_env: str = "SCALE_WEBHOOK_URL",
+    ttl_s: float = 3.0, hook_env: str = "SCALE_WEBHOOK_URL", log_level: str = "info",
 ) -> Path:
     state = tmp_path / f"state-{name}"
     state.mkdir(exist_ok=True)
@@ -74,6 +74,7 @@ renew_every_s = {ttl_s / 6}
 port = 0
 [logging]
 json = true
+level = "{log_level}"
 [alerts]
 cooldown_s = 0
 [history]

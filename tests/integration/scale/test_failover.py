@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,6 @@ pytestmark = pytest.mark.slow
 BOOKS = 1000
 PARTITIONS = 8
 STARTUP_S = 60.0
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def layer_events(receiver: Receiver) -> dict[str, list[tuple[str, str]]]:

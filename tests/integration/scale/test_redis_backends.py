@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -190,14 +189,6 @@ async def test_the_cluster_refuses_one_round_trip_across_two_hash_tags(backend: 
 
 
 # delivery: outbox -> webhook
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 async def test_an_outbox_event_is_delivered_to_a_webhook_and_acked(
