@@ -48,14 +48,24 @@ class ChainTable:
         return pick(v.chain_forward), pick(v.chain_t_years), pick(v.chain_atm_iv)
 
     def smile(self, key_ids: NDArray[np.int64], strikes: F64) -> F64:
-        """Return the smile IV at ``strikes`` (rows x k) of each row's chain (NaN at +-inf)."""
+        """Return the smile IV at ``strikes`` (rows x k) of each row's chain (NaN at +-inf).
+
+        The rows are grouped by key once (a stable sort), so each chain interpolates its own
+        contiguous run instead of scanning every row per chain."""
         out = np.full(strikes.shape, np.nan)
+        n_keys = len(self.ids)
+        if not len(key_ids) or not n_keys:
+            return out
+        narrow = key_ids.astype(np.int16) if n_keys < 2**15 else key_ids  # radix sort
+        order = np.argsort(narrow, kind="stable")
+        stop = np.cumsum(np.bincount(key_ids, minlength=n_keys)).tolist()
+        start = 0
         for i, chain in enumerate(self.ids.tolist()):
-            mask = key_ids == i
-            if chain < 0 or not mask.any():
+            rows, start = order[start : stop[i]], stop[i]
+            if chain < 0 or not len(rows):
                 continue
-            k = strikes[mask]
+            k = strikes[rows]
             finite = np.isfinite(k)
             fwd = float(self.val.chain_forward[chain])
-            out[mask] = np.where(finite, self.val.smile_iv(chain, np.where(finite, k, fwd)), np.nan)
+            out[rows] = np.where(finite, self.val.smile_iv(chain, np.where(finite, k, fwd)), np.nan)
         return out

@@ -129,6 +129,7 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     out = []
     for i in ctx.select(RULE, layout, codes).tolist():
         code = int(codes[i])
+        text = _unpriced_text(ctx, i - 2 - n_b) if i - 2 >= n_b else None  # once per signal
         out.append(
             Signal(
                 rule=RULE,
@@ -136,8 +137,8 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
                 subject=layout.subjects[i],
                 condition=C.CONDITIONS[code],
                 severity=cfg.data_quality.severity,
-                summary=_summary(i, q, ctx, limit),
-                values=_values(i, q, ctx, limit),
+                summary=_summary(i, q, ctx, limit, text),
+                values=_values(i, q, ctx, limit, text),
                 context=ctx.context,
             )
         )
@@ -145,7 +146,7 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
 
 
 def _values(
-    i: int, q: Quality, ctx: RuleContext, limit: float
+    i: int, q: Quality, ctx: RuleContext, limit: float, text: str | None
 ) -> dict[str, float | int | str | bool | None]:
     if i == 0:
         age = None if math.isnan(q.quote_age_s) else round(q.quote_age_s, 1)
@@ -161,7 +162,7 @@ def _values(
     n_b = len(q.unmarked_legs)
     if i - 2 >= n_b:
         b = i - 2 - n_b
-        return {"unpriced_legs": int(q.unpriced_legs[b]), "legs": _unpriced_text(ctx, b)}
+        return {"unpriced_legs": int(q.unpriced_legs[b]), "legs": text}
     return {"unmarked_legs": int(q.unmarked_legs[i - 2])}
 
 
@@ -170,7 +171,8 @@ def _unpriced_text(ctx: RuleContext, b: int) -> str | None:
     return ", ".join(f"{sym} ({why})" for sym, why in legs) or None
 
 
-def _summary(i: int, q: Quality, ctx: RuleContext, limit: float) -> str:
+def _summary(i: int, q: Quality, ctx: RuleContext, limit: float, text: str | None) -> str:
+    """``text``: the book's unpriced legs (``_unpriced_text``) for an ``unpriced_legs`` key."""
     if i == 0:
         if q.waiting:
             return "feed warming up: no quote yet"
@@ -193,7 +195,7 @@ def _summary(i: int, q: Quality, ctx: RuleContext, limit: float) -> str:
         n = int(q.unpriced_legs[b])
         if not n:
             return "every leg is priced"
-        return f"{n} leg(s) left out of the book's numbers, unpriced: {_unpriced_text(ctx, b)}"
+        return f"{n} leg(s) left out of the book's numbers, unpriced: {text}"
     n = int(q.unmarked_legs[i - 2])
     if q.settling and not q.market_stale:
         return f"{n} leg(s) without a fresh mark while quotes settle after the start"

@@ -64,13 +64,12 @@ def evaluate(ctx: RuleContext, cfg: RulesConfig, now_ns: int) -> list[Signal]:
     sel = ctx.select(RULE, layout, codes)
     # Python numbers in one conversion each: thousands of keys on a resend cycle
     picked = zip(sel.tolist(), layers[sel // n_t].tolist(), codes[sel].tolist(), strict=True)
+    severities = [cast(Severity, x) for x in lg.severities]
+    books, subjects, context = layout.books, layout.subjects, ctx.context
     for p, s, code in picked:
         t = p % n_t
-        severity = cast(Severity, lg.severities[t])
         render = partial(_signal, ctx, s, t, code, cfg)
-        out.append(
-            C.lazy(RULE, layout.books[p], layout.subjects[p], code, severity, ctx.context, render)
-        )
+        out.append(C.lazy(RULE, books[p], subjects[p], code, severities[t], context, render))
     return out
 
 

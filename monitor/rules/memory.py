@@ -273,10 +273,15 @@ class RuleMemory:
                 continue
             prev = self.emitted.get(rule)
             state = prev.aligned(layout) if prev is not None else Emitted.empty(layout)
+            # one pass in Python for the positions, one store each (thousands on a resend cycle)
+            at, pos = [], layout.position
             for sig in sent:
-                p = layout.position.get(sig.key)
+                p = pos.get(f"{rule}|{sig.book}|{sig.subject}")  # sig.key
                 if p is not None:
-                    state.codes[p], state.sent_ns[p] = CODE_OF[sig.condition], now_ns
+                    at.append((p, CODE_OF[sig.condition]))
+            if at:
+                where, code = np.array(at, np.intp).T
+                state.codes[where], state.sent_ns[where] = code, now_ns  # the last one wins
             self.emitted[rule] = state
         self.full = False
 

@@ -17,7 +17,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.book import PortfolioIndex, PortfolioState
-from monitor.model import CONTRACT_MULTIPLIER
 
 if TYPE_CHECKING:
     from monitor.positions.ledger import Ledger
@@ -43,8 +42,12 @@ def exit_value_usd(state: PortfolioState) -> F64:
     idx = state.index
     side = np.where(idx.leg_qty > 0, state.leg_bid, state.leg_ask)
     px = np.where(np.isfinite(side), side, state.leg_mid)
-    legs = idx.leg_qty * CONTRACT_MULTIPLIER * px
+    legs = idx.leg_units * px  # leg_units: qty x CONTRACT_MULTIPLIER, precomputed
     n_s = len(idx.struct_names)
+    if not np.isinf(legs).any():
+        # a plain sum already makes a structure with a NaN leg NaN: one pass, not three
+        out: F64 = np.bincount(idx.leg_struct, legs, minlength=n_s).astype(np.float64, copy=False)
+        return out
     bad = np.bincount(idx.leg_struct, np.isnan(legs).astype(np.float64), minlength=n_s) > 0
     total = np.bincount(idx.leg_struct, np.nan_to_num(legs), minlength=n_s)
     return np.where(bad, np.nan, total)

@@ -23,10 +23,9 @@ F64 = NDArray[np.float64]
 
 
 def _sum(groups: NDArray[np.int64], values: F64, n: int) -> F64:
-    """Sum per group; a group with a NaN member is NaN."""
-    total = np.bincount(groups, np.where(np.isnan(values), 0.0, values), minlength=n)
-    bad = np.bincount(groups, np.isnan(values).astype(np.float64), minlength=n) > 0
-    return np.where(bad, np.nan, total)
+    """Sum per group; a group with a NaN member is NaN (a plain sum propagates it)."""
+    out: F64 = np.bincount(groups, values, minlength=n).astype(np.float64, copy=False)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +45,13 @@ def net_vega(state: PortfolioState, val: Valuation) -> NetVega:
     idx = state.index
     vix = per_contract(val, idx.leg_row) * idx.leg_qty
     leg = np.where(idx.leg_is_spx, state.leg_vega_usd, vix)
-    n_s, n_b = len(idx.struct_names), len(idx.book_names)
+    n_s = len(idx.struct_names)
     return NetVega(
         leg=leg,
         struct=_sum(idx.leg_struct, leg, n_s),
         # Over priced legs only: one unpriced leg never blanks the book (monitor.book).
-        book=np.bincount(
-            idx.struct_book[idx.leg_struct],
-            np.where(state.leg_priced & np.isfinite(leg), leg, 0.0),
-            minlength=n_b,
-        ).astype(np.float64),
+        # (contiguous per book: reduceat, several times faster than a weighted bincount)
+        book=idx.sum_by_book(np.where(state.leg_priced & np.isfinite(leg), leg, 0.0)),
     )
 
 
