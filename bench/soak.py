@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import itertools
 import json
 import multiprocessing as mp
@@ -71,9 +72,7 @@ CALM, SPIKE = (0.95, 1.05), (2.55, 2.65)
 BATCH = 500
 
 
-def today() -> Any:
-    import datetime as dt
-
+def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
@@ -93,8 +92,6 @@ def write_books(path: Path, n: int) -> None:
 
 def chain() -> list[Quote]:
     """The simulator's universe (SPX chains, VX curve, VIX options), without the layer legs."""
-    import datetime as dt
-
     d = today()
     vx = [layer_expiry(d + dt.timedelta(days=30 * i)) for i in range(7)]
     spx = [d + dt.timedelta(days=30 * i + 40) for i in range(3)]

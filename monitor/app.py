@@ -41,13 +41,12 @@ from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.baseline_store import BaselineStore
 from monitor.clock import Clock, LiveClock
-from monitor.engine import Cycle, Engine, rate_curve
+from monitor.engine import Engine, rate_curve
 from monitor.history.store import HistoryKeeper, MemoryStore
 from monitor.http import HttpPolicy, HttpServer, make_app, session_cookie
 from monitor.logging import context_with, redact_text, register_secret
-from monitor.memory_trim import release_free_memory
 from monitor.metrics import VERSION, PipelineMetrics, StateCollector
-from monitor.model import AlertEvent, Portfolio
+from monitor.model import Portfolio
 from monitor.pipeline import EngineLoop
 from monitor.plan import api as plan_api
 from monitor.positions.accounts import status as account_status
@@ -367,7 +366,10 @@ class App:
     async def _start_engine(self) -> None:
         assert self.redis is not None
         rc, cfg = self.cfg.redis, self.cfg
-        self.replica = await self._start_replica() if cfg.scale.partitions else None
+        self.replica = None
+        if cfg.scale.partitions:  # join the engines sharing the books
+            self.replica = await start_replica(self.redis, cfg, self._replica_name(),
+                                               self.registry)
         first_books = self.loaded.portfolio if self.replica is None else Portfolio(books=[])
         self.engine = Engine(cfg, first_books, events=self.loaded.events)
         # the trader's vega targets survive restarts: stored ones win over a fresh first cycle
@@ -385,7 +387,8 @@ class App:
             self.redis,
             prefix=rc.key_prefix,
             group="engine" if self.replica is None else quote_group(self.replica.leases.replica),
-            start_id="0" if self.replica is None else await self._catch_up_id(),
+            start_id="0" if self.replica is None else await catch_up_id(
+                self.redis, cfg.engine.mark_max_age_s),
             consumer=cfg.engine.consumer or self._replica_name(),
             block_ms=rc.block_ms,
             count=rc.read_count,
@@ -420,7 +423,7 @@ class App:
             on_appended=self._deliver_first,
             known_feeds=frozenset(f.name for f in cfg.feeds),
         )
-        self.loop.on_cycle = self._after_cycle
+        self.loop.on_cycle = lambda _cycle, events: self.hub.publish(events)
         if self.replica is None:
             self._own(self.delivery.run(), "delivery", self._tasks)
         else:
@@ -447,22 +450,8 @@ class App:
         self._own(engine, "engine", self._tasks)
         self._own(self.history.run(self.clock.now_ns, self._today), "history", self._tasks)
 
-    def _after_cycle(self, cycle: Cycle, events: list[AlertEvent]) -> None:
-        self.hub.publish(events)
-        if cycle.rules is not None and cycle.rules.full:  # every key was emitted: a peak
-            release_free_memory()
-
     def _replica_name(self) -> str:
         return self.cfg.scale.replica or f"{socket.gethostname()}-{os.getpid()}"
-
-    async def _start_replica(self) -> Replica:
-        """Join the engines sharing the books: register, and take this replica's partitions."""
-        assert self.redis is not None
-        return await start_replica(self.redis, self.cfg, self._replica_name(), self.registry)
-
-    async def _catch_up_id(self) -> str:
-        assert self.redis is not None
-        return await catch_up_id(self.redis, self.cfg.engine.mark_max_age_s)
 
     def _engine_books(self, portfolio: Portfolio) -> Portfolio:
         """Return what this engine evaluates of ``portfolio``: all of it, or its partitions'."""

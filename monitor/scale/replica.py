@@ -11,7 +11,6 @@ gained partition's alert that cleared while nobody owned it resolves.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -55,7 +54,6 @@ class Replica:
         self.elected = asyncio.Event()
         """Set once this replica holds the delivery lease."""
         self.lost_delivery = asyncio.Event()
-        self.last_step_mono = 0.0
         self._owned = Gauge("vixmon_scale_partitions_owned",
                             "Book partitions this engine replica evaluates", registry=registry)
         self._live = Gauge("vixmon_scale_replicas_live",
@@ -66,7 +64,6 @@ class Replica:
 
     async def step(self) -> None:
         await self.leases.step()
-        self.last_step_mono = time.monotonic()
         self._live.set(len(self.leases.live))
         if self.leases.delivering:
             self.elected.set()

@@ -9,7 +9,7 @@ from monitor.alerts import KeyState
 from monitor.model import AlertEvent
 from monitor.scale.fenced import FencedAlerts, LeaseLostError
 from monitor.scale.leases import Leases
-from monitor.scale.partitions import key_book, partition_of
+from monitor.scale.partitions import partition_of
 
 
 class PartitionScope:
@@ -27,9 +27,6 @@ class PartitionScope:
 
     def owns(self, book: str) -> bool:
         return partition_of(book, self.partitions) in self.applied
-
-    def owns_key(self, alert_key: str) -> bool:
-        return self.owns(key_book(alert_key))
 
     async def write(
         self, events: Sequence[AlertEvent], changed: Mapping[str, KeyState]
