@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import datetime as dt
 import multiprocessing as mp
 import os
@@ -45,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
@@ -60,9 +62,10 @@ import rules as rules_bench  # noqa: E402
 
 from adapters.simulator.market import SimMarket  # noqa: E402
 from monitor import symbols  # noqa: E402
-from monitor.alerts import AlertMachine  # noqa: E402
+from monitor.alerts import AlertMachine, Transition  # noqa: E402
 from monitor.engine import Engine  # noqa: E402
 from monitor.model import Portfolio, Quote  # noqa: E402
+from monitor.rules.base import Signal  # noqa: E402
 from monitor.settings import Settings, load_events  # noqa: E402
 
 S = 1_000_000_000
@@ -128,6 +131,10 @@ def snapshots(names: list[str], n: int = 2) -> list[list[Quote]]:
     return out
 
 
+QUOTES_ENCODER = msgspec.msgpack.Encoder()
+QUOTES_DECODER = msgspec.msgpack.Decoder(list[Quote])
+
+
 def trial_quote(bid_ask: tuple[float, float], ts_ns: int) -> Quote:
     return Quote(sym=TRIAL_SYMBOL, ts=ts_ns, bid=bid_ask[0], ask=bid_ask[1])
 
@@ -168,6 +175,39 @@ def private_anon_mb(pid: int | str = "self") -> float:
                for k, v in mappings(pid).items() if not k.startswith("/")) / 1024
 
 
+def allocator_free_mb() -> tuple[float, float] | None:
+    """Return (pymalloc, glibc malloc) MB this process's allocators hold free: private memory
+    no object uses, left by the first cycle's peak and the cycles' churn (fragmentation).
+    None where glibc's mallinfo2 is missing."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return None
+    glibc = libc.mallinfo2().fordblks / 2**20
+    with tempfile.TemporaryFile() as f:  # _debugmallocstats writes to the C stderr only
+        saved = os.dup(2)
+        try:
+            os.dup2(f.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read().decode(errors="replace")
+    free = 0
+    for line in text.splitlines():
+        if "# bytes in available blocks" in line or "unused pools *" in line:
+            free += int(line.rpartition("=")[2].replace(",", ""))
+    return free / 2**20, glibc
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
 def memory_report(pid: int | str = "self", top: int = 6) -> list[str]:
     r = smaps_rollup(pid)
     private = r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
@@ -187,6 +227,10 @@ def memory_report(pid: int | str = "self", top: int = 6) -> list[str]:
         f"  file mappings (shared libraries, .pyc, numba cache): private "
         f"{file_private / 1024:.1f} MB, shared {file_shared / 1024:.1f} MB",
     ]
+    free = allocator_free_mb() if pid == "self" else None
+    if free is not None:
+        lines.insert(2, f"    of which free inside the allocators: pymalloc {free[0]:.1f} MB, "
+                        f"glibc {free[1]:.1f} MB")
     biggest = sorted(files.items(), key=lambda kv: -kv[1].get("Rss", 0))[:top]
     for name, v in biggest:
         sh = (v.get("Shared_Clean", 0) + v.get("Shared_Dirty", 0)) / 1024
@@ -211,8 +255,10 @@ def row(name: str, xs: list[float], target: str = "") -> str:
 def inproc(n_books: int, cycles: int, rate: float) -> None:
     stages = [("imports", private_anon_mb())]
     t = time.perf_counter()
-    names = full_chains()
-    snaps = snapshots(names)
+    # held as a daemon meets them (msgpack off the stream, decoded per batch), not as ~60,000
+    # Quote objects no engine holds; the engine parses the symbols it receives, as a daemon does
+    packed = [QUOTES_ENCODER.encode(snap) for snap in snapshots(full_chains())]
+    symbols.parse.cache_clear()
     t_snap = time.perf_counter() - t
     t = time.perf_counter()
     book = portfolio(n_books)
@@ -221,19 +267,27 @@ def inproc(n_books: int, cycles: int, rate: float) -> None:
     events = load_events(ROOT / "config" / "events.toml")
     now = rules_bench.OPEN_NS + 10 * S
     warm = Engine(settings, portfolio(1))  # compiles the pricing kernels outside the timings
-    warm.ingest(snaps[0])
+    warm.ingest(QUOTES_DECODER.decode(packed[0]))
     warm.evaluate(now)
     del warm
-    stages.append(("+ chains' quotes held, kernels compiled", private_anon_mb()))
-    engine = Engine(settings, book, events=events)
+    stages.append(("+ chains' quotes held (packed), kernels compiled", private_anon_mb()))
+    # as the daemon: a second thread for the cycle's analysis, the machine's wake times noted
+    aside = ThreadPoolExecutor(1)
+    engine = Engine(settings, book, events=events, aside=aside)
     machine = AlertMachine(cooldown_s=0, repeat_interval_s=3600)
-    engine.ingest(snaps[0])
+
+    def step(signals: list[Signal], at_ns: int) -> Transition:
+        out = machine.step(signals, at_ns)
+        engine.memory.note_wake(out.wake)
+        return out
+
+    engine.ingest(QUOTES_DECODER.decode(packed[0]))
     engine.ingest([trial_quote(CLEAR, now)])
     t = time.perf_counter()
     first = engine.evaluate(now)
     t_first = time.perf_counter() - t
     t = time.perf_counter()
-    machine.step(first.signals, now)
+    step(first.signals, now)
     t_first_machine = time.perf_counter() - t
     n_keys = len(first.signals)
     del first  # the app keeps no cycle but the engine's last one
@@ -243,7 +297,7 @@ def inproc(n_books: int, cycles: int, rate: float) -> None:
     ingest_ms, cycle_ms, machine_ms, book_ms, fired = [], [], [], [], 0
     for i in range(3 + cycles):
         now += round(CYCLE_S * S)
-        snap = snaps[i % 2]
+        snap = QUOTES_DECODER.decode(packed[i % 2])
         pick = rng.choice(len(snap), size=min(per_batch, len(snap)), replace=False)
         batch = [msgspec.structs.replace(snap[j], ts=now) for j in pick.tolist()]
         t0 = time.perf_counter()
@@ -251,13 +305,13 @@ def inproc(n_books: int, cycles: int, rate: float) -> None:
         t1 = time.perf_counter()
         c = engine.evaluate(now)
         t2 = time.perf_counter()
-        machine.step(c.signals, now)
+        step(c.signals, now)
         t3 = time.perf_counter()
         # the changed-leg path: the trial leg crosses its threshold (or back), its book alone
         engine.ingest([trial_quote(FIRE if i % 2 == 0 else CLEAR, now + 1)])
         t4 = time.perf_counter()
         part = engine.evaluate_books([TRIAL_BOOK], now + 1) if engine.can_evaluate_books() else None
-        events_out = machine.step(part.signals, now + 1).events if part is not None else []
+        events_out = step(part.signals, now + 1).events if part is not None else []
         t5 = time.perf_counter()
         if i < 3:
             continue
@@ -267,6 +321,7 @@ def inproc(n_books: int, cycles: int, rate: float) -> None:
         if part is not None:
             book_ms.append((t5 - t4) * 1e3)
             fired += any(e.key == TRIAL_KEY for e in events_out)
+    aside.shutdown()
     legs = len(engine.portfolio_index().leg_symbol)
     print(f"\n== in process: {n_books:,} books, {legs:,} legs, {len(engine.market):,} instruments, "
           f"{n_keys:,} alert keys; {cycles} cycles of {CYCLE_S * 1e3:.0f} ms with "

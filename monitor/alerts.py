@@ -43,6 +43,7 @@ import msgspec
 
 from monitor.model import AlertEvent, AlertStatus
 from monitor.rules.base import Signal
+from monitor.rules.codes import NEVER_NS
 
 NS = 1_000_000_000
 CURVE_LEVELS = {"vix_vix3m": 1, "contango_low": 2, "backwardation": 3}
@@ -80,11 +81,15 @@ class Transition:
     events: list[AlertEvent] = field(default_factory=list)
     changed: dict[str, KeyState] = field(default_factory=dict)
     suppressed: int = 0
+    wake: dict[str, int] = field(default_factory=dict)
+    """Per key stepped: when the machine next needs its signal while the condition stays
+    (``wake_ns``); the rules' sparse emission skips resends until then."""
 
     def merge(self, other: Transition) -> None:
         self.events += other.events
         self.changed.update(other.changed)
         self.suppressed += other.suppressed
+        self.wake.update(other.wake)
 
 
 class KeyStates(dict[str, KeyState]):
@@ -175,9 +180,13 @@ class AlertMachine:
         members = [inhibition(sig.key) for sig in signals]
         top = self._top_levels(signals, {m[0] for m in members if m is not None})
         breaching = _breaching_members(signals, members)
+        resolved: set[str] = set()
         for sig, member in zip(signals, members, strict=True):
             st = self.states.get(sig.key)
             if st is None:
+                if sig.condition in ("clear", "hold"):
+                    out.wake[sig.key] = NEVER_NS  # the default state stays: nothing to keep
+                    continue
                 st = self.states[sig.key] = KeyState()
             before = msgspec.structs.replace(st)
             muted = member is not None and top.get(member[0], -math.inf) > member[1]
@@ -188,7 +197,35 @@ class AlertMachine:
                 out.events.append(self._event(sig, status, now_ns, _also(member, breaching)))
             if st != before:
                 out.changed[sig.key] = st
+            out.wake[sig.key] = self.wake_ns(st, muted)
+            if member is not None and sig.condition == "clear" and before.firing:
+                resolved.add(member[0])
+        # a level of a group resolved: the lower ones it muted may notify now
+        states = self._indexed()
+        for group in resolved:
+            for key in states.groups.get(group, ()):
+                st = states[key]
+                if st.firing and not st.notified:
+                    out.wake[key] = 0
         return out
+
+    def wake_ns(self, st: KeyState, muted: bool = False) -> int:
+        """Return when a key in state ``st`` next needs a signal if its condition stays.
+
+        An announced firing alert: at its repeat (never without repeats). A firing not yet
+        announced: when its cooldown ends; muted by a higher level, when a level of its group
+        resolves (``step`` wakes the group then). Anything else: never, since the machine acts
+        on a change of condition only, and a change always reaches it."""
+        if not st.firing:
+            return NEVER_NS
+        last = st.last_notified_ns
+        if st.notified:
+            if self.repeat_interval_s > 0 and last is not None:
+                return last + round(self.repeat_interval_s * NS)
+            return NEVER_NS
+        if muted:
+            return NEVER_NS
+        return 0 if last is None else last + round(self.cooldown_s * NS)
 
     def retire(self, live: Collection[str], now_ns: int) -> Transition:
         """Resolve every firing key that is no longer live (its structure or book left the

@@ -23,6 +23,7 @@ import socket
 import time
 import urllib.parse
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import msgspec
@@ -36,7 +37,7 @@ from adapters.accounts import AccountBooks
 from adapters.base import FeedAdapter, FeedStats
 from adapters.registry import FeedContext, build_feed
 from adapters.simulator.config import SimulatorFeedConfig
-from monitor import bus, key_migration, lifecycle, reloading, settings, snapshot, symbols
+from monitor import book_sums, bus, key_migration, lifecycle, reloading, settings, snapshot, symbols
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.baseline_store import BaselineStore
@@ -144,6 +145,7 @@ class App:
         self.listed = ListedStrikes()
         """Listed strikes the Cboe and Tradier feeds report, for the subscription window."""
         self.engine: Engine | None = None
+        self._aside: ThreadPoolExecutor | None = None
         self.baseline_store: BaselineStore | None = None
         self.history: HistoryKeeper | None = None
         self.loop: EngineLoop | None = None
@@ -371,7 +373,9 @@ class App:
             self.replica = await start_replica(self.redis, cfg, self._replica_name(),
                                                self.registry)
         first_books = self.loaded.portfolio if self.replica is None else Portfolio(books=[])
-        self.engine = Engine(cfg, first_books, events=self.loaded.events)
+        # the engine's second thread: half of a large cycle's analysis runs on it
+        self._aside = ThreadPoolExecutor(1, thread_name_prefix="vixmon-aside")
+        self.engine = Engine(cfg, first_books, events=self.loaded.events, aside=self._aside)
         # the trader's vega targets survive restarts: stored ones win over a fresh first cycle
         self.baseline_store = BaselineStore(self.redis, prefix=rc.key_prefix)
         self.engine.memory.vega.load(await self.baseline_store.load())
@@ -563,6 +567,7 @@ class App:
             # for every Redis call in flight to time out, so it happens before any I/O starts.
             started = time.monotonic()
             await asyncio.to_thread(black.warm_up)
+            await asyncio.to_thread(book_sums.warm_up)
             log.info("pricing_kernels_loaded", seconds=round(time.monotonic() - started, 3),
                      backend=black.backend())
         await self._start_redis()
@@ -760,6 +765,8 @@ class App:
             await self.history.save(self.clock.now_ns())
         if self._http is not None:
             await self._http.close()
+        if self._aside is not None:
+            self._aside.shutdown(wait=True)  # the tasks are gone: at most one analysis finishes
         if self.redis is not None:
             await self.redis.aclose()
         if self.embedded is not None:

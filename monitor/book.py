@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.book_sums import Instruments, Legs, leg_sums
 from monitor.market import NONE as MARK_NONE
 from monitor.market import Marks
 from monitor.model import CONTRACT_MULTIPLIER, Portfolio
@@ -194,15 +195,6 @@ class PortfolioState:
         ]
 
 
-def _sum_priced(index: PortfolioIndex, values: F64, unpriced: NDArray[np.intp]) -> F64:
-    """Sum ``values`` per book over the priced legs only (never NaN); ``unpriced``: the
-    positions of the others (few: zeroed in a copy rather than masking every leg)."""
-    if len(unpriced):
-        values = values.copy()
-        values[unpriced] = 0.0
-    return index.sum_by_book(values)
-
-
 def unpriced_reason(
     mark: F64, forward: F64, vol: F64, greeks: tuple[F64, ...]
 ) -> NDArray[np.int8]:
@@ -257,18 +249,6 @@ class _Instruments(NamedTuple):
         return _Instruments._make(x.take(rows) for x in self)
 
 
-def _scaled(per_instrument: F64, rows: NDArray[np.int64], scale: F64) -> F64:
-    """Return ``per_instrument[rows] * scale`` with one allocation."""
-    out = per_instrument.take(rows)
-    out *= scale
-    return out
-
-
-def _sum_by(groups: NDArray[np.int64], values: F64, n: int) -> F64:
-    """Sum ``values`` per group; a group with any NaN member is NaN (NaN propagates)."""
-    return np.asarray(np.bincount(groups, values, minlength=n), np.float64)  # no copy
-
-
 def compute(
     index: PortfolioIndex,
     val: Valuation,
@@ -285,7 +265,6 @@ def compute(
 
     ``marks`` defaults to the valuation's mid (two-sided, else last for indices and futures).
     """
-    scale = index.leg_units
     # Per instrument first (the universe is several times smaller than the legs), then one
     # gather each: fewer and smaller temporaries, whose page faults dominate at 200k legs. A
     # partial evaluation's few legs work on their own instruments alone instead.
@@ -293,74 +272,62 @@ def compute(
     if 4 * len(r) < len(val.forward):
         used, inverse = np.unique(r, return_inverse=True)
         r, inst = inverse.astype(np.int64), inst.subset(used)
-    mid_i = inst.mark
-    source, mark_ts = inst.source.take(r), inst.mark_ts_ns.take(r)
     fwd_i = inst.forward
     delta1_i = inst.delta * fwd_i * 0.01
     gamma1_i = inst.gamma * (fwd_i * 0.01) ** 2
     # a leg's Greeks are its instrument's times qty x 100: finite together (barring overflow)
-    reason = unpriced_reason(mid_i, fwd_i, inst.vol, (delta1_i, gamma1_i, inst.vega, inst.theta))
-    reason = reason.take(r)
-    stale = (np.isnan(mid_i) | (now_ns - inst.quote_ts_ns > mark_max_age_ns) | market_stale).take(r)
-    mid = mid_i.take(r)
-    leg_value = mid * scale
-    delta1, gamma1, vega, theta = (
-        _scaled(x, r, scale) for x in (delta1_i, gamma1_i, inst.vega, inst.theta)
+    reason_i = unpriced_reason(
+        inst.mark, fwd_i, inst.vol, (delta1_i, gamma1_i, inst.vega, inst.theta)
     )
-    n_s = len(index.struct_names)
-    s = index.leg_struct
-    value = _sum_by(s, leg_value, n_s)
+    stale_i = np.isnan(inst.mark) | (now_ns - inst.quote_ts_ns > mark_max_age_ns) | market_stale
+    n_s, n_b = len(index.struct_names), len(index.book_names)
+    sums = leg_sums(
+        Instruments(
+            inst.mark, inst.source, inst.mark_ts_ns, inst.bid, inst.ask, delta1_i, gamma1_i,
+            inst.vega, inst.theta, reason_i, stale_i,
+        ),
+        Legs(
+            r, index.leg_units, index.leg_struct, index.leg_book, index.leg_is_spx, n_s, n_b,
+            index._book_start, index._book_with_legs,
+        ),
+    )  # fmt: skip
     cost = index.struct_cost_usd
     with np.errstate(divide="ignore", invalid="ignore"):
-        gain = value - cost
+        gain = sums.struct_value_usd - cost
         gain /= np.abs(cost)
     gain[cost == 0] = np.nan
-    stale_legs = np.flatnonzero(stale)
-    struct_stale = np.zeros(n_s, np.bool_)
-    struct_stale[s[stale_legs]] = True
-    n_b = len(index.book_names)
-    b = index.leg_book
-    spx = index.leg_is_spx
-    unpriced = np.flatnonzero(reason)
     n_legs = index.book_n_legs
-    n_unpriced = np.bincount(b[unpriced], minlength=n_b)
-    book_stale = np.zeros(n_b, np.bool_)
-    book_stale[b[stale_legs[reason[stale_legs] == PRICED]]] = True
-    book_stale |= (n_unpriced == n_legs) & (n_legs > 0)
+    book_stale = sums.book_stale_priced | ((sums.book_unpriced == n_legs) & (n_legs > 0))
     book_stale |= market_stale
-
-    def book_sum(values: F64) -> F64:
-        return _sum_priced(index, values, unpriced)
-
     return PortfolioState(
         index=index,
         now_ns=now_ns,
-        leg_bid=inst.bid.take(r),
-        leg_ask=inst.ask.take(r),
-        leg_mid=mid,
-        leg_mark_source=source,
-        leg_mark_ts_ns=mark_ts,
-        leg_unpriced=reason,
-        leg_stale=stale,
-        leg_value_usd=leg_value,
-        leg_delta_1pct_usd=delta1,
-        leg_gamma_1pct_usd=gamma1,
-        leg_vega_usd=vega,
-        leg_theta_usd=theta,
-        struct_value_usd=value,
+        leg_bid=sums.bid,
+        leg_ask=sums.ask,
+        leg_mid=sums.mid,
+        leg_mark_source=sums.source,
+        leg_mark_ts_ns=sums.mark_ts_ns,
+        leg_unpriced=sums.reason,
+        leg_stale=sums.stale,
+        leg_value_usd=sums.value_usd,
+        leg_delta_1pct_usd=sums.delta1_usd,
+        leg_gamma_1pct_usd=sums.gamma1_usd,
+        leg_vega_usd=sums.vega_usd,
+        leg_theta_usd=sums.theta_usd,
+        struct_value_usd=sums.struct_value_usd,
         struct_cost_usd=cost,
         struct_gain_ratio=gain,
-        struct_stale=struct_stale,
-        struct_delta_1pct_usd=_sum_by(s, delta1, n_s),
-        struct_gamma_1pct_usd=_sum_by(s, gamma1, n_s),
-        struct_vega_usd=_sum_by(s, vega, n_s),
-        struct_theta_usd=_sum_by(s, theta, n_s),
-        book_delta_spx_1pct_usd=book_sum(np.where(spx, delta1, 0.0)),
-        book_delta_vix_1pct_usd=book_sum(np.where(spx, 0.0, delta1)),
-        book_gamma_spx_1pct_usd=book_sum(np.where(spx, gamma1, 0.0)),
-        book_vega_usd=book_sum(vega),
-        book_theta_usd=book_sum(theta),
-        book_value_usd=book_sum(leg_value) + index.cash_usd,
-        book_unpriced_legs=n_unpriced.astype(np.int64),
+        struct_stale=sums.struct_stale,
+        struct_delta_1pct_usd=sums.struct_delta1_usd,
+        struct_gamma_1pct_usd=sums.struct_gamma1_usd,
+        struct_vega_usd=sums.struct_vega_usd,
+        struct_theta_usd=sums.struct_theta_usd,
+        book_delta_spx_1pct_usd=sums.book_delta_spx_usd,
+        book_delta_vix_1pct_usd=sums.book_delta_vix_usd,
+        book_gamma_spx_1pct_usd=sums.book_gamma_spx_usd,
+        book_vega_usd=sums.book_vega_usd,
+        book_theta_usd=sums.book_theta_usd,
+        book_value_usd=sums.book_value_usd + index.cash_usd,
+        book_unpriced_legs=sums.book_unpriced,
         book_stale=np.asarray(book_stale, np.bool_),
     )

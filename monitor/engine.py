@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -87,12 +88,14 @@ class PricingJob:
     rates: RateCurve
     dividend_yield: float
     previous: Valuation | None
+    sides: NDArray[np.int64] | None = None
+    """The rows whose bid and ask vols are solved (the books' legs; ``value(sides=...)``)."""
 
     def run(self) -> Valuation:
         """Value the universe (pure; touches nothing but this job)."""
         return value(
             self.universe, self.bid, self.ask, self.last, self.now_ns, self.rates,
-            self.dividend_yield, previous=self.previous,
+            self.dividend_yield, previous=self.previous, sides=self.sides,
         )  # fmt: skip
 
 
@@ -105,9 +108,17 @@ def rate_curve(settings: Settings) -> RateCurve:
 
 class Engine:
     def __init__(
-        self, settings: Settings, portfolio: Portfolio, *, events: EventCalendar | None = None
+        self,
+        settings: Settings,
+        portfolio: Portfolio,
+        *,
+        events: EventCalendar | None = None,
+        aside: Executor | None = None,
     ) -> None:
         self.settings = settings
+        self.aside = aside
+        """Runs part of a large full cycle on another thread (``RuleInputs.aside``); the
+        caller owns it and shuts it down. None: everything on the calling thread."""
         self.events = events or EventCalendar.empty()
         self.memory = RuleMemory(max_bars=settings.rules.momentum.max_bars)
         """What the rules remember between cycles (bars, baselines); owned here, not global."""
@@ -120,6 +131,8 @@ class Engine:
         self._subsets: dict[frozenset[str], _Subset] = {}
         self._book_ids: dict[str, int] = {}
         self._valuation: Valuation | None = None
+        self._leg_rows_cache: NDArray[np.int64] = np.zeros(0, np.int64)
+        self._leg_rows_of: object = None
         """The latest valuation, full or partial: the next one's seeds."""
         self._portfolio_version = 0
         self.portfolio = portfolio
@@ -259,7 +272,7 @@ class Engine:
         # two-sided quote an index or future is priced (and forwards taken) at its mark.
         val = value(
             self._universe_now(), bid, ask, marks.price, at_ns, self.rates, eng.dividend_yield,
-            previous=self._valuation,
+            previous=self._valuation, sides=self._leg_rows(),
         )
         self._valuation = val
         return val, marks
@@ -301,7 +314,7 @@ class Engine:
                           market_stale=market_stale, silence_s=silence_s, engine=eng,
                           events=self.events, marks=marks, ledger=self.ledger,
                           accounts=self.accounts, account_status=self.account_status,
-                          market_wide=market_wide)
+                          market_wide=market_wide, aside=self.aside)
 
     def pricing_job(self, now_ns: int, wall_ns: int | None = None) -> PricingJob:
         """Return the pricing of a full cycle at ``now_ns``, for ``evaluate(priced=...)``."""
@@ -311,8 +324,15 @@ class Engine:
         return PricingJob(
             universe=self._universe_now(), bid=bid.copy(), ask=ask.copy(), last=marks.price,
             now_ns=now_ns, wall_ns=wall_ns, rates=self.rates, dividend_yield=eng.dividend_yield,
-            previous=self._valuation,
+            previous=self._valuation, sides=self._leg_rows(),
         )  # fmt: skip
+
+    def _leg_rows(self) -> NDArray[np.int64]:
+        """The market rows the books hold (their bid and ask vols are the only ones read)."""
+        index = self._index_now()
+        if self._leg_rows_of is not index:
+            self._leg_rows_cache, self._leg_rows_of = np.unique(index.leg_row), index
+        return self._leg_rows_cache
 
     def _caught_up(self, priced: Valuation, now_ns: int) -> tuple[Valuation, Marks]:
         """Return ``priced`` (a ``PricingJob``'s) with the legs whose quotes changed while it
@@ -322,7 +342,7 @@ class Engine:
         eng = self.settings.engine
         bid, ask, _last = self.market.view()
         marks = self.market.marks(now_ns, round(eng.last_trade_max_age_s * NS))
-        rows = np.unique(self._index_now().leg_row)
+        rows = self._leg_rows()
         now, then = np.stack([bid[rows], ask[rows]]), np.stack([priced.bid[rows], priced.ask[rows]])
         moved = ~((now == then) | (np.isnan(now) & np.isnan(then))).all(axis=0)
         val = value_rows(priced, rows[moved], bid, ask, marks.price) if moved.any() else priced

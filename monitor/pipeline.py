@@ -36,6 +36,7 @@ from monitor.model import AlertEvent
 from monitor.pricing.valuation import Valuation
 from monitor.quotes import EXTERNAL_FEED, Reject
 from monitor.rules.base import Signal
+from monitor.rules.codes import NEVER_NS
 from monitor.scale.scope import PartitionScope
 from monitor.sinks.outbox import Outbox
 from monitor.symbols import Kind
@@ -290,9 +291,14 @@ class EngineLoop:
             wall_ns, now_ns = priced.wall_ns, priced.job.now_ns
         cycle = self._evaluate(books, full, now_ns, wall_ns, priced)
         signals = mark_delayed(cycle, self.engine.market)
+        foreign: dict[str, int] = {}
         if self.scope is not None:  # market-wide keys belong to one partition's owner too
-            signals = [sig for sig in signals if self.scope.owns(sig.book)]
+            owns = self.scope.owns
+            foreign = {sig.key: NEVER_NS for sig in signals if not owns(sig.book)}
+            signals = [sig for sig in signals if owns(sig.book)]
         transition = self.machine.step(signals, now_ns)
+        # resends wait for what the machine needs (another replica's keys: nothing here)
+        self.engine.memory.note_wake(foreign | transition.wake)
         if cycle.rules is not None and cycle.rules.full:  # alerts restored for what is gone
             transition.merge(self.machine.retire(cycle.rules.live_keys(), now_ns))
         appended: list[str] = []

@@ -35,8 +35,11 @@ class SymbolError(ValueError):
     """Raised for a symbol that is not in one of the canonical forms."""
 
 
-class Instrument(msgspec.Struct, frozen=True, kw_only=True):
+class Instrument(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What a canonical symbol denotes. ``right`` is +1 for calls, -1 for puts, 0 otherwise."""
+
+    # gc=False: no field can hold a reference cycle, and an engine holds one per listed contract
+    # (~30,000), so the collector has nothing to find in them and each is 16 bytes smaller.
 
     symbol: str
     kind: Kind
@@ -55,11 +58,26 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         return self.root
 
 
+# A chain's contracts share one root string, expiry date and strike float each (tens of
+# thousands of instruments, a few hundred expiries, a few thousand strikes).
+_ROOT_OF: dict[str, str] = {r: r for r in OPTION_ROOTS}
+
+
 def _date(yymmdd: str, symbol: str) -> dt.date:
     try:
-        return dt.date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
+        return _day(yymmdd)
     except ValueError as exc:
         raise SymbolError(f"bad expiry date in {symbol!r}") from exc
+
+
+@lru_cache(maxsize=4096)
+def _day(yymmdd: str) -> dt.date:
+    return dt.date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
+
+
+@lru_cache(maxsize=16_384)
+def _strike(digits: str) -> float:
+    return int(digits) / 1000.0
 
 
 @lru_cache(maxsize=262_144)
@@ -75,10 +93,10 @@ def parse(symbol: str) -> Instrument:
         return Instrument(
             symbol=symbol,
             kind=Kind.OPTION,
-            root=root,
+            root=_ROOT_OF[root],
             expiry=_date(yymmdd, symbol),
             right=1 if right == "C" else -1,
-            strike=int(strike) / 1000.0,
+            strike=_strike(strike),
         )
     m = _FUTURE_RE.match(symbol)
     if m is not None:

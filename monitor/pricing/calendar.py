@@ -7,12 +7,49 @@ index options follow the NYSE holiday schedule), never from a hand-kept list.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import sys
 from functools import lru_cache
+from pathlib import Path
 
 import holidays
 
-_CLOSED = holidays.financial_holidays("NYSE")
-_HALF_DAYS = holidays.financial_holidays("NYSE", categories=("half_day",))
+_NYSE_MODULE = "holidays.financial.ny_stock_exchange"
+
+
+def _nyse_calendar() -> type[holidays.HolidayBase]:
+    """Return the ``holidays`` package's NYSE calendar class, loading its module by itself.
+
+    Importing it the ordinary way runs ``holidays.financial``'s package init, which imports every
+    market and through them every country: ~310 modules and ~8 MB of private memory in each
+    engine process, for one calendar. The NYSE module needs only the package's base modules.
+    Falls back to the ordinary import when that is loaded already or the module has changed.
+    """
+    if "holidays.financial" not in sys.modules:
+        alone = _load_alone(Path(holidays.__file__).with_name("financial") / "ny_stock_exchange.py")
+        if alone is not None:
+            return alone
+    return type(holidays.financial_holidays("NYSE"))
+
+
+def _load_alone(path: Path) -> type[holidays.HolidayBase] | None:
+    spec = importlib.util.spec_from_file_location(_NYSE_MODULE, path)
+    if not path.is_file() or spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except ImportError:
+        return None
+    found = getattr(module, "NewYorkStockExchange", None)
+    if isinstance(found, type) and issubclass(found, holidays.HolidayBase):
+        return found
+    return None
+
+
+_NYSE = _nyse_calendar()
+_CLOSED = _NYSE()
+_HALF_DAYS = _NYSE(categories=("half_day",))
 _ONE_DAY = dt.timedelta(days=1)
 
 

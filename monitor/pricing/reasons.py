@@ -17,6 +17,8 @@ class IvReason(IntEnum):
     BAD_INPUT = 6
     NOT_IDENTIFIABLE = 7
     NOT_AN_OPTION = 8
+    NOT_SOLVED = 9
+    """A bid or ask vol nobody asked for (``value(sides=...)``: no book holds the option)."""
 
     @property
     def label(self) -> str:
@@ -34,6 +36,7 @@ _LABELS: dict[IvReason, str] = {
     IvReason.BAD_INPUT: "bad input",
     IvReason.NOT_IDENTIFIABLE: "vol not identifiable at double precision",
     IvReason.NOT_AN_OPTION: "not an option",
+    IvReason.NOT_SOLVED: "not solved: no book holds it",
 }
 
 REASON_LABELS: tuple[str, ...] = tuple(_LABELS[r] for r in IvReason)

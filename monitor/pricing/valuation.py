@@ -120,6 +120,7 @@ def value(
     tick: float = 0.05,
     min_parity_pairs: int = MIN_PARITY_PAIRS,
     previous: Valuation | None = None,
+    sides: NDArray[np.int64] | None = None,
 ) -> Valuation:
     """Value every instrument of ``universe`` at ``now_ns`` from one tick's quote arrays.
 
@@ -127,6 +128,11 @@ def value(
     rate are all unchanged keep its results without a solve, and its vols seed the solver for
     the rest, so quotes that moved a little converge in one polishing step (anything else gets
     the full solve, so the answer does not depend on it beyond the last few bits).
+
+    ``sides``: the rows whose bid and ask vols are solved too (the engine passes its books'
+    legs: nothing else reads them, and they were a third of a full chain's pricing); the other
+    options get NaN with ``IvReason.NOT_SOLVED``. None: every option. Mid vols, Greeks, the
+    forwards and the smiles are solved for every option either way.
     """
     u = universe
     # Copies: the engine passes views of buffers that the next quotes overwrite.
@@ -150,7 +156,7 @@ def value(
     seeds = previous if previous is not None and previous.universe is u else None
     solved = _Solved.empty(len(u))
     quotes = _Quotes(bid_, ask_, mid, forward, t, rate, df, dividend_yield, tick)
-    _solve(u, quotes, seeds, solved)
+    _solve(u, quotes, seeds, solved, sides)
     smiles = _smiles(u, ch_fwd, ch_t, solved.iv_mid)
     _fill_from_smile(u, smiles, forward, t, rate, df, dividend_yield, solved)
     atm = np.array([_atm_iv(s) for s in smiles], dtype=np.float64)
@@ -382,17 +388,27 @@ def interpolated_futures(
     return out
 
 
-def _solve(u: Universe, q: _Quotes, seeds: Valuation | None, out: _Solved) -> None:
+def _solve(
+    u: Universe,
+    q: _Quotes,
+    seeds: Valuation | None,
+    out: _Solved,
+    sides: NDArray[np.int64] | None = None,
+) -> None:
     """Fill ``out`` with every instrument's IVs and Greeks (before the smile fills gaps)."""
     o = u.option_pos
     same = _unchanged(o, q, seeds)
+    if seeds is not None and sides is not None:  # a leg new since: its sides were not solved
+        wanted = np.zeros(len(u), np.bool_)
+        wanted[sides] = True
+        same &= ~(wanted[o] & (seeds.iv_bid_reason[o] == int(IvReason.NOT_SOLVED)))
     if seeds is not None and same.any():
         _reuse(seeds, out)
         o = o[~same]
     linear = u.kind != int(Kind.OPTION)
     np.copyto(out.greeks[0], q.mid, where=linear)
     np.copyto(out.greeks[1], 1.0, where=linear)
-    _solve_options(u, o, q, seeds, out)
+    _solve_options(u, o, q, seeds, out, sides)
 
 
 def _unchanged(o: NDArray[np.int64], q: _Quotes, prev: Valuation | None) -> NDArray[np.bool_]:
@@ -415,28 +431,42 @@ def _reuse(prev: Valuation, out: _Solved) -> None:
 
 
 def _solve_options(
-    u: Universe, o: NDArray[np.int64], q: _Quotes, seeds: Valuation | None, out: _Solved
+    u: Universe,
+    o: NDArray[np.int64],
+    q: _Quotes,
+    seeds: Valuation | None,
+    out: _Solved,
+    sides: NDArray[np.int64] | None = None,
 ) -> None:
+    _solve_sides(u, o if sides is None else np.intersect1d(o, sides, assume_unique=True), q,
+                 seeds, out)  # fmt: skip
+    if sides is not None:
+        skipped = np.setdiff1d(o, sides, assume_unique=True)
+        out.iv_bid[skipped] = out.iv_ask[skipped] = np.nan
+        out.iv_bid_reason[skipped] = out.iv_ask_reason[skipped] = int(IvReason.NOT_SOLVED)
     args = (u.cp[o], q.forward[o], u.strike[o], q.t[o], q.df[o])
     carry = np.where(u.spot_based[o], q.rate[o] - q.dividend_yield, 0.0)
-    guess = {
-        side: None if seeds is None else getattr(seeds, f"iv_{side}")[o]
-        for side in ("bid", "mid", "ask")
-    }
-    tick = q.tick
-    out.iv_bid[o], out.iv_bid_reason[o] = black.implied_vol(
-        *args, q.bid[o], tick=tick, guess=guess["bid"]
-    )
-    out.iv_ask[o], out.iv_ask_reason[o] = black.implied_vol(
-        *args, q.ask[o], tick=tick, guess=guess["ask"]
-    )
     iv_m, out.iv_reason[o], g = black.implied_vol_and_greeks(
-        *args, q.mid[o], tick=tick, carry=carry, spot_based=u.spot_based[o], guess=guess["mid"]
-    )
+        *args, q.mid[o], tick=q.tick, carry=carry, spot_based=u.spot_based[o],
+        guess=None if seeds is None else seeds.iv_mid[o],
+    )  # fmt: skip
     out.iv_mid[o] = iv_m
     out.vol[o] = iv_m
     for row, name in enumerate(GREEK_NAMES):
         out.greeks[row, o] = getattr(g, name)
+
+
+def _solve_sides(
+    u: Universe, o: NDArray[np.int64], q: _Quotes, seeds: Valuation | None, out: _Solved
+) -> None:
+    """Solve the bid and ask vols of options ``o``."""
+    args = (u.cp[o], q.forward[o], u.strike[o], q.t[o], q.df[o])
+    for side, premium, vol, reason in (
+        ("bid", q.bid, out.iv_bid, out.iv_bid_reason),
+        ("ask", q.ask, out.iv_ask, out.iv_ask_reason),
+    ):
+        guess = None if seeds is None else getattr(seeds, f"iv_{side}")[o]
+        vol[o], reason[o] = black.implied_vol(*args, premium[o], tick=q.tick, guess=guess)
 
 
 def _smiles(

@@ -49,6 +49,7 @@ from numpy.typing import NDArray
 from monitor import symbols
 from monitor.book import PortfolioIndex, PortfolioState
 from monitor.model import CONTRACT_MULTIPLIER
+from monitor.rules import breakeven_pass
 from monitor.rules import codes as C
 from monitor.rules.base import Signal
 from monitor.rules.overlay import hedge_share, share_by_loss
@@ -253,6 +254,16 @@ def solve(
 def _solve(
     nodes: F64, pnl: F64, chain_id: NDArray[np.int64], chains: ChainTable, overlay_usd: F64
 ) -> tuple[F64, F64, F64]:
+    if breakeven_pass.AVAILABLE and len(chain_id) and len(chains.ids):
+        return breakeven_pass.solve(nodes, pnl, overlay_usd, chains.ids[chain_id], chains.flat())
+    return solve_numpy(nodes, pnl, chain_id, chains, overlay_usd)
+
+
+def solve_numpy(
+    nodes: F64, pnl: F64, chain_id: NDArray[np.int64], chains: ChainTable, overlay_usd: F64
+) -> tuple[F64, F64, F64]:
+    """``_solve`` in whole-array numpy passes (without numba, and the compiled pass's
+    reference)."""
     lower, upper = roots(nodes, pnl + np.nan_to_num(overlay_usd)[:, None])
     fwd, t, _atm = chains.lookup(chain_id)
     iv = chains.smile(chain_id, np.stack([lower, upper], axis=1))

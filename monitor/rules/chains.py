@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from monitor.pricing.valuation import Valuation
+from monitor.rules.breakeven_pass import Smiles
 
 F64 = NDArray[np.float64]
 ChainKey = tuple[str, dt.date]
@@ -31,6 +32,13 @@ class ChainTable:
     val: Valuation
     ids: NDArray[np.int64]
     """Valuation chain id per key (-1: not in the universe)."""
+    _flat: list[Smiles] = field(default_factory=list, compare=False, repr=False)
+
+    def flat(self) -> Smiles:
+        """Return the valuation's smiles as flat arrays (built once per table)."""
+        if not self._flat:
+            self._flat.append(Smiles(self.val))
+        return self._flat[0]
 
     @classmethod
     def build(cls, keys: Sequence[ChainKey], val: Valuation) -> ChainTable:

@@ -5,9 +5,12 @@ then materializes ``Signal`` objects only where the alert machine needs one (``s
 
 - every key whose condition changed since it was last sent (a breach, a hold, a return to
   clear that resolves a firing alert, a flip to unknown);
-- every key that is not clear and was last sent 5 to 10 s ago (``RESEND_NS`` plus a phase per
-  key, so keys that fired together do not resend together), so a deferred notification
-  (cooldown) and a repeat still go out, at most 10 s late;
+- every key that is not clear, was last sent 5 to 10 s ago (``RESEND_NS`` plus a phase per
+  key, so keys that fired together do not resend together) and whose wake time has come
+  (``Emitted.wake_ns``, the alert machine's word: a deferred notification (cooldown,
+  inhibition) wants the resend at once, an announced firing alert only when its repeat is due,
+  a key the machine has nothing to do for never), so a deferred notification and a repeat still
+  go out, at most 10 s late, while thousands of steady, announced breaches cost nothing;
 - every key on a ``full`` cycle (the first after a start: an alert restored from Redis gets the
   condition it has now).
 
@@ -42,6 +45,8 @@ CONDITIONS: Final[tuple[Condition, ...]] = ("clear", "breach", "hold", "unknown"
 CODE_OF: Final[dict[str, int]] = {c: i for i, c in enumerate(CONDITIONS)}
 RESEND_NS: Final = 5 * 1_000_000_000
 """A key whose condition has not changed is sent again after this long (see the docstring)."""
+NEVER_NS: Final = 2**63 - 1
+"""A wake time (``Emitted.wake_ns``): the alert machine needs nothing more of the key."""
 
 Codes = NDArray[np.int8]
 F64 = NDArray[np.float64]
@@ -84,6 +89,7 @@ class Layout:
 
     @classmethod
     def of(cls, rule: str, books: list[str], subjects: list[str]) -> Layout:
+        books, subjects = _one_object_each(books), _one_object_each(subjects)
         keys = [f"{rule}|{b}|{s}" for b, s in zip(books, subjects, strict=True)]
         return cls(
             books=books, subjects=subjects, keys=keys, position={k: i for i, k in enumerate(keys)}
@@ -93,6 +99,16 @@ class Layout:
         return len(self.books)
 
 
+def _one_object_each(names: list[str]) -> list[str]:
+    """Return ``names`` with each distinct string held once (``names`` itself if it already is).
+
+    A rule formats a subject per key (``L1@2`` for every book's first layer): tens of thousands
+    of equal strings, kept as long as the layout, where a few dozen distinct ones suffice."""
+    first: dict[str, str] = {}
+    shared = [first.setdefault(s, s) for s in names]
+    return names if all(a is b for a, b in zip(shared, names, strict=True)) else shared
+
+
 @dataclass(slots=True)
 class Emitted:
     """Per key of a rule's layout: the condition last sent and when (0: never)."""
@@ -100,6 +116,13 @@ class Emitted:
     layout: Layout
     codes: Codes
     sent_ns: NDArray[np.int64]
+    wake_ns: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Not resent before this instant (0: on the time rule alone; ``NEVER_NS``: not at all
+    while the condition stays): what the alert machine said of the key when it last saw it."""
+
+    def __post_init__(self) -> None:
+        if len(self.wake_ns) != len(self.codes):
+            self.wake_ns = np.zeros(len(self.codes), np.int64)
 
     @classmethod
     def empty(cls, layout: Layout) -> Emitted:
@@ -115,6 +138,7 @@ class Emitted:
             q = layout.position.get(self.layout.keys[p])
             if q is not None:
                 out.codes[q], out.sent_ns[q] = self.codes[p], self.sent_ns[p]
+                out.wake_ns[q] = self.wake_ns[p]
         return out
 
 
@@ -180,6 +204,7 @@ def select(
     # due: not clear and now - sent >= RESEND_NS + phase, i.e. sent <= now - RESEND_NS - phase
     due = codes != CLEAR
     due &= prev.sent_ns <= (now_ns - RESEND_NS) - _phase_ns(len(codes))
+    due &= prev.wake_ns <= now_ns
     due |= codes != prev.codes
     return np.flatnonzero(due)
 

@@ -25,7 +25,7 @@ bars, baselines and gain episodes advance on full cycles alone.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -284,6 +284,24 @@ class RuleMemory:
                 state.codes[where], state.sent_ns[where] = code, now_ns  # the last one wins
             self.emitted[rule] = state
         self.full = False
+
+    def note_wake(self, wake: Mapping[str, int]) -> None:
+        """Record, per key, when the alert machine next needs its signal (``Transition.wake``:
+        the resend rule of ``monitor.rules.codes.select`` waits for it)."""
+        by_rule: dict[str, list[tuple[str, int]]] = {}
+        for key, at_ns in wake.items():
+            by_rule.setdefault(key.partition("|")[0], []).append((key, at_ns))
+        for rule, pairs in by_rule.items():
+            layout, prev = self.layouts.latest(rule), self.emitted.get(rule)
+            if layout is None or prev is None:
+                continue  # nothing sent yet: the first cycle emits every key anyway
+            state = prev.aligned(layout)
+            pos = layout.position
+            at = [(p, at_ns) for key, at_ns in pairs if (p := pos.get(key)) is not None]
+            if at:
+                where, when = np.array(at, np.int64).T
+                state.wake_ns[where] = when
+            self.emitted[rule] = state
 
     def reset_emission(self) -> None:
         """Emit every key on the next cycle (after a start or an alert-state reload)."""

@@ -33,7 +33,7 @@ from monitor.rules import (
 )
 from monitor.rules.base import Signal
 from monitor.rules.codes import CLEAR, CONDITIONS, Codes, Layout
-from monitor.rules.context import Analysis, RuleContext, RuleInputs, analyze
+from monitor.rules.context import ASIDE_MIN_BOOKS, Analysis, RuleContext, RuleInputs, analyze
 from monitor.rules.memory import RuleMemory
 from monitor.settings import RulesConfig
 
@@ -196,9 +196,7 @@ def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
         layouts=mem.layouts,
         account_status=inp.account_status,
     )
-    signals: list[Signal] = []
-    for _name, rule in RULES:
-        signals += rule(ctx, cfg, now_ns)
+    signals = _evaluate_rules(ctx, cfg, inp)
     signals = _with_marks(signals, non_mid_legs(inp.state))
     signals += removed(mem, ctx.context)
     full = mem.full
@@ -207,6 +205,24 @@ def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
     return Outcome(
         signals=signals, analysis=analysis, context=context, states=states, full=full
     )
+
+
+def _evaluate_rules(ctx: RuleContext, cfg: RulesConfig, inp: RuleInputs) -> list[Signal]:
+    """Every rule's signals, in ``RULES`` order. On a large index the break-even rule (the
+    costliest, numpy over every condor) runs on ``inp.aside`` while this thread does the
+    others: the rules only read the cycle's context."""
+    now_ns = inp.now_ns
+    aside = inp.aside if len(inp.state.index.book_names) >= ASIDE_MIN_BOOKS else None
+    heavy = dict(RULES)[breakeven.RULE]
+    later = aside.submit(heavy, ctx, cfg, now_ns) if aside is not None else None
+    by_rule = {
+        name: rule(ctx, cfg, now_ns)
+        for name, rule in RULES
+        if later is None or name != breakeven.RULE
+    }
+    if later is not None:
+        by_rule[breakeven.RULE] = later.result()
+    return [sig for name, _rule in RULES for sig in by_rule[name]]
 
 
 def _r(x: float, digits: int = 2) -> float | None:

@@ -19,6 +19,7 @@ from monitor.metrics import PipelineMetrics
 from monitor.model import Book, Layer, Leg, Portfolio, Quote
 from monitor.pipeline import EngineLoop
 from monitor.pricing import black
+from monitor.rules.codes import NEVER_NS
 from monitor.sinks.outbox import FIELD_EVENT, Outbox, decode_event
 
 LEG = "VIX261216C00020000"
@@ -111,3 +112,22 @@ async def test_a_breaching_leg_quote_fires_long_before_the_next_cadence_tick(
     assert [e[0].decode() for e in entries] == ids
     events = [decode_event(e[1][FIELD_EVENT]) for e in entries]
     assert {(e.rule, e.status) for e in events} == {("layer_gain", "firing")}
+
+
+async def test_an_announced_alert_is_not_resent_by_later_cycles(
+    redis: aioredis.Redis, writer: bus.QuoteWriter
+) -> None:
+    loop = make_loop(redis)  # no repeats: once announced, a steady breach needs nothing more
+    await loop.consumer.ensure_group()
+    now = time.time_ns()
+    await writer.publish("t", market(2.9, 3.1, now))  # gain 2.0: the layer fires
+    await read_and_apply(loop)
+    first = await loop.evaluate_once()
+    fired = {s.key for s in first.signals if s.condition == "breach"}  # @2 announced, @1.5 muted
+    assert {k for k in fired if loop.machine.states[k].notified} == {"layer_gain|b|L1@2"}
+    emitted = loop.engine.memory.emitted["layer_gain"]
+    position = emitted.layout.position
+    assert {int(emitted.wake_ns[position[k]]) for k in fired} == {NEVER_NS}
+    # far past every resend phase: the rules still send nothing for those keys
+    later = loop.engine.evaluate(now + 60 * 1_000_000_000)
+    assert not fired & {s.key for s in later.signals}

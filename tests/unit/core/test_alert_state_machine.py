@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from monitor.alerts import AlertMachine
 from monitor.rules.base import Condition, Signal
+from monitor.rules.codes import NEVER_NS
 
 S = 1_000_000_000
 
@@ -98,3 +99,46 @@ def test_never_fires_twice_without_a_resolve_in_between(
     out = [s for s in statuses(machine(cooldown_s=cool), conds) if s != "repeat"]
     for a, b in itertools.pairwise(out):
         assert a != b
+
+
+# ---- wake times: when a key next needs a signal while its condition stays ----------------------
+
+
+def key_sig(subject: str, condition: Condition) -> Signal:
+    return Signal(
+        rule="layer_gain", book="main", subject=subject, condition=condition,
+        severity="warning", summary=f"layer {subject}",
+    )  # fmt: skip
+
+
+def test_an_announced_firing_alert_wakes_at_its_repeat_and_never_without_repeats() -> None:
+    with_repeats = machine(repeat_s=60).step([sig("breach")], 10 * S)
+    assert with_repeats.wake == {"layer_gain|main|L1@1.5": 70 * S}
+    without = machine().step([sig("breach")], 10 * S)
+    assert without.wake == {"layer_gain|main|L1@1.5": NEVER_NS}
+
+
+def test_a_firing_deferred_by_the_cooldown_wakes_when_the_cooldown_ends() -> None:
+    m = machine(cooldown_s=30)
+    m.step([sig("breach")], 0)
+    m.step([sig("clear")], 5 * S)  # resolved at 5 s: the cooldown runs to 35 s
+    refire = m.step([sig("breach")], 10 * S)
+    assert refire.events == [] and refire.wake == {"layer_gain|main|L1@1.5": 35 * S}
+
+
+def test_a_clear_or_holding_key_the_machine_never_saw_needs_nothing_and_keeps_no_state() -> None:
+    m = machine()
+    out = m.step([key_sig("L1@1.5", "clear"), key_sig("L2@1.5", "hold")], S)
+    assert out.wake == {"layer_gain|main|L1@1.5": NEVER_NS, "layer_gain|main|L2@1.5": NEVER_NS}
+    assert m.states == {} and out.changed == {}
+
+
+def test_a_muted_lower_level_wakes_when_the_higher_one_resolves() -> None:
+    m = machine()
+    both = m.step([key_sig("L1@1.5", "breach"), key_sig("L1@2", "breach")], S)
+    assert [e.key for e in both.events] == ["layer_gain|main|L1@2"]
+    assert both.wake["layer_gain|main|L1@1.5"] == NEVER_NS  # muted: nothing to do meanwhile
+    higher_resolves = m.step([key_sig("L1@2", "clear")], 2 * S)
+    assert higher_resolves.wake["layer_gain|main|L1@1.5"] == 0  # wanted on the next cycle
+    lower = m.step([key_sig("L1@1.5", "breach")], 3 * S)
+    assert [(e.key, e.status) for e in lower.events] == [("layer_gain|main|L1@1.5", "firing")]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
 import pytest
 
@@ -47,3 +48,17 @@ def test_indices_are_recognised(sym: str) -> None:
 def test_non_canonical_forms_are_rejected(sym: str) -> None:
     with pytest.raises(symbols.SymbolError):
         symbols.parse(sym)
+
+
+def test_a_bad_expiry_date_is_rejected_every_time() -> None:
+    for _ in range(2):  # the date memo must not remember a failure as a date
+        with pytest.raises(symbols.SymbolError, match="bad expiry date"):
+            symbols.parse("SPXW261318P05800000")
+
+
+def test_contracts_of_one_chain_share_their_root_expiry_and_strike_objects() -> None:
+    # an engine holds ~30,000 instruments: each carries no strings, dates or floats of its own
+    a = symbols.parse("SPXW261218P05800000")
+    b = symbols.parse("SPXW" + "261218C05800000")
+    assert a.root is b.root and a.expiry is b.expiry and a.strike is b.strike
+    assert not gc.is_tracked(a)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from zoneinfo import ZoneInfo
 
+import holidays
 import numpy as np
 import pytest
 
 from monitor.pricing.calendar import (
     is_business_day,
     is_early_close,
+    is_holiday,
     previous_business_day,
     spx_monthly_expiry,
     vix_monthly_expiry,
@@ -75,6 +79,33 @@ def test_business_days_skip_weekends_and_nyse_holidays() -> None:
     assert not is_business_day(D(2026, 4, 3))  # Good Friday
     assert not is_business_day(D(2025, 1, 9))  # national day of mourning
     assert previous_business_day(D(2026, 4, 6)) == D(2026, 4, 2)
+
+
+def test_closures_and_early_closes_are_the_holidays_packages_nyse_calendar() -> None:
+    years = range(1990, 2061)
+    closed = holidays.financial_holidays("NYSE", years=years)
+    half = holidays.financial_holidays("NYSE", categories=("half_day",), years=years)
+    first, end = D(1990, 1, 1), D(2061, 1, 1)
+    days = [first + dt.timedelta(days=i) for i in range((end - first).days)]
+    weekdays = [d for d in days if d.weekday() < 5]
+    assert [d for d in days if is_holiday(d)] == [d for d in weekdays if d in closed]
+    assert [d for d in days if is_early_close(d)] == [
+        d for d in weekdays if d in half and d not in closed
+    ]
+
+
+def test_the_calendar_imports_no_other_market_or_country_of_the_holidays_package() -> None:
+    # holidays.financial's package init imports every market and country (~8 MB per process)
+    probe = (
+        "import sys, datetime as dt\n"
+        "from monitor.pricing import calendar\n"
+        "assert calendar.is_holiday(dt.date(2026, 4, 3))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('holidays.financial', "
+        "'holidays.countries'))))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
 
 
 def test_spxw_settles_at_the_1600_et_close() -> None:

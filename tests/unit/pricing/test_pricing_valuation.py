@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from monitor import symbols
+from monitor.market import MarketState
 from monitor.pricing import _batch as batch
 from monitor.pricing import _kernels as nb
 from monitor.pricing import black
@@ -167,6 +168,23 @@ def test_universe_rejects_duplicate_symbols() -> None:
         Universe.build([spx, spx])
 
 
+def test_universe_shares_the_markets_index_instead_of_copying_it() -> None:
+    market = MarketState()
+    vix_call = symbols.option_symbol("VIX", VIX_EXPIRY, 1, 20.0)
+    market.register_all(["SPX", "VIX", symbols.future_symbol(VIX_EXPIRY), vix_call])
+    u = Universe.build(market.instruments, market.index)
+    assert u.position is market.index
+    assert u.chains == Universe.build(market.instruments).chains
+
+
+def test_universe_rejects_a_position_that_is_not_its_rows() -> None:
+    insts = [symbols.parse("SPX"), symbols.parse("VIX")]
+    with pytest.raises(ValueError, match="row"):
+        Universe.build(insts, {"SPX": 1, "VIX": 0})
+    with pytest.raises(ValueError, match="row"):
+        Universe.build([insts[0], insts[0]], {"SPX": 0})
+
+
 def test_seeding_with_the_previous_valuation_gives_the_same_vols(universe: Universe) -> None:
     bid, ask, last, _ = _quotes(universe)
     first = value(universe, bid, ask, last, NOW, RATES, YIELD)
@@ -217,3 +235,28 @@ def test_a_new_rate_curve_solves_everything_again(universe: Universe) -> None:
     cold = value(universe, bid, ask, last, NOW, higher, YIELD)
     np.testing.assert_allclose(again.iv_mid, cold.iv_mid, rtol=1e-12)
     np.testing.assert_allclose(again.rho, cold.rho, rtol=1e-10, atol=1e-14)
+
+
+def test_bid_and_ask_vols_are_solved_for_the_asked_rows_only(universe: Universe) -> None:
+    bid, ask, last, _ = _quotes(universe)
+    full = value(universe, bid, ask, last, NOW, RATES, YIELD)
+    held = np.array(sorted(universe.position[s] for s in universe.symbols[5:9]), np.int64)
+    some = value(universe, bid, ask, last, NOW, RATES, YIELD, sides=held)
+    others = np.setdiff1d(universe.option_pos, held)
+    np.testing.assert_array_equal(some.iv_bid[held], full.iv_bid[held])
+    np.testing.assert_array_equal(some.iv_ask[held], full.iv_ask[held])
+    assert np.isnan(some.iv_bid[others]).all() and np.isnan(some.iv_ask[others]).all()
+    assert (some.iv_bid_reason[others] == IvReason.NOT_SOLVED).all()
+    for name in ("iv_mid", "vol", "delta", "vega", "theta", "chain_forward", "chain_atm_iv"):
+        np.testing.assert_array_equal(getattr(some, name), getattr(full, name), err_msg=name)
+
+
+def test_a_row_asked_for_later_is_solved_though_its_quotes_did_not_move(
+    universe: Universe,
+) -> None:
+    bid, ask, last, _ = _quotes(universe)
+    first, second = (np.array([universe.position[universe.symbols[i]]], np.int64) for i in (5, 6))
+    before = value(universe, bid, ask, last, NOW, RATES, YIELD, sides=first)
+    after = value(universe, bid, ask, last, NOW, RATES, YIELD, sides=second, previous=before)
+    assert after.iv_bid_reason[second[0]] != IvReason.NOT_SOLVED
+    assert np.isfinite(after.iv_bid[second[0]])

@@ -91,3 +91,22 @@ def test_a_lazy_signal_keeps_a_delayed_flag_set_after_it_was_made() -> None:
     lazy = C.lazy("r", "b", "s", C.BREACH, "warning", {}, lambda: full)
     got = msgspec.structs.replace(lazy, delayed=True).materialize()
     assert got.summary == "the numbers" and got.delayed and got.render is None
+
+
+def test_select_waits_for_the_alert_machines_wake_time_before_a_resend() -> None:
+    codes = np.array([C.BREACH] * 4, np.int8)
+    prev = sent([C.BREACH] * 4, at_ns=0)
+    late = 3 * C.RESEND_NS  # past every key's resend phase
+    prev.wake_ns[:] = [0, late + 1, C.NEVER_NS, late]
+    assert C.select(codes, LAYOUT, prev, now_ns=late, full=False).tolist() == [0, 3]
+    codes[2] = C.CLEAR  # a change always goes out, whatever the machine said
+    assert C.select(codes, LAYOUT, prev, now_ns=late, full=False).tolist() == [0, 2, 3]
+
+
+def test_a_layout_holds_each_distinct_subject_once() -> None:
+    subjects = [f"L{n % 2}@1.5" for n in range(6)]  # a fresh string per key, as rules format them
+    layout = C.Layout.of("r", ["b"] * 6, subjects)
+    assert layout.subjects == subjects and layout.keys[3] == "r|b|L1@1.5"
+    assert len({id(s) for s in layout.subjects}) == 2
+    shared = ["x", "y"]
+    assert C.Layout.of("r", ["b", "b"], shared).subjects is shared  # nothing to share: no copy

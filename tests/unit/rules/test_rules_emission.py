@@ -19,12 +19,19 @@ def machine(cooldown_s: float = 0.0, repeat_s: float = 0.0) -> AlertMachine:
     )
 
 
-def run(w: World, m: AlertMachine, vols: list[float], step_s: float = 5.0) -> list[tuple[int, str]]:
-    """Tick through ``vols``; return (tick, status) of every event of KEY."""
+def run(
+    w: World, m: AlertMachine, vols: list[float], step_s: float = 5.0, sent: list[int] | None = None
+) -> list[tuple[int, str]]:
+    """Tick through ``vols`` as the engine loop does (the machine's wake times go back to the
+    rules); return (tick, status) of every event of KEY; ``sent``: the ticks KEY had a signal."""
     out = []
     for i, vol in enumerate(vols):
         c = w.tick(step_s, vol=vol)
-        out += [(i, e.status) for e in m.step(c.signals, w.now_ns).events if e.key == KEY]
+        transition = m.step(c.signals, w.now_ns)
+        w.engine.memory.note_wake(transition.wake)
+        out += [(i, e.status) for e in transition.events if e.key == KEY]
+        if sent is not None and any(sig.key == KEY for sig in c.signals):
+            sent.append(i)
     return out
 
 
@@ -56,3 +63,32 @@ def test_steady_clear_keys_send_nothing_after_the_first_cycle() -> None:
     w.tick(vol=CALM)
     later = w.tick(vol=CALM)
     assert all(s.condition != "clear" for s in later.signals)
+
+
+def test_a_steady_announced_alert_is_not_resent_until_its_repeat_is_due() -> None:
+    sent: list[int] = []
+    events = run(World(), machine(repeat_s=60), [CALM] + [SPIKE] * 20, sent=sent)
+    repeats = [i for i, s in events if s == "repeat"]
+    assert events[0] == (1, "firing") and repeats  # 60 s later, on the next resend
+    # between the firing and the repeat (12 ticks of 5 s) the key sends nothing
+    assert [i for i in sent if 1 < i < repeats[0]] == []
+    assert 13 <= repeats[0] <= 15
+
+
+def test_a_lower_level_muted_by_a_higher_one_notifies_on_the_cycle_after_it_resolves() -> None:
+    w, m = World(), machine()
+    run(w, m, [CALM, SPIKE, SPIKE, SPIKE])  # L1@2 fires; L1@1.5 breaches too, muted
+    lower = "layer_gain|main|L1@1.5"
+    assert m.states[lower].firing and not m.states[lower].notified
+    gains = {}
+    for vol in (0.22, 0.21, 0.20, 0.19, 0.18):  # the gain falls between 1.5 and 2
+        c = w.tick(5.0, vol=vol)
+        t = m.step(c.signals, w.now_ns)
+        w.engine.memory.note_wake(t.wake)
+        gains[vol] = [(e.key, e.status) for e in t.events]
+        if (lower, "firing") in gains[vol]:
+            break
+    flat = [ev for evs in gains.values() for ev in evs]
+    assert (KEY, "resolved") in flat and (lower, "firing") in flat
+    at = {ev: i for i, evs in enumerate(gains.values()) for ev in evs}
+    assert at[(lower, "firing")] - at[(KEY, "resolved")] <= 1
