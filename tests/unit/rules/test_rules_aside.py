@@ -22,17 +22,23 @@ def stress_of(world: World) -> Stress:
     return cycle.rules.analysis.stress
 
 
-def test_the_stress_analysis_runs_aside_and_agrees_with_the_inline_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def stress_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the thread every stress analysis runs on, from now on."""
     threads: list[str] = []
     analyze = stress.analyze
 
-    def recorded(*args: object, **kwargs: object) -> Stress:
+    def recorded(*args: Any) -> Stress:
         threads.append(threading.current_thread().name)
-        return analyze(*args, **kwargs)  # type: ignore[arg-type]
+        return analyze(*args)
 
     monkeypatch.setattr(context.stress, "analyze", recorded)
+    return threads
+
+
+def test_the_stress_analysis_runs_aside_and_agrees_with_the_inline_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads = stress_threads(monkeypatch)
     monkeypatch.setattr(context, "ASIDE_MIN_BOOKS", 1)  # the demo book stands in for many
     monkeypatch.setattr(registry, "ASIDE_MIN_BOOKS", 1)
     inline = stress_of(World())
@@ -48,14 +54,7 @@ def test_the_stress_analysis_runs_aside_and_agrees_with_the_inline_one(
 
 
 def test_a_small_index_stays_on_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    threads: list[str] = []
-    analyze = stress.analyze
-
-    def recorded(*args: object, **kwargs: object) -> Stress:
-        threads.append(threading.current_thread().name)
-        return analyze(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(context.stress, "analyze", recorded)
+    threads = stress_threads(monkeypatch)
     with ThreadPoolExecutor(1) as pool:
         world = World()
         world.engine.aside = pool
