@@ -85,9 +85,10 @@ class RuleInputs:
     """A full cycle's analysis whose market-wide parts (curve, momentum, next events, roll
     candidates) a partial evaluation reuses instead of recomputing; None: compute them."""
     aside: Executor | None = None
-    """Runs the stress analysis while the break-evens are solved, for an index of at least
-    ``ASIDE_MIN_BOOKS`` books: both are long numpy passes, which release the GIL, so the two
-    overlap on a second core (~10 ms of a 10,000-book cycle). None: one after the other."""
+    """Runs the stress analysis while the break-evens are solved, and the break-even rule while
+    the other rules run (``registry``), for an index of at least ``ASIDE_MIN_BOOKS`` books:
+    long numpy passes, which release the GIL, so they overlap on a second core (~10 ms of a
+    10,000-book cycle when that core is free). None: one after the other."""
 
 
 @dataclass(frozen=True, slots=True)
