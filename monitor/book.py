@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.book_sums import Instruments, Legs, leg_sums
+from monitor.book_sums import Instruments, Legs, leg_sums, sum_by_book
 from monitor.market import NONE as MARK_NONE
 from monitor.market import Marks
 from monitor.model import CONTRACT_MULTIPLIER, Portfolio
@@ -83,19 +83,10 @@ class PortfolioIndex:
             object.__setattr__(self, name, value)
 
     def sum_by_book(self, leg_values: F64) -> F64:
-        """Sum per-leg values per book (0 for a book without legs; NaN propagates).
-
-        One pass over contiguous runs (``reduceat``): several times faster than ``bincount``
-        with weights at ~20 legs a book."""
-        n_b = len(self.book_names)
-        if not len(self._book_start):
-            return np.zeros(n_b)
-        sums: F64 = np.add.reduceat(leg_values, self._book_start)
-        if len(self._book_with_legs) == n_b:
-            return sums
-        out = np.zeros(n_b)
-        out[self._book_with_legs] = sums
-        return out
+        """Sum per-leg values per book (0 for a book without legs; NaN propagates)."""
+        return sum_by_book(
+            leg_values, self._book_start, self._book_with_legs, len(self.book_names)
+        )
 
     def book_structs(self, b: int) -> range:
         """Return the structures of book ``b``: ``build`` lists each book's together, in order."""

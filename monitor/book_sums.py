@@ -114,7 +114,7 @@ def numpy_sums(inst: Instruments, legs: Legs) -> LegSums:
         if len(unpriced):
             values = values.copy()
             values[unpriced] = 0.0
-        return _sum_by_book(values, legs)
+        return sum_by_book(values, legs.book_start, legs.book_with_legs, n_b)
 
     stale_priced = np.zeros(n_b, np.bool_)
     stale_priced[b[stale & (reason == PRICED)]] = True
@@ -160,15 +160,17 @@ def _sum_by(groups: I64, values: F64, n: int) -> F64:
     return np.asarray(np.bincount(groups, values, minlength=n), np.float64)  # no copy
 
 
-def _sum_by_book(values: F64, legs: Legs) -> F64:
-    """Sum per book over contiguous runs (``reduceat``); 0 for a book without legs."""
-    if not len(legs.book_start):
-        return np.zeros(legs.n_books)
-    sums: F64 = np.add.reduceat(values, legs.book_start)
-    if len(legs.book_with_legs) == legs.n_books:
+def sum_by_book(values: F64, book_start: I64, book_with_legs: I64, n_books: int) -> F64:
+    """Sum per-leg values per book over contiguous runs (``reduceat``: several times faster
+    than ``bincount`` with weights at ~20 legs a book); 0 for a book without legs, NaN
+    propagates. ``book_start``: the first leg of each book in ``book_with_legs``."""
+    if not len(book_start):
+        return np.zeros(n_books)
+    sums: F64 = np.add.reduceat(values, book_start)
+    if len(book_with_legs) == n_books:
         return sums
-    out = np.zeros(legs.n_books)
-    out[legs.book_with_legs] = sums
+    out = np.zeros(n_books)
+    out[book_with_legs] = sums
     return out
 
 

@@ -398,17 +398,19 @@ def _solve(
     """Fill ``out`` with every instrument's IVs and Greeks (before the smile fills gaps)."""
     o = u.option_pos
     same = _unchanged(o, q, seeds)
-    if seeds is not None and sides is not None:  # a leg new since: its sides were not solved
+    wanted = None
+    if sides is not None:
         wanted = np.zeros(len(u), np.bool_)
         wanted[sides] = True
-        same &= ~(wanted[o] & (seeds.iv_bid_reason[o] == int(IvReason.NOT_SOLVED)))
+        if seeds is not None:  # a leg new since: its sides were not solved
+            same &= ~(wanted[o] & (seeds.iv_bid_reason[o] == int(IvReason.NOT_SOLVED)))
     if seeds is not None and same.any():
         _reuse(seeds, out)
         o = o[~same]
     linear = u.kind != int(Kind.OPTION)
     np.copyto(out.greeks[0], q.mid, where=linear)
     np.copyto(out.greeks[1], 1.0, where=linear)
-    _solve_options(u, o, q, seeds, out, sides)
+    _solve_options(u, o, q, seeds, out, wanted)
 
 
 def _unchanged(o: NDArray[np.int64], q: _Quotes, prev: Valuation | None) -> NDArray[np.bool_]:
@@ -436,12 +438,14 @@ def _solve_options(
     q: _Quotes,
     seeds: Valuation | None,
     out: _Solved,
-    sides: NDArray[np.int64] | None = None,
+    wanted: NDArray[np.bool_] | None = None,
 ) -> None:
-    _solve_sides(u, o if sides is None else np.intersect1d(o, sides, assume_unique=True), q,
-                 seeds, out)  # fmt: skip
-    if sides is not None:
-        skipped = np.setdiff1d(o, sides, assume_unique=True)
+    """Solve options ``o``: mid vols and Greeks of all, bid and ask vols of the ``wanted``
+    rows (a mask over the universe; None: all)."""
+    picked = wanted[o] if wanted is not None else None
+    _solve_sides(u, o if picked is None else o[picked], q, seeds, out)
+    if picked is not None:
+        skipped = o[~picked]
         out.iv_bid[skipped] = out.iv_ask[skipped] = np.nan
         out.iv_bid_reason[skipped] = out.iv_ask_reason[skipped] = int(IvReason.NOT_SOLVED)
     args = (u.cp[o], q.forward[o], u.strike[o], q.t[o], q.df[o])
