@@ -24,12 +24,15 @@ Two layers, each useful alone:
   0`` no daemon runs), a load generator process XADDing ``--rate`` quotes/s of the full chains
   in binary batches, and a webhook receiver in this process. Trials move the trial leg over its
   1.5 gain threshold and back; t0 is taken just before the XADD, t1 when the receiver has the
-  ``firing`` event. Consumer lag and pending entries (XINFO GROUPS) are sampled every second;
-  each daemon's private memory is read from /proc/<pid>/smaps_rollup at the end, and its cycle
-  time from its /metrics.
+  ``firing`` event. By default each tick follows the last one's webhook at once (closed loop:
+  the ticks, ~80/s, are load too, and each lands when the daemon has just finished the last);
+  ``--trial-gap-ms G`` waits a random 0..2G ms before each (open loop: a tick comes when it
+  comes, as a trader's does). Consumer lag and pending entries (XINFO GROUPS) are sampled
+  every second; each daemon's private memory is read from /proc/<pid>/smaps_rollup at the end,
+  and its cycle time from its /metrics.
 
     .venv/bin/python bench/scale.py [--books 1000] [--cycles 20] [--rate 100000]
-        [--processes 0|1|2] [--seconds 30] [--no-inproc]
+        [--processes 0|1|2] [--seconds 30] [--no-inproc] [--trial-gap-ms 0]
 """
 
 from __future__ import annotations
@@ -275,6 +278,7 @@ def inproc(n_books: int, cycles: int, rate: float) -> None:
     aside = ThreadPoolExecutor(1)
     engine = Engine(settings, book, events=events, aside=aside)
     machine = AlertMachine(cooldown_s=0, repeat_interval_s=3600)
+    engine.memory.held = machine.held()  # a full emission sends what the machine needs
 
     def step(signals: list[Signal], at_ns: int) -> Transition:
         out = machine.step(signals, at_ns)
@@ -596,10 +600,15 @@ async def with_redis(args: argparse.Namespace, url: str, go: MpEvent, sent: obje
         fire: list[float] = []
         lags: dict[str, list[tuple[int, int]]] = {}
         failed = 0
+        rng = np.random.default_rng(17)
         sent0, started = sent.value, time.perf_counter()  # type: ignore[attr-defined]
         next_lag = started
         while time.perf_counter() - started < args.seconds:
+            if args.trial_gap_ms:  # open loop: the next tick comes when it comes
+                await asyncio.sleep(rng.uniform(0, 2 * args.trial_gap_ms) / 1e3)  # pacing
             fired = await trial(writer, receiver, "firing", FIRE)
+            if args.trial_gap_ms:
+                await asyncio.sleep(rng.uniform(0, 2 * args.trial_gap_ms) / 1e3)  # pacing
             resolved = await trial(writer, receiver, "resolved", CLEAR)
             if fired is None or resolved is None:
                 failed += 1
@@ -669,6 +678,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2500, help="quotes per load XADD")
     ap.add_argument("--warmup-s", type=float, default=8.0, help="Redis layer warm-up")
     ap.add_argument("--no-inproc", action="store_true")
+    ap.add_argument("--trial-gap-ms", type=float, default=0.0,
+                    help="mean random pause before each trial tick (0: back to back, each tick "
+                         "right after the last one's webhook: the ticks are then load too)")
     args = ap.parse_args()
     if not args.no_inproc:
         inproc(args.books, args.cycles, args.rate)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +172,12 @@ class AlertMachine:
         if not isinstance(self.states, KeyStates):
             self.states = KeyStates(self.states)
         return self.states
+
+    def held(self) -> Container[str]:
+        """Return the keys the machine holds a state for, live (the states themselves, no copy):
+        a clear signal for any other key changes nothing here (``RuleMemory.held``). It follows
+        ``states`` until that is replaced, so take it again after setting ``states``."""
+        return self._indexed()
 
     def step(self, signals: Iterable[Signal], now_ns: int) -> Transition:
         """Advance every key named by ``signals``; return the events to deliver."""

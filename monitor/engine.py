@@ -6,17 +6,19 @@ replay report drive it directly with simulated time.
 ``evaluate`` is the full cycle: every book, every rule, the rule memory advancing. When only some
 books' leg quotes changed, ``evaluate_books`` re-evaluates those books alone between full cycles:
 the same rules on an index of just those books, with a scratch copy of the rule memory that
-emits every key (the alert machine deduplicates), and only what it sent folded back into the
-real memory, so the next full cycle's sparse emission compares against it. Market-wide keys and
-everything time-driven stay the full cycle's.
+emits every key not clear or held by the alert machine (which deduplicates), and only what it
+sent folded back into the real memory, so the next full cycle's sparse emission compares against
+it. Market-wide keys and everything time-driven stay the full cycle's. ``evaluate_stages`` is the
+full cycle in stages, so the loop can evaluate a tick's book at its pauses.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Generator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
+from typing import TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,8 +42,20 @@ from monitor.rules.memory import RuleMemory
 from monitor.settings import Settings
 
 NS = 1_000_000_000
+T = TypeVar("T")
+Stages = Generator[None, None, T]
+"""Work in stages: each ``next`` runs one; the generator returns the result."""
 _SUBSETS_KEPT = 64
 """Sub-indexes of book sets kept for partial evaluations (one per distinct set of books)."""
+
+
+def finish(stages: Stages[T]) -> T:
+    """Run ``stages`` to the end without pausing; return its result."""
+    while True:
+        try:
+            next(stages)
+        except StopIteration as done:
+            return cast(T, done.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +148,8 @@ class Engine:
         self._leg_rows_cache: NDArray[np.int64] = np.zeros(0, np.int64)
         self._leg_rows_of: object = None
         """The latest valuation, full or partial: the next one's seeds."""
+        self._overtaking: list[tuple[RuleMemory, frozenset[str]]] | None = None
+        """While ``evaluate_stages`` is paused: the partial evaluations run since it priced."""
         self._portfolio_version = 0
         self.portfolio = portfolio
         self.set_portfolio(portfolio)
@@ -176,12 +192,13 @@ class Engine:
         self.portfolio = portfolio
         self._portfolio_version += 1
 
-    def ingest(self, quotes: Sequence[QuoteLike], wall_ns: int = 0) -> int:
-        """Apply validated quotes; ``wall_ns``: when they arrived (for silence detection)."""
-        changed = self.market.apply(quotes)
+    def ingest(self, quotes: Sequence[QuoteLike], wall_ns: int = 0) -> NDArray[np.int64]:
+        """Apply validated quotes; ``wall_ns``: when they arrived (for silence detection).
+        Return the market rows whose bid, ask, last or delayed flag moved."""
+        moved = self.market.apply_moved(quotes)
         if quotes and wall_ns:
             self.last_quote_wall_ns = max(self.last_quote_wall_ns, wall_ns)
-        return changed
+        return moved
 
     def ts_ceiling_ns(self, wall_ns: int) -> int:
         """The latest quote time accepted now: the clock plus ``max_future_skew_s``.
@@ -357,12 +374,51 @@ class Engine:
         ``priced``: the result of ``pricing_job(now_ns).run()``, done meanwhile (only the legs
         whose quotes changed since are priced again).
         """
+        return finish(self.evaluate_stages(now_ns, wall_ns, priced=priced))
+
+    def evaluate_stages(
+        self, now_ns: int, wall_ns: int | None = None, *, priced: Valuation | None = None
+    ) -> Stages[Cycle]:
+        """``evaluate`` in stages (a generator returning the cycle): it pauses after the
+        pricing and after the books' state, before the analysis and the rules.
+
+        At a pause the caller may apply quotes and evaluate books a tick changed
+        (``evaluate_books``): those evaluations are newer than this cycle's, so it drops its
+        own signals for their books and keeps in the rule memory what they sent. If an
+        instrument appeared at a pause, the cycle prices again and goes on without pausing
+        (its arrays must all have the market's size)."""
+        version = self.market.version
         if priced is None:
             val, marks = self._price(now_ns, now_ns)
         else:
             val, marks = self._caught_up(priced, now_ns)
-        inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
+        overtaken: list[tuple[RuleMemory, frozenset[str]]] = []
+        self._overtaking = overtaken
+        try:
+            yield
+            if self.market.version != version:
+                val, marks = self._price(now_ns, now_ns)
+                overtaken.clear()  # priced from every quote now: newer than what overtook it
+            inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
+            if self.market.version == version:
+                yield
+                if self.market.version != version:
+                    val, marks = self._price(now_ns, now_ns)
+                    overtaken.clear()
+                    inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
+        finally:
+            if self._overtaking is overtaken:  # not a later cycle's (this one may end late)
+                self._overtaking = None
         outcome = registry.run(inputs, self.settings.rules, self.memory)
+        if overtaken:
+            books = frozenset().union(*(names for _, names in overtaken))
+            for scratch, names in overtaken:  # what was sent for them, as the partials sent it
+                self.memory.fold_emitted(scratch, names)
+            outcome = replace(
+                outcome,
+                signals=[sig for sig in outcome.signals if sig.book not in books],
+                states=registry.states_of(self.memory),
+            )
         cycle = Cycle(now_ns=now_ns, valuation=val, state=inputs.state, signals=outcome.signals,
                       rules=outcome, market=self.market, backfilled_bars=self._backfilled())
         self.last_cycle = cycle
@@ -383,8 +439,9 @@ class Engine:
     ) -> Cycle:
         """Evaluate ``books`` alone (their legs' quotes changed) between full cycles.
 
-        Requires ``can_evaluate_books()``. The cycle's signals are every key of those books, in
-        their condition now: the alert machine deduplicates. Market-wide keys are the full
+        Requires ``can_evaluate_books()``. The cycle's signals are every key of those books
+        that is not clear or that the alert machine holds (``RuleMemory.held``), in their
+        condition now: the machine deduplicates. Market-wide keys are the full
         cycle's; ``last_cycle`` and the rule memory stay the last full cycle's, but for what was
         sent. Only those books' legs are priced again (``value_rows``: their current quotes
         and their chains' forwards, at the last valuation's instant: time decay waits for the
@@ -402,6 +459,8 @@ class Engine:
         outcome = registry.run(inputs, self.settings.rules, scratch)
         names = frozenset(sub.index.book_names)
         self.memory.fold_emitted(scratch, names)
+        if self._overtaking is not None:  # a full cycle is paused: it must not undo this one
+            self._overtaking.append((scratch, names))
         return Cycle(
             now_ns=now_ns,
             valuation=val,

@@ -48,6 +48,12 @@ class Marks:
         return MARK_SOURCES[int(self.source[row])]
 
 
+def _same(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Element-wise equality where NaN equals NaN (no quote stays no quote)."""
+    same: NDArray[np.bool_] = (a == b) | (np.isnan(a) & np.isnan(b))
+    return same
+
+
 class MarketState:
     def __init__(self, capacity: int = 1024) -> None:
         self.index: dict[str, int] = {}
@@ -105,13 +111,22 @@ class MarketState:
 
     def apply(self, quotes: Sequence[QuoteLike]) -> int:
         """Apply validated quotes (newest per symbol wins); return how many rows changed."""
+        return len(self._apply(quotes)[0])
+
+    def apply_moved(self, quotes: Sequence[QuoteLike]) -> NDArray[np.int64]:
+        """Apply validated quotes as ``apply``; return the rows whose bid, ask, last or delayed
+        flag changed (a re-stamped identical quote moves nothing)."""
+        rows, moved = self._apply(quotes)
+        return rows[moved]
+
+    def _apply(self, quotes: Sequence[QuoteLike]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
         latest: dict[str, QuoteLike] = {}
         for q in quotes:
             prev = latest.get(q.sym)
             if prev is None or q.ts >= prev.ts:
                 latest[q.sym] = q
         if not latest:
-            return 0
+            return np.zeros(0, np.int64), np.zeros(0, np.bool_)
         rows = np.fromiter((self.register(s) for s in latest), np.int64, len(latest))
         batch = list(latest.values())
         ts = np.fromiter((q.ts for q in batch), np.int64, len(batch))
@@ -119,18 +134,22 @@ class MarketState:
         if not fresh.all():
             rows, ts = rows[fresh], ts[fresh]
             batch = [q for q, keep in zip(batch, fresh, strict=True) if keep]
-        self.bid[rows] = [_NAN if q.bid is None else q.bid for q in batch]
-        self.ask[rows] = [_NAN if q.ask is None else q.ask for q in batch]
-        lasts = np.array([_NAN if q.last is None else q.last for q in batch])
+        bid = np.array([_NAN if q.bid is None else q.bid for q in batch], np.float64)
+        ask = np.array([_NAN if q.ask is None else q.ask for q in batch], np.float64)
+        lasts = np.array([_NAN if q.last is None else q.last for q in batch], np.float64)
+        delayed = np.array([q.delayed for q in batch], np.bool_)
         has_last = ~np.isnan(lasts)
-        self.last[rows] = np.where(has_last, lasts, self.last[rows])
+        last = np.where(has_last, lasts, self.last[rows])
+        moved = ~(_same(self.bid[rows], bid) & _same(self.ask[rows], ask))
+        moved |= ~_same(self.last[rows], last) | (self.delayed[rows] != delayed)
+        self.bid[rows], self.ask[rows], self.last[rows] = bid, ask, last
         self.last_ts_ns[rows] = np.where(has_last, ts, self.last_ts_ns[rows])
         self._apply_settle(rows, ts, batch)
         self.ts_ns[rows] = ts
-        self.delayed[rows] = [q.delayed for q in batch]
+        self.delayed[rows] = delayed
         if len(ts):
             self.latest_ts_ns = max(self.latest_ts_ns, int(ts.max()))
-        return len(rows)
+        return rows, moved
 
     def _apply_settle(
         self, rows: NDArray[np.int64], ts: NDArray[np.int64], batch: Sequence[QuoteLike]

@@ -1,12 +1,15 @@
 """The engine's loop around the pure core: consume quotes, and evaluate.
 
-consume: XREADGROUP a batch -> apply to the market arrays -> count/dead-letter rejects -> XACK.
-evaluate: every ``cadence_ms``: price everything, run the rules, step the alert state machine,
-append events to the outbox and persist the changed alert states. Between cadence ticks, when a
-leg's quote changed: the same for the books holding the changed legs only (a partial evaluation,
-``Engine.evaluate_books``), or everything when that is about as cheap or not possible. A leg
-change never waits for a full cycle's pricing (a worker thread: ``_full_cycle``), nor for a full
-cycle that falls due on the same read (the partial evaluation goes first).
+consume: XREADGROUP a batch -> apply it entry by entry to the market arrays -> count/dead-letter
+rejects -> XACK (with the next read).
+evaluate: every ``cadence_ms``, a full cycle: price everything, run the rules, step the alert
+state machine, append events to the outbox and persist the changed alert states. Between cadence
+ticks, an entry that changed the legs of a few books (``_MAX_PARTIAL_BOOKS``) has those books
+evaluated at once, alone (a partial evaluation, ``Engine.evaluate_books``); an entry that changed
+more (a market-wide move) leaves them to a full cycle, started at once unless full cycles would
+then hold more than a quarter of the loop (``_FULL_SPACING``). A tick never waits for a whole
+full cycle: its pricing runs in a worker thread (``_full_cycle``) and the rest in stages
+(``Engine.evaluate_stages``), and at every pause the loop reads and evaluates a tick's book.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 import msgspec
 import numpy as np
@@ -24,12 +28,13 @@ import structlog
 from numpy.typing import NDArray
 from redis.exceptions import RedisError
 
+from monitor import allocator
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.book import PortfolioIndex
 from monitor.bus import Batch, QuoteConsumer
 from monitor.clock import Clock
-from monitor.engine import Cycle, Engine, PricingJob
+from monitor.engine import Cycle, Engine, PricingJob, Stages
 from monitor.market import MarketState
 from monitor.metrics import PipelineMetrics
 from monitor.model import AlertEvent
@@ -44,9 +49,16 @@ from monitor.symbols import Kind
 log = structlog.get_logger(__name__)
 _MAX_SUSPECTS = 10_000
 _MAX_PARTIAL_BOOKS = 16
-"""More changed books than this (or than half the books) are evaluated by a full cycle: each
-book of a partial one sends every key, so past that it is no cheaper."""
+"""An entry that changed more books than this (or than half the books) leaves them to a full
+cycle: a partial evaluation costs about a fixed part of a full one per book, so past that it is
+no cheaper."""
+_FULL_SPACING = 3.0
+"""A full cycle that a change to many books calls for starts no sooner than this many of the
+last one's durations after it ended: under a market-wide feed full cycles hold at most a
+quarter of the loop, and the books a tick changes alone are evaluated in between."""
 _PRICING_POLL_MS = 2
+_TRIM_EVENTS = 1_000
+"""A full cycle with this many alert events (a spike) is a burst: the heap is trimmed after."""
 """While a full cycle's pricing runs in its thread, the loop reads with this block: a leg
 change waits at most about this long for its partial evaluation."""
 
@@ -74,34 +86,32 @@ def mark_delayed(cycle: Cycle, market: MarketState) -> list[Signal]:
 
 @dataclass(frozen=True, slots=True)
 class LegWatch:
-    """The market rows of every portfolio leg and the book holding each: which books a batch's
-    quotes changed."""
+    """Which books hold each market row: the books a batch's moved quotes changed."""
 
     index: PortfolioIndex
-    rows: NDArray[np.int64]
-    """Every leg's market row, once."""
-    leg_of: NDArray[np.intp]
-    """Per leg of the index: its row's position in ``rows``."""
-    leg_book: NDArray[np.int64]
+    start: NDArray[np.intp]
+    """Per market row up to the last leg's, and one past: where its books start in ``books``."""
+    books: NDArray[np.int64]
+    """Book ids (of ``index``), grouped by market row, each once per row."""
 
     @classmethod
     def of(cls, index: PortfolioIndex) -> LegWatch:
-        rows, inverse = np.unique(index.leg_row, return_inverse=True)
-        return cls(index, rows, inverse, index.struct_book[index.leg_struct])
+        pairs = np.unique(np.stack([index.leg_row, index.struct_book[index.leg_struct]]), axis=1)
+        n_rows = int(pairs[0, -1]) + 1 if pairs.shape[1] else 0
+        start = np.searchsorted(pairs[0], np.arange(n_rows + 1)).astype(np.intp)
+        return cls(index, start, pairs[1])
 
-    def quotes(self, market: MarketState) -> NDArray[np.float64]:
-        """What an evaluation reads of the legs; a re-stamped identical quote changes nothing
-        (the time-driven rules run on the cadence anyway)."""
-        r = self.rows
-        return np.stack([market.bid[r], market.ask[r], market.last[r], market.delayed[r]])
-
-    def changed_books(self, before: NDArray[np.float64], after: NDArray[np.float64]) -> set[str]:
-        """Return the books holding a leg whose quotes differ between ``before`` and ``after``."""
-        moved = ~((before == after) | (np.isnan(before) & np.isnan(after))).all(axis=0)
-        if not moved.any():
+    def changed_books(self, moved: NDArray[np.int64]) -> set[str]:
+        """Return the books holding a leg among the market rows ``moved``."""
+        rows = moved[moved < len(self.start) - 1]
+        lo, counts = self.start[rows], self.start[rows + 1] - self.start[rows]
+        lo, counts = lo[counts > 0], counts[counts > 0]
+        if not len(counts):
             return set()
-        books = np.unique(self.leg_book[moved[self.leg_of]]).tolist()
-        return {self.index.book_names[b] for b in books}
+        ends = np.cumsum(counts)
+        at = np.repeat(lo - (ends - counts), counts) + np.arange(int(ends[-1]))
+        names = self.index.book_names
+        return {names[b] for b in np.unique(self.books[at]).tolist()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +163,18 @@ class EngineLoop:
         self.legs_changed = False
         """Set when an applied batch changed a portfolio leg's quote: evaluate now."""
         self.changed_books: set[str] = set()
-        """The books whose legs' quotes changed since the last evaluation."""
+        """The few books whose legs' quotes changed since the last evaluation: a partial
+        evaluation takes them at once."""
+        self.crowd_books: set[str] = set()
+        """Books whose legs a market-wide entry changed (more than a partial evaluation takes):
+        the next full cycle's, which starts at once unless full cycles would then hold more
+        than a share of the loop (``_FULL_SPACING``)."""
+        self.full_ready_at = 0.0
+        """``time.monotonic()`` from which a full cycle may start for ``crowd_books``."""
+        self._trim_due = False
+        """Whether the last full cycle was a burst whose memory the next one gives back."""
+        self._paused_s = 0.0
+        """Time a full cycle spent in the partial evaluations run at its pauses."""
         self._watch: LegWatch | None = None
         self._watch_of: object = None
         self.progress = 0
@@ -200,32 +221,50 @@ class EngineLoop:
             await self.consumer.ack(batch)
 
     def ingest(self, batch: Batch) -> None:
-        """Apply and count a batch's quotes; note whether a leg's quote changed."""
+        """Apply and count a batch's quotes, entry by entry, and sort the books they changed:
+        the few an entry changed are evaluated at once (``changed_books``), the many a
+        market-wide entry changed by the next full cycle (``crowd_books``). An entry that
+        raises is dead-lettered alone."""
         if not batch.ids:
             return
         watch = self._legs()
-        before = watch.quotes(self.engine.market)
         wall_ns = self.clock.now_ns()
-        try:
-            self.engine.ingest(batch.quotes, wall_ns)
-        except Exception:
-            self._ingest_each(batch, wall_ns)
-        changed = watch.changed_books(before, watch.quotes(self.engine.market))
-        if changed:
-            self.legs_changed = True
-            self.changed_books |= changed
+        limit = self.partial_limit()
+        for entry_id, feed, quotes in batch.entries():
+            try:
+                moved = self.engine.ingest(quotes, wall_ns)
+            except Exception as exc:
+                batch.fail(entry_id, feed, batch.raw.get(entry_id, b""), exc)
+                batch.accepted[feed] = batch.accepted.get(feed, 0) - len(quotes)
+                continue
+            changed = watch.changed_books(moved)
+            if not changed:
+                continue
+            if len(changed) <= limit:
+                self.legs_changed = True
+                self.changed_books |= changed
+            else:
+                self.crowd_books |= changed
+        self._shed()
         self._account(batch)
         if len(self._since_eval) < _MAX_SUSPECTS:
             self._since_eval.extend((feed, i, batch.raw.get(i, b"")) for i, feed, _ in batch.spans)
 
-    def _ingest_each(self, batch: Batch, wall_ns: int) -> None:
-        """Apply a batch entry by entry; an entry that raises is dead-lettered alone."""
-        for entry_id, feed, quotes in batch.entries():
-            try:
-                self.engine.ingest(quotes, wall_ns)
-            except Exception as exc:
-                batch.fail(entry_id, feed, batch.raw.get(entry_id, b""), exc)
-                batch.accepted[feed] = batch.accepted.get(feed, 0) - len(quotes)
+    @property
+    def changes_pending(self) -> bool:
+        """Whether a leg's quote changed since the last evaluation (of its book or of all)."""
+        return self.legs_changed or bool(self.crowd_books)
+
+    def partial_limit(self) -> int:
+        """The most books a partial evaluation takes (``_MAX_PARTIAL_BOOKS``, or half of them)."""
+        return min(_MAX_PARTIAL_BOOKS, len(self.engine.portfolio.books) // 2)
+
+    def _shed(self) -> None:
+        """Leave to the next full cycle the changed books a partial evaluation cannot take."""
+        if self.legs_changed and not self.partial_possible():
+            self.crowd_books |= self.changed_books
+            self.changed_books = set()
+            self.legs_changed = False
 
     def _legs(self) -> LegWatch:
         """Every portfolio leg's market row and book (the portfolio registers them all, and a
@@ -248,27 +287,35 @@ class EngineLoop:
 
     def partial_possible(self) -> bool:
         """Whether the books whose legs changed would be evaluated alone (not by a full cycle)."""
-        books = self.changed_books
-        n_books = len(self.engine.portfolio.books)
+        return 0 < len(self.changed_books) <= self.partial_limit() and (
+            self.engine.can_evaluate_books()
+        )
+
+    def _partial(self, books: set[str], full: bool) -> bool:
+        """Whether ``books`` are evaluated alone (a partial evaluation), not by a full cycle."""
         return (
-            0 < len(books) <= min(_MAX_PARTIAL_BOOKS, n_books // 2)
+            not full
+            and 0 < len(books) <= self.partial_limit()
             and self.engine.can_evaluate_books()
         )
 
-    def _evaluate(
-        self, books: set[str], full: bool, now_ns: int, wall_ns: int, job: _Priced | None
-    ) -> Cycle:
-        n_books = len(self.engine.portfolio.books)
-        if job is not None:
-            return self.engine.evaluate(now_ns, wall_ns, priced=job.result())
-        if (
-            full
-            or not books
-            or len(books) > min(_MAX_PARTIAL_BOOKS, n_books // 2)
-            or not self.engine.can_evaluate_books()
-        ):
-            return self.engine.evaluate(now_ns, wall_ns)
-        return self.engine.evaluate_books(books, now_ns, wall_ns)
+    async def _staged(self, stages: Stages[Cycle]) -> Cycle:
+        """Run a full cycle's stages; at each pause, read, and evaluate at once the books a
+        tick changed meanwhile (``Engine.evaluate_stages``): a tick waits for one stage, not
+        for the whole cycle."""
+        try:
+            while True:
+                try:
+                    next(stages)
+                except StopIteration as done:
+                    return cast(Cycle, done.value)
+                await self._read(0)
+                if self.legs_changed and self.partial_possible():
+                    paused = time.perf_counter()
+                    await self._evaluate_partial_first()
+                    self._paused_s += time.perf_counter() - paused
+        finally:
+            stages.close()  # a read that raised abandons the cycle: it ends here, not at gc
 
     def _observe(self, cycle: Cycle, elapsed_s: float) -> None:
         if cycle.books is None:
@@ -289,7 +336,15 @@ class EngineLoop:
             now_ns = self.engine.now_ns(wall_ns)
         else:
             wall_ns, now_ns = priced.wall_ns, priced.job.now_ns
-        cycle = self._evaluate(books, full, now_ns, wall_ns, priced)
+        self.engine.memory.held = self.machine.held()  # a full emission sends only what matters
+        if priced is None and self._partial(books, full):
+            cycle = self.engine.evaluate_books(books, now_ns, wall_ns)
+        else:
+            self.crowd_books = set()  # every book's quotes as of now are in this cycle
+            self._paused_s = 0.0
+            cycle = await self._staged(self.engine.evaluate_stages(
+                now_ns, wall_ns, priced=None if priced is None else priced.result()))  # fmt: skip
+            started += self._paused_s  # the partial evaluations' time, not the cycle's
         signals = mark_delayed(cycle, self.engine.market)
         foreign: dict[str, int] = {}
         if self.scope is not None:  # market-wide keys belong to one partition's owner too
@@ -328,12 +383,24 @@ class EngineLoop:
                 await self.on_appended(appended)
                 started += time.perf_counter() - head_start  # delivery's time, not the cycle's
         self._observe(cycle, time.perf_counter() - started)
+        if cycle.books is None:
+            self._trim_after(cycle, len(transition.events))
         self.metrics.last_cycle_ts.set(self.clock.now_ns() / 1e9)
         self.progress += 1
         self.first_cycle.set()
         if self.on_cycle is not None:
             self.on_cycle(cycle, transition.events)
         return cycle
+
+    def _trim_after(self, cycle: Cycle, n_events: int) -> None:
+        """Give the heap back after a burst: a start's first cycle or one of >= 1,000 alert
+        events. Its objects are freed when the next full cycle replaces it as the engine's last
+        one, so the trim runs then (a few ms, once per burst)."""
+        if self._trim_due:
+            allocator.trim()
+        self._trim_due = bool(cycle.rules is not None and cycle.rules.full) or (
+            n_events >= _TRIM_EVENTS
+        )
 
     async def evaluate_guarded(
         self, full: bool = True, *, priced: _Priced | None = None
@@ -377,28 +444,33 @@ class EngineLoop:
             if now >= next_claim:
                 await self.apply(await self.consumer.claim_abandoned())
                 next_claim = now + claim_every_s
-            due = self.legs_changed or now >= next_eval
-            until_due_ms = max(1, math.ceil((next_eval - now) * 1000))
+            due_at = min(next_eval, self.full_ready_at) if self.crowd_books else next_eval
+            due = self.legs_changed or now >= due_at
+            until_due_ms = max(1, math.ceil((due_at - now) * 1000))
             wait_ms = 0 if due else min(until_due_ms, self.consumer.block_ms)
             # A batch is acked after the evaluation it triggered, with the next read: neither
             # waits for a round trip of its own. A crash before the ack re-reads the batch, and
             # re-applying a quote changes nothing.
             await self._read(wait_ms)
-            if self.legs_changed or time.monotonic() >= next_eval:
-                started = time.monotonic()
-                due_full = started >= next_eval
-                if due_full and self.partial_possible():
-                    # the changed books' alerts first: the full cycle would hold them its length
-                    cycle = await self._evaluate_partial_first()
-                    if cycle is not None and cycle.books is None:
-                        next_eval = started + cadence_s
-                        continue
-                if due_full and self.engine.can_evaluate_books():
+            if self.legs_changed:
+                # the changed books' alerts first: a full cycle would hold them its length
+                await self._evaluate_partial_first()
+            now = time.monotonic()
+            if self.full_due(now, next_eval):
+                started = now
+                if self.engine.can_evaluate_books():
                     cycle = await self._full_cycle()
                 else:
-                    cycle = await self.evaluate_guarded(full=due_full)
+                    cycle = await self.evaluate_guarded(full=True)
+                ended = time.monotonic()
                 if cycle is None or cycle.books is None:
                     next_eval = started + cadence_s
+                    self.full_ready_at = ended + _FULL_SPACING * (ended - started)
+
+    def full_due(self, now: float, next_eval: float) -> bool:
+        """Whether a full cycle starts now (monotonic seconds): the cadence's, or one for books
+        a market-wide entry changed, once ``full_ready_at`` has come."""
+        return now >= next_eval or (bool(self.crowd_books) and now >= self.full_ready_at)
 
     async def _read(self, block_ms: int) -> None:
         """Read a batch, acking the last one applied (its evaluation is done), and apply it."""
@@ -417,7 +489,7 @@ class EngineLoop:
         try:
             while not priced.pricing.done():
                 await self._read(_PRICING_POLL_MS)
-                if self.legs_changed and self.partial_possible():
+                if self.legs_changed:
                     await self._evaluate_partial_first()
         finally:
             await asyncio.wait([priced.pricing])  # a thread cannot be cancelled: let it end

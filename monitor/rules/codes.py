@@ -12,7 +12,9 @@ then materializes ``Signal`` objects only where the alert machine needs one (``s
   a key the machine has nothing to do for never), so a deferred notification and a repeat still
   go out, at most 10 s late, while thousands of steady, announced breaches cost nothing;
 - every key on a ``full`` cycle (the first after a start: an alert restored from Redis gets the
-  condition it has now).
+  condition it has now) that is not clear or that the alert machine holds a state for
+  (``RuleMemory.held``; when unknown, every key): a clear key without a state is already what
+  the machine assumes, and what was recorded as sent counts it clear.
 
 A clear key that was clear before changes nothing in the alert machine, and a steady breach only
 matters to it when a notification is due; skipping those keeps a cycle over 1,000 books x 20 legs
@@ -27,7 +29,7 @@ once per index and memoized in a ``LayoutCache`` the engine owns, under the rule
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, cast
 
@@ -193,11 +195,19 @@ def lazy(
 
 
 def select(
-    codes: Codes, layout: Layout, prev: Emitted | None, now_ns: int, full: bool
+    codes: Codes,
+    layout: Layout,
+    prev: Emitted | None,
+    now_ns: int,
+    full: bool,
+    held: Container[str] | None = None,
 ) -> NDArray[np.intp]:
-    """Return the positions whose signal must be sent this cycle (see the module docstring)."""
+    """Return the positions whose signal must be sent this cycle (see the module docstring).
+
+    ``held``: on a ``full`` cycle, the keys the alert machine holds a state for; a clear key
+    outside it is skipped (None: every key is sent)."""
     if full:
-        return np.arange(len(codes))
+        return np.arange(len(codes)) if held is None else _full(codes, layout, held)
     if prev is None:
         return np.flatnonzero(codes != CLEAR)
     prev = prev.aligned(layout)
@@ -207,6 +217,17 @@ def select(
     due &= prev.wake_ns <= now_ns
     due |= codes != prev.codes
     return np.flatnonzero(due)
+
+
+def _full(codes: Codes, layout: Layout, held: Container[str]) -> NDArray[np.intp]:
+    """Return every key not clear, and the clear ones in ``held``: a clear signal for a key the
+    machine has no state for changes nothing there (``AlertMachine.step``), and the first cycle
+    after a start would otherwise make one for each of tens of thousands of keys."""
+    send = codes != CLEAR
+    keys = layout.keys
+    again = [p for p in np.flatnonzero(~send).tolist() if keys[p] in held]
+    send[again] = True
+    return np.flatnonzero(send)
 
 
 @functools.lru_cache(maxsize=64)

@@ -137,7 +137,8 @@ class RuleContext:
 
     def select(self, rule: str, layout: Layout, codes: Codes) -> NDArray[np.intp]:
         """Return the positions of ``layout`` whose signal goes out this cycle."""
-        return select(codes, layout, self.emitted.get(rule), self.now_ns, self.full)
+        prev = self.emitted.get(rule)
+        return select(codes, layout, prev, self.now_ns, self.full, self.memory.held)
 
 
 def _events(

@@ -12,20 +12,22 @@
   window after such a gain (``SizeIncrease``).
 - What each rule last sent per alert key, and when (``emitted``, for sparse emission: see
   ``monitor.rules.codes``), and whether the next cycle must emit every key (``full``: after a
-  start, so a firing alert restored from Redis gets its resolve).
+  start, so a firing alert restored from Redis gets its resolve) that is not clear or has a
+  state in the alert machine (``held``).
 
 Arrays are aligned to the current ``PortfolioIndex``; on a rebuild they are carried over by
 (book, structure) name. Nothing here but the vega baselines survives a restart.
 
 A partial evaluation of some books (``Engine.evaluate_books``) runs on a ``scratch`` copy for
-just those books, which emits every key; only what it sent is folded back (``fold_emitted``):
+just those books, which emits every key (as a full cycle: not clear or ``held``); only what it
+sent, and that the rest is clear, is folded back (``fold_emitted``):
 bars, baselines and gain episodes advance on full cycles alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -124,6 +126,9 @@ class RuleMemory:
     size_increases: dict[StructKey, SizeIncrease] = field(default_factory=dict)
     emitted: dict[str, Emitted] = field(default_factory=dict)
     full: bool = True
+    held: Container[str] | None = None
+    """The keys the alert machine holds a state for (``AlertMachine.held``): a full emission
+    sends the clear keys among them only; None: a full emission sends every key, as before."""
     last_gains_ns: int = 0
     """The previous ``observe_gains`` instant (a layer above now but not then starts a run)."""
     first_eval_ns: int = 0
@@ -262,16 +267,22 @@ class RuleMemory:
 
     # ---- sparse emission -----------------------------------------------------------------------
 
-    def after_signals(self, signals: Iterable[Signal], now_ns: int) -> None:
-        """Record what each rule sent this cycle (its current layout is the cached one)."""
-        by_rule: dict[str, list[Signal]] = {}
+    def after_signals(
+        self, signals: Iterable[Signal], now_ns: int, rules: Iterable[str] = ()
+    ) -> None:
+        """Record what each rule sent this cycle (its current layout is the cached one).
+
+        ``rules``: the rules that ran. On a full cycle a key of theirs not sent is clear (it
+        has no state in the alert machine: ``held``), so each one's record starts afresh
+        there, all clear but for what it sent."""
+        by_rule: dict[str, list[Signal]] = {rule: [] for rule in rules} if self.full else {}
         for sig in signals:
             by_rule.setdefault(sig.rule, []).append(sig)
         for rule, sent in by_rule.items():
             layout = self.layouts.latest(rule)
             if layout is None:
                 continue
-            prev = self.emitted.get(rule)
+            prev = None if self.full else self.emitted.get(rule)
             state = prev.aligned(layout) if prev is not None else Emitted.empty(layout)
             # one pass in Python for the positions, one store each (thousands on a resend cycle)
             at, pos = [], layout.position
@@ -313,10 +324,10 @@ class RuleMemory:
         self, index: PortfolioIndex, structs: NDArray[np.int64], layouts: LayoutCache
     ) -> RuleMemory:
         """Return this memory for ``index``, some of its books (their structures at ``structs``
-        of this memory's index), emitting every key; running the rules on it leaves this one
-        as it is."""
+        of this memory's index), emitting every key (that is not clear or is ``held``); running
+        the rules on it leaves this one as it is."""
         books = index.book_names
-        held = set(books)
+        in_part = set(books)
         layouts.share("roll:chain", self.layouts, index)  # the market's roll chain, no book's
         vega = VegaBaselines(
             by_book={b: v for b in books if (v := self.vega.by_book.get(b)) is not None},
@@ -337,8 +348,9 @@ class RuleMemory:
             gain_above_ns=self.gain_above_ns[structs],
             gain_since_ns=self.gain_since_ns[structs],
             vega=vega,
-            size_increases={k: v for k, v in self.size_increases.items() if k[0] in held},
+            size_increases={k: v for k, v in self.size_increases.items() if k[0] in in_part},
             full=True,
+            held=self.held,
             last_gains_ns=self.last_gains_ns,
             first_eval_ns=self.first_eval_ns,
             first_quote_ns=self.first_quote_ns,

@@ -62,7 +62,8 @@ class Outcome:
     states: dict[str, tuple[Layout, Codes]]
     """Every key's condition after this cycle, per rule (a copy)."""
     full: bool = False
-    """The first cycle after a start: every live key was sent (see ``live_keys``)."""
+    """The first cycle after a start: every live key not clear or held by the alert machine
+    was sent (``RuleMemory.held``; see ``live_keys``)."""
 
     def live_keys(self) -> set[str]:
         """Return every alert key of the current portfolio and config."""
@@ -200,11 +201,15 @@ def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
     signals = _with_marks(signals, non_mid_legs(inp.state))
     signals += removed(mem, ctx.context)
     full = mem.full
-    mem.after_signals(signals, now_ns)
-    states = {rule: (e.layout, e.codes.copy()) for rule, e in mem.emitted.items()}
+    mem.after_signals(signals, now_ns, (name for name, _ in RULES))
     return Outcome(
-        signals=signals, analysis=analysis, context=context, states=states, full=full
+        signals=signals, analysis=analysis, context=context, states=states_of(mem), full=full
     )
+
+
+def states_of(mem: RuleMemory) -> dict[str, tuple[Layout, Codes]]:
+    """Return every key's condition as last sent, per rule (a copy: ``Outcome.states``)."""
+    return {rule: (e.layout, e.codes.copy()) for rule, e in mem.emitted.items()}
 
 
 def _evaluate_rules(ctx: RuleContext, cfg: RulesConfig, inp: RuleInputs) -> list[Signal]:

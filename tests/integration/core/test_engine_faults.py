@@ -9,15 +9,17 @@ import time
 from collections.abc import Sequence
 
 import msgspec
+import numpy as np
 import pytest
 import redis.asyncio as aioredis
+from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry
 
 from monitor import bus, settings
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.clock import FakeClock
-from monitor.engine import Cycle, Engine
+from monitor.engine import Cycle, Engine, Stages
 from monitor.metrics import PipelineMetrics
 from monitor.model import Book, Layer, Leg, Portfolio, QuoteLike
 from monitor.pipeline import EngineLoop
@@ -36,17 +38,17 @@ class Brittle(Engine):
     poison = "VIX9D"
     fail_evaluation = False
 
-    def ingest(self, quotes: Sequence[QuoteLike], wall_ns: int = 0) -> int:
+    def ingest(self, quotes: Sequence[QuoteLike], wall_ns: int = 0) -> NDArray[np.int64]:
         if any(q.sym == self.poison for q in quotes):
             raise OverflowError("Python int too large to convert to C long")
         return super().ingest(quotes, wall_ns)
 
-    def evaluate(
+    def evaluate_stages(
         self, now_ns: int, wall_ns: int | None = None, *, priced: Valuation | None = None
-    ) -> Cycle:
+    ) -> Stages[Cycle]:
         if self.fail_evaluation:
             raise ZeroDivisionError("a rule divided by zero")
-        return super().evaluate(now_ns, wall_ns, priced=priced)
+        return super().evaluate_stages(now_ns, wall_ns, priced=priced)
 
 
 def make_loop(

@@ -77,19 +77,19 @@ async def test_only_a_batch_that_changes_a_legs_quote_asks_for_an_evaluation(
     now = time.time_ns()
     await writer.publish("t", market(1.0, 1.1, now))
     await read_and_apply(loop)
-    assert loop.legs_changed
+    assert loop.changes_pending
     await loop.evaluate_once()
-    assert not loop.legs_changed
+    assert not loop.changes_pending
 
     await writer.publish("t", market(1.0, 1.1, now + 1))  # the same prices, a newer stamp
     await read_and_apply(loop)
-    assert not loop.legs_changed
+    assert not loop.changes_pending
     await writer.publish("t", [Quote(sym="VX261216", bid=21.0, ask=21.1, ts=now + 2)])
     await read_and_apply(loop)
-    assert not loop.legs_changed  # a market-wide input, not a leg: the cadence covers it
+    assert not loop.changes_pending  # a market-wide input, not a leg: the cadence covers it
     await writer.publish("t", [Quote(sym=LEG, bid=1.0, ask=1.15, ts=now + 3)])
     await read_and_apply(loop)
-    assert loop.legs_changed
+    assert loop.changes_pending
 
 
 async def test_a_breaching_leg_quote_fires_long_before_the_next_cadence_tick(

@@ -13,16 +13,17 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from monitor import bus, lifecycle, settings
+from monitor import bus, lifecycle, pipeline, settings
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.clock import LiveClock
-from monitor.engine import Cycle, Engine, PricingJob
+from monitor.engine import Cycle, Engine, PricingJob, Stages
 from monitor.metrics import PipelineMetrics
 from monitor.model import Book, Layer, Leg, Portfolio, Quote
 from monitor.pipeline import EngineLoop
 from monitor.pricing import black
 from monitor.pricing.valuation import Valuation
+from monitor.quotes import FIELD_BINARY, FIELD_FEED, encode_batch
 from monitor.sinks.outbox import FIELD_EVENT, Outbox, decode_event
 
 LEG = {"a": "VIX261216C00020000", "b": "VIX261216C00022000", "c": "VIX261216C00024000"}
@@ -205,3 +206,148 @@ async def test_a_leg_change_during_a_full_cycles_pricing_is_evaluated_before_tha
     last = engine.last_cycle
     assert last is not None and last.rules is not None
     assert ("layer_gain|a|L1@2", "breach") in last.rules.not_clear()  # it saw the leg too
+
+
+async def test_one_read_sorts_its_entries_a_tick_of_one_book_now_a_market_wide_move_later(
+    redis: aioredis.Redis,
+) -> None:
+    await asyncio.to_thread(black.warm_up)
+    loop = make_loop(redis, asyncio.Queue())  # 3 books: a partial evaluation takes 1
+    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
+    await loop.consumer.ensure_group()
+    now = time.time_ns()
+    await writer.publish("t", market(now))
+    await read_and_apply(loop)
+    await loop.evaluate_once()
+    wide = [Quote(sym=LEG[b], bid=1.2, ask=1.3, ts=now + 1) for b in ("b", "c")]
+    await writer.publish("t", wide)
+    await writer.publish("t", [Quote(sym=LEG["a"], bid=2.9, ask=3.1, ts=now + 2)])
+    batch = await loop.consumer.read()
+    assert len(batch.ids) == 2  # both entries in one read
+    await loop.apply(batch)
+    assert loop.legs_changed and loop.changed_books == {"a"}
+    assert loop.crowd_books == {"b", "c"}
+
+    partial = await loop.evaluate_once(full=False)
+    assert partial.books == {"a"} and loop.crowd_books == {"b", "c"}
+    full = await loop.evaluate_once(full=True)
+    assert full.books is None and not loop.crowd_books and not loop.changes_pending
+
+
+async def test_a_market_wide_move_runs_a_full_cycle_without_waiting_for_the_cadence(
+    redis: aioredis.Redis,
+) -> None:
+    await asyncio.to_thread(black.warm_up)
+    loop = make_loop(redis, asyncio.Queue())
+    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
+    await writer.publish("t", market(time.time_ns()))
+    kinds: list[frozenset[str] | None] = []
+    second = asyncio.Event()
+
+    def on_cycle(cycle: Cycle, _events: object) -> None:
+        kinds.append(cycle.books)
+        if len(kinds) == 2:
+            second.set()
+
+    loop.on_cycle = on_cycle
+    task = asyncio.create_task(loop.run_forever(cadence_s=3600.0))  # one cadence cycle only
+    try:
+        await asyncio.wait_for(loop.first_cycle.wait(), 10)
+        wide = [Quote(sym=LEG[b], bid=1.2, ask=1.3, ts=time.time_ns()) for b in ("b", "c")]
+        await writer.publish("t", wide)
+        await asyncio.wait_for(second.wait(), 10)
+    finally:
+        task.cancel()
+    assert kinds == [None, None]
+
+
+async def test_full_cycles_for_market_wide_moves_leave_the_loop_three_quarters_of_its_time(
+    redis: aioredis.Redis,
+) -> None:
+    loop = make_loop(redis, asyncio.Queue())
+    cadence_at = 100.0
+    assert not loop.full_due(10.0, cadence_at)  # nothing changed: the cadence's turn
+    loop.crowd_books = {"b", "c"}
+    assert loop.full_due(10.0, cadence_at)  # no full cycle ran yet: at once
+    loop.full_ready_at = 10.0 + pipeline._FULL_SPACING * 0.05  # one of 50 ms ended at 10 s
+    assert not loop.full_due(10.1, cadence_at)
+    assert loop.full_due(10.15, cadence_at)
+    assert loop.full_due(cadence_at, cadence_at)
+
+
+class TickAtPause(Engine):
+    """An engine whose second full cycle gets a tick of book ``a`` in the stream at its first
+    pause (written synchronously, so the loop reads it at one of the cycle's pauses)."""
+
+    def __init__(self, url: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.url, self.full_cycles = url, 0
+
+    def evaluate_stages(
+        self, now_ns: int, wall_ns: int | None = None, *, priced: Valuation | None = None
+    ) -> Stages[Cycle]:
+        self.full_cycles += 1
+        stages = super().evaluate_stages(now_ns, wall_ns, priced=priced)
+        if self.full_cycles != 2:
+            return stages
+        return self._tick_at_first_pause(stages)
+
+    def _tick_at_first_pause(self, stages: Stages[Cycle]) -> Stages[Cycle]:
+        import redis as sync_redis
+
+        next(stages)
+        tick = [Quote(sym=LEG["a"], bid=2.9, ask=3.1, ts=time.time_ns())]
+        with sync_redis.Redis.from_url(self.url) as client:
+            client.xadd(bus.quotes_key(PREFIX), {FIELD_BINARY: encode_batch(tick),
+                                                 FIELD_FEED: b"t"})  # fmt: skip
+        yield
+        return (yield from stages)
+
+
+async def test_a_tick_read_at_a_full_cycles_pause_fires_before_that_cycle_ends(
+    redis: aioredis.Redis, redis_url: str
+) -> None:
+    await asyncio.to_thread(black.warm_up)
+    appended: asyncio.Queue[list[str]] = asyncio.Queue()
+    loop = make_loop(redis, appended)
+    engine = TickAtPause(redis_url, loop.engine.settings, loop.engine.portfolio)
+    loop.engine = engine
+    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
+    await writer.publish("t", market(time.time_ns()))
+    seen: list[tuple[frozenset[str] | None, list[tuple[str, str]]]] = []
+    done = asyncio.Event()
+
+    def on_cycle(cycle: Cycle, events: list[Any]) -> None:
+        seen.append((cycle.books, [(ev.key, ev.status) for ev in events]))
+        if len(seen) == 3:
+            done.set()
+
+    loop.on_cycle = on_cycle
+    task = asyncio.create_task(loop.run_forever(cadence_s=0.0))
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        task.cancel()
+    (first, _), (books, fired), (second, events) = seen[:3]
+    assert first is None and second is None  # the partial ran inside the second full cycle
+    assert books == {"a"} and ("layer_gain|a|L1@2", "firing") in fired
+    assert not [key for key, _ in events if key.split("|")[1] == "a"]  # nothing older for a
+    assert loop.machine.states["layer_gain|a|L1@2"].firing
+
+
+async def test_the_heap_is_trimmed_once_after_a_starts_first_cycle_is_released(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trims: list[int] = []
+    monkeypatch.setattr(pipeline.allocator, "trim", lambda: trims.append(1) or True)
+    loop = make_loop(redis, asyncio.Queue())
+    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
+    await loop.consumer.ensure_group()
+    await writer.publish("t", market(time.time_ns()))
+    await read_and_apply(loop)
+    await loop.evaluate_once()  # the start's full emission: a burst
+    assert trims == []  # its objects are still the engine's last cycle
+    await loop.evaluate_once()
+    assert trims == [1]
+    await loop.evaluate_once()  # a quiet cycle: nothing to give back
+    assert trims == [1]

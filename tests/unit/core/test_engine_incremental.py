@@ -184,3 +184,23 @@ def test_a_full_cycle_after_partial_ones_is_the_same_as_without_them() -> None:
         np.testing.assert_allclose(getattr(a.state, name), getattr(b.state, name), rtol=1e-9)
     assert a.rules is not None and b.rules is not None
     assert a.rules.not_clear() == b.rules.not_clear()
+
+
+def test_a_partial_evaluation_sends_a_clear_key_of_its_books_only_if_the_machine_holds_it() -> None:
+    e = started()
+    e.memory.held = {"layer_gain|b|L1@2"}
+    cycle = e.evaluate_books({"b"}, NOW + S // 2)
+    not_clear = {k for k, _ in book_conditions(cycle, "b")}
+    assert {sig.key for sig in cycle.signals if sig.condition != "clear"} == not_clear
+    assert [sig.key for sig in cycle.signals if sig.condition == "clear"] == ["layer_gain|b|L1@2"]
+
+
+def test_a_partial_evaluation_resolves_a_firing_alert_of_its_books_through_held_keys() -> None:
+    machine = AlertMachine(cooldown_s=0, repeat_interval_s=0)
+    e = started(machine)
+    e.memory.held = machine.held()
+    e.ingest([Quote(sym=LEG["a"], bid=2.9, ask=3.1, ts=NOW + S)])
+    machine.step(e.evaluate_books({"a"}, NOW + S).signals, NOW + S)
+    e.ingest([Quote(sym=LEG["a"], bid=1.0, ask=1.1, ts=NOW + 2 * S)])
+    resolved = machine.step(e.evaluate_books({"a"}, NOW + 2 * S).signals, NOW + 2 * S).events
+    assert {(ev.key, ev.status) for ev in resolved} == {("layer_gain|a|L1@2", "resolved")}

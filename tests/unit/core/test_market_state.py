@@ -49,3 +49,19 @@ def test_latest_event_time_tracks_the_newest_quote() -> None:
     m = MarketState()
     m.apply([Quote(sym="SPX", last=6000.0, ts=7), Quote(sym="VIX", last=17.0, ts=9)])
     assert m.latest_ts_ns == 9
+
+
+def test_apply_moved_names_the_rows_whose_prices_or_delay_changed_not_a_restamp() -> None:
+    m = MarketState()
+    a, b = "VIX261216C00020000", "VIX261216C00022000"
+    first = m.apply_moved([Quote(sym=a, bid=1.0, ask=1.1, ts=1), Quote(sym=b, bid=2.0, ts=1)])
+    assert sorted(first.tolist()) == [m.index[a], m.index[b]]
+    assert m.apply_moved([Quote(sym=a, bid=1.0, ask=1.1, ts=2)]).tolist() == []  # re-stamped
+    assert m.apply_moved([Quote(sym=b, bid=2.0, ts=3)]).tolist() == []  # NaN ask stays NaN
+    assert m.apply_moved([Quote(sym=a, bid=1.0, ask=1.1, last=1.05, ts=4)]).tolist() == [
+        m.index[a]
+    ]  # a trade
+    assert m.apply_moved([Quote(sym=a, bid=1.0, ask=1.1, ts=5)]).tolist() == []  # last kept
+    late = Quote(sym=b, bid=2.0, ts=6, delayed=True)
+    assert m.apply_moved([late]).tolist() == [m.index[b]]
+    assert m.apply_moved([Quote(sym=b, bid=9.0, ts=5)]).tolist() == []  # older: ignored

@@ -58,6 +58,23 @@ def test_select_sends_every_key_on_a_full_cycle() -> None:
     assert C.select(codes, LAYOUT, None, now_ns=0, full=True).tolist() == [0, 1, 2, 3]
 
 
+def test_a_full_cycle_sends_the_keys_not_clear_and_the_clear_ones_the_machine_holds() -> None:
+    codes = np.array([C.CLEAR, C.BREACH, C.CLEAR, C.UNKNOWN], np.int8)
+    held = {"r|b|c", "r|b|d", "other|b|a"}  # c: a restored alert, now clear, must resolve
+    assert C.select(codes, LAYOUT, None, now_ns=0, full=True, held=held).tolist() == [1, 2, 3]
+
+
+def test_a_full_cycle_sends_no_clear_key_when_the_machine_holds_none() -> None:
+    codes = np.array([C.CLEAR, C.HOLD, C.CLEAR, C.CLEAR], np.int8)
+    assert C.select(codes, LAYOUT, None, now_ns=0, full=True, held=set()).tolist() == [1]
+
+
+def test_held_keys_only_matter_on_a_full_cycle() -> None:
+    codes = np.zeros(4, np.int8)
+    prev = sent([C.CLEAR] * 4, at_ns=0)
+    assert C.select(codes, LAYOUT, prev, now_ns=1, full=False, held={"r|b|a"}).tolist() == []
+
+
 def test_sent_state_follows_its_keys_to_a_rebuilt_layout() -> None:
     prev = sent([C.CLEAR, C.BREACH, C.CLEAR, C.HOLD], at_ns=7)
     moved = C.Layout.of("r", ["b"] * 3, ["d", "x", "b"])

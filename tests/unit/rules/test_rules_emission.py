@@ -5,18 +5,31 @@ from __future__ import annotations
 
 import itertools
 
-from monitor.alerts import AlertMachine
+from monitor.alerts import AlertMachine, KeyState
+from monitor.rules.codes import CLEAR
 from tests.unit.rules.rules_world import World, settings
 
 KEY = "layer_gain|main|L1@2"  # the top threshold: 1.5 is inhibited while it fires
 SPIKE, CALM = 0.30, 0.14
 
 
-def machine(cooldown_s: float = 0.0, repeat_s: float = 0.0) -> AlertMachine:
+def machine(
+    cooldown_s: float = 0.0, repeat_s: float = 0.0, states: dict[str, KeyState] | None = None
+) -> AlertMachine:
     ids = itertools.count()
     return AlertMachine(
-        cooldown_s=cooldown_s, repeat_interval_s=repeat_s, new_id=lambda: f"e{next(ids)}"
+        cooldown_s=cooldown_s,
+        repeat_interval_s=repeat_s,
+        states=states or {},
+        new_id=lambda: f"e{next(ids)}",
     )
+
+
+def started(m: AlertMachine) -> World:
+    """A world just started, its rules told which keys the machine holds a state for."""
+    w = World()
+    w.engine.memory.held = m.held()
+    return w
 
 
 def run(
@@ -92,3 +105,34 @@ def test_a_lower_level_muted_by_a_higher_one_notifies_on_the_cycle_after_it_reso
     assert (KEY, "resolved") in flat and (lower, "firing") in flat
     at = {ev: i for i, evs in enumerate(gains.values()) for ev in evs}
     assert at[(lower, "firing")] - at[(KEY, "resolved")] <= 1
+
+
+def test_the_first_cycle_sends_only_keys_not_clear_and_clear_keys_the_machine_holds() -> None:
+    restored = KeyState(firing=True, notified=True, since_ns=1, last_notified_ns=1)
+    m = machine(states={KEY: restored})
+    first = started(m).tick(vol=CALM)
+    assert [s.key for s in first.signals if s.condition == "clear"] == [KEY]
+
+
+def test_a_restored_firing_alert_whose_key_is_now_clear_resolves_on_the_first_cycle() -> None:
+    restored = KeyState(firing=True, notified=True, since_ns=1, last_notified_ns=1)
+    m = machine(states={KEY: restored})
+    assert run(started(m), m, [CALM]) == [(0, "resolved")]
+
+
+def test_a_clear_key_not_sent_on_the_first_cycle_fires_when_it_breaches() -> None:
+    m, sent = machine(), []
+    assert run(started(m), m, [CALM, SPIKE], sent=sent) == [(1, "firing")]
+    assert sent == [1]
+
+
+def test_a_full_cycle_records_a_clear_key_it_did_not_send_as_sent_clear() -> None:
+    w = World()
+    w.tick(vol=SPIKE)  # every key sent: KEY recorded as a breach
+    w.engine.memory.reset_emission()
+    w.engine.memory.held = set()  # the machine lost its states (a reload)
+    c = w.tick(vol=CALM)
+    assert c.rules is not None and all(s.key != KEY for s in c.signals)
+    layout, codes = c.rules.states["layer_gain"]
+    assert int(codes[layout.position[KEY]]) == CLEAR
+    assert all(s.key != KEY for s in w.tick(vol=CALM).signals)  # nothing left to resend
