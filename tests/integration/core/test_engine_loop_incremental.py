@@ -69,6 +69,26 @@ def evaluations(loop: EngineLoop, kind: str) -> float | None:
     return REGISTRY[loop].get_sample_value("vixmon_engine_evaluations_total", {"kind": kind})
 
 
+async def loop_with_market(
+    r: aioredis.Redis, appended: asyncio.Queue[list[str]] | None = None
+) -> tuple[EngineLoop, bus.QuoteWriter]:
+    """A loop with every quote of ``market`` waiting in the stream (the kernels warmed up, as
+    the app does before its first cycle), and the writer to send more."""
+    await asyncio.to_thread(black.warm_up)
+    loop = make_loop(r, asyncio.Queue() if appended is None else appended)
+    writer = bus.QuoteWriter(r, prefix=PREFIX, maxlen=10_000)
+    await writer.publish("t", market(time.time_ns()))
+    return loop, writer
+
+
+async def past_first_cycle(loop: EngineLoop, writer: bus.QuoteWriter, now: int) -> None:
+    """Read ``market(now)`` and run the start's first (full-emission) cycle on it."""
+    await loop.consumer.ensure_group()
+    await writer.publish("t", market(now))
+    await read_and_apply(loop)
+    await loop.evaluate_once()
+
+
 async def read_and_apply(loop: EngineLoop) -> None:
     batch = await loop.consumer.read()
     assert batch.ids
@@ -80,11 +100,8 @@ async def test_a_changed_leg_names_its_book_and_a_restamped_quote_names_none(
 ) -> None:
     loop = make_loop(redis, asyncio.Queue())
     writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
-    await loop.consumer.ensure_group()
     now = time.time_ns()
-    await writer.publish("t", market(now))
-    await read_and_apply(loop)
-    await loop.evaluate_once()
+    await past_first_cycle(loop, writer, now)
     await writer.publish("t", market(now + 1))  # the same prices, a newer stamp
     await read_and_apply(loop)
     assert not loop.legs_changed and loop.changed_books == set()
@@ -99,11 +116,8 @@ async def test_a_changed_leg_names_its_book_and_a_restamped_quote_names_none(
 async def test_a_breaching_leg_fires_through_a_partial_evaluation_end_to_end(
     redis: aioredis.Redis,
 ) -> None:
-    await asyncio.to_thread(black.warm_up)  # as the app does before its first cycle
     appended: asyncio.Queue[list[str]] = asyncio.Queue()
-    loop = make_loop(redis, appended)
-    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
-    await writer.publish("t", market(time.time_ns()))
+    loop, writer = await loop_with_market(redis, appended)
     task = asyncio.create_task(loop.run_forever(cadence_s=3600.0))
     try:
         await asyncio.wait_for(loop.first_cycle.wait(), 10)
@@ -129,10 +143,7 @@ class Stop(Exception):
 async def test_a_leg_change_read_with_the_cadence_due_is_evaluated_before_the_full_cycle(
     redis: aioredis.Redis,
 ) -> None:
-    await asyncio.to_thread(black.warm_up)
-    loop = make_loop(redis, asyncio.Queue())
-    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
-    await writer.publish("t", market(time.time_ns()))
+    loop, writer = await loop_with_market(redis)
     kinds: list[frozenset[str] | None] = []
     loop.on_cycle = lambda cycle, _events: kinds.append(cycle.books)
 
@@ -173,12 +184,9 @@ class HeldPricing(Engine):
 async def test_a_leg_change_during_a_full_cycles_pricing_is_evaluated_before_that_cycle_ends(
     redis: aioredis.Redis,
 ) -> None:
-    await asyncio.to_thread(black.warm_up)
-    loop = make_loop(redis, asyncio.Queue())
+    loop, writer = await loop_with_market(redis)
     engine = HeldPricing(loop.engine.settings, loop.engine.portfolio)
     loop.engine = engine
-    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
-    await writer.publish("t", market(time.time_ns()))
     kinds: list[frozenset[str] | None] = []
     partial = asyncio.Event()
 
@@ -214,11 +222,8 @@ async def test_one_read_sorts_its_entries_a_tick_of_one_book_now_a_market_wide_m
     await asyncio.to_thread(black.warm_up)
     loop = make_loop(redis, asyncio.Queue())  # 3 books: a partial evaluation takes 1
     writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
-    await loop.consumer.ensure_group()
     now = time.time_ns()
-    await writer.publish("t", market(now))
-    await read_and_apply(loop)
-    await loop.evaluate_once()
+    await past_first_cycle(loop, writer, now)
     wide = [Quote(sym=LEG[b], bid=1.2, ask=1.3, ts=now + 1) for b in ("b", "c")]
     await writer.publish("t", wide)
     await writer.publish("t", [Quote(sym=LEG["a"], bid=2.9, ask=3.1, ts=now + 2)])
@@ -237,10 +242,7 @@ async def test_one_read_sorts_its_entries_a_tick_of_one_book_now_a_market_wide_m
 async def test_a_market_wide_move_runs_a_full_cycle_without_waiting_for_the_cadence(
     redis: aioredis.Redis,
 ) -> None:
-    await asyncio.to_thread(black.warm_up)
-    loop = make_loop(redis, asyncio.Queue())
-    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
-    await writer.publish("t", market(time.time_ns()))
+    loop, writer = await loop_with_market(redis)
     kinds: list[frozenset[str] | None] = []
     second = asyncio.Event()
 
@@ -307,13 +309,9 @@ class TickAtPause(Engine):
 async def test_a_tick_read_at_a_full_cycles_pause_fires_before_that_cycle_ends(
     redis: aioredis.Redis, redis_url: str
 ) -> None:
-    await asyncio.to_thread(black.warm_up)
-    appended: asyncio.Queue[list[str]] = asyncio.Queue()
-    loop = make_loop(redis, appended)
+    loop, _writer = await loop_with_market(redis)
     engine = TickAtPause(redis_url, loop.engine.settings, loop.engine.portfolio)
     loop.engine = engine
-    writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
-    await writer.publish("t", market(time.time_ns()))
     seen: list[tuple[frozenset[str] | None, list[tuple[str, str]]]] = []
     done = asyncio.Event()
 
@@ -342,10 +340,7 @@ async def test_the_heap_is_trimmed_once_after_a_starts_first_cycle_is_released(
     monkeypatch.setattr(pipeline.allocator, "trim", lambda: trims.append(1) or True)
     loop = make_loop(redis, asyncio.Queue())
     writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
-    await loop.consumer.ensure_group()
-    await writer.publish("t", market(time.time_ns()))
-    await read_and_apply(loop)
-    await loop.evaluate_once()  # the start's full emission: a burst
+    await past_first_cycle(loop, writer, time.time_ns())  # the start's full emission: a burst
     assert trims == []  # its objects are still the engine's last cycle
     await loop.evaluate_once()
     assert trims == [1]
