@@ -395,17 +395,14 @@ class Engine:
         overtaken: list[tuple[RuleMemory, frozenset[str]]] = []
         self._overtaking = overtaken
         try:
-            yield
-            if self.market.version != version:
+            yield  # priced
+            if self.market.version == version:
+                inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
+                yield  # the books' state
+            if self.market.version != version:  # an instrument appeared at a pause
                 val, marks = self._price(now_ns, now_ns)
                 overtaken.clear()  # priced from every quote now: newer than what overtook it
-            inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
-            if self.market.version == version:
-                yield
-                if self.market.version != version:
-                    val, marks = self._price(now_ns, now_ns)
-                    overtaken.clear()
-                    inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
+                inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
         finally:
             if self._overtaking is overtaken:  # not a later cycle's (this one may end late)
                 self._overtaking = None

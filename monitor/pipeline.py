@@ -287,9 +287,7 @@ class EngineLoop:
 
     def partial_possible(self) -> bool:
         """Whether the books whose legs changed would be evaluated alone (not by a full cycle)."""
-        return 0 < len(self.changed_books) <= self.partial_limit() and (
-            self.engine.can_evaluate_books()
-        )
+        return self._partial(self.changed_books, full=False)
 
     def _partial(self, books: set[str], full: bool) -> bool:
         """Whether ``books`` are evaluated alone (a partial evaluation), not by a full cycle."""
