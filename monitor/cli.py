@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tomllib
 import urllib.error
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import msgspec
+import structlog
 
-from monitor import settings
+from monitor import allocator, settings
 from monitor.logging import configure_logging
 from monitor.secrets import SecretError, read_secret
 
@@ -91,6 +93,8 @@ def _run(args: argparse.Namespace) -> int:
             loaded, settings=msgspec.structs.replace(loaded.settings, scale=scale))
     lc = loaded.settings.logging  # the level is validated with the rest of the config
     configure_logging(level=lc.level, json=lc.json)
+    tuned = allocator.tune(os.environ)  # before any thread: arenas are made per thread
+    structlog.get_logger(__name__).info("malloc_tuned", **tuned)
     # imported late: the app pulls in pricing and I/O, a bad config should fail in milliseconds
     from monitor.app import App, Role
 

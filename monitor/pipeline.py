@@ -20,6 +20,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 
 import msgspec
@@ -43,7 +44,7 @@ from monitor.quotes import EXTERNAL_FEED, Reject
 from monitor.rules.base import Signal
 from monitor.rules.codes import NEVER_NS
 from monitor.scale.scope import PartitionScope
-from monitor.sinks.outbox import Outbox
+from monitor.sinks.outbox import WRITE_PIECE_EVENTS, Outbox, pieces
 from monitor.symbols import Kind
 
 log = structlog.get_logger(__name__)
@@ -171,6 +172,8 @@ class EngineLoop:
         than a share of the loop (``_FULL_SPACING``)."""
         self.full_ready_at = 0.0
         """``time.monotonic()`` from which a full cycle may start for ``crowd_books``."""
+        self.write_piece_events = WRITE_PIECE_EVENTS
+        """Alert events per outbox write (``outbox.pieces``)."""
         self._trim_due = False
         """Whether the last full cycle was a burst whose memory the next one gives back."""
         self._paused_s = 0.0
@@ -355,27 +358,28 @@ class EngineLoop:
         if cycle.rules is not None and cycle.rules.full:  # alerts restored for what is gone
             transition.merge(self.machine.retire(cycle.rules.live_keys(), now_ns))
         appended: list[str] = []
-        if self.scope is not None:
-            # fenced by the partition leases, events and states in one script (monitor.scale)
-            transition.events, appended = await self.scope.write(
-                transition.events, transition.changed
-            )
-        elif transition.events:
-            # the events and the states that produced them are written together or not at all:
-            # a crash in between would re-fire a key under a new alert id after the restart
-            appended = await self.outbox.append(
-                transition.events, then=lambda pipe: self.store.save_in(pipe, transition.changed)
-            )
-        else:
-            await self.store.save(transition.changed)
+        written: list[AlertEvent] = []
+        # in pieces, so a burst is never held encoded at once (outbox.pieces)
+        for events, changed in pieces(
+            transition.events, transition.changed, self.write_piece_events
+        ):
+            if self.scope is not None:
+                # fenced by the partition leases, events and states in one script
+                events, ids = await self.scope.write(events, changed)
+            elif events:
+                # the events and the states that produced them are written together or not at
+                # all: a crash in between would re-fire a key under a new alert id after the
+                # restart
+                save = partial(self.store.save_in, changed=changed)
+                ids = await self.outbox.append(events, then=save)
+            else:
+                ids = []
+                await self.store.save(changed)
+            self._count(events)  # as soon as they are written, before the next piece
+            written += events
+            appended += ids
+        transition.events = written
         if transition.events:
-            # counted before delivery starts, so no receiver sees an event /metrics has not
-            for ev in transition.events:
-                self.metrics.alert_events.labels(rule=ev.rule, status=ev.status).inc()
-                if ev.status == "firing":
-                    self.metrics.alerts_fired.labels(rule=ev.rule, severity=ev.severity).inc()
-                # the log sink writes the alert's one line; this is the engine's trace of it
-                log.debug("alert_emitted", key=ev.key, status=ev.status, id=ev.id)
             if self.on_appended is not None:
                 head_start = time.perf_counter()
                 await self.on_appended(appended)
@@ -389,6 +393,15 @@ class EngineLoop:
         if self.on_cycle is not None:
             self.on_cycle(cycle, transition.events)
         return cycle
+
+    def _count(self, events: list[AlertEvent]) -> None:
+        """Count events just written (so no receiver sees an event /metrics has not)."""
+        for ev in events:
+            self.metrics.alert_events.labels(rule=ev.rule, status=ev.status).inc()
+            if ev.status == "firing":
+                self.metrics.alerts_fired.labels(rule=ev.rule, severity=ev.severity).inc()
+            # the log sink writes the alert's one line; this is the engine's trace of it
+            log.debug("alert_emitted", key=ev.key, status=ev.status, id=ev.id)
 
     def _trim_after(self, cycle: Cycle, n_events: int) -> None:
         """Give the heap back after a burst: a start's first cycle or one of >= 1,000 alert

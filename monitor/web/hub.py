@@ -4,7 +4,8 @@
 bumps a version and wakes every waiting stream. A stream sends the newest state when it wakes
 and then pauses ``min_interval_s``: however fast the engine evaluates, each client gets at most a
 few documents per second, always the latest (versions in between are coalesced, never queued).
-The recent alert events are kept here (bounded) for the page's "recent events" list.
+The recent alert events are kept here (bounded) for the page's "recent events" list, and each
+key's last summary for its list of firing alerts.
 """
 
 from __future__ import annotations
@@ -31,14 +32,16 @@ class Hub:
         self.streams = 0
         self.streams_opened = 0
         self.recent: deque[AlertEvent] = deque(maxlen=recent_max)
-        self.last_by_key: dict[str, AlertEvent] = {}
+        # the page shows a firing key's last summary; the whole event (its advice runs to
+        # ~6 KB) is the outbox's to keep: thousands held here were ~20 MB at 1,000 books
+        self.last_summary: dict[str, str] = {}
         self._changed = asyncio.Event()
 
     def publish(self, events: Iterable[AlertEvent] = ()) -> None:
         """Record a completed evaluation (and its alert events); wake the streams."""
         for ev in events:
             self.recent.append(ev)
-            self.last_by_key[ev.key] = ev
+            self.last_summary[ev.key] = ev.summary
         self.version += 1
         self._wake()
 
@@ -68,7 +71,6 @@ class Hub:
         rows = []
         top = _group_tops(firing)
         for key, st in sorted(firing.items()):
-            last = self.last_by_key.get(key)
             member = inhibition(key)
             higher = top.get(member[0]) if member is not None else None
             rows.append(
@@ -76,7 +78,7 @@ class Hub:
                     "key": key,
                     "severity": getattr(st, "severity", None),
                     "since_ns": getattr(st, "since_ns", None),
-                    "summary": None if last is None else last.summary,
+                    "summary": self.last_summary.get(key),
                     "notified": getattr(st, "notified", None),
                     # a lower level of a fact whose higher level fires: its fact is in that
                     # alert's summary ("also: ..."), so the page folds it under that one

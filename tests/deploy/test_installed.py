@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
+import platform
 import re
 import secrets
 import shlex
@@ -261,6 +263,9 @@ async def test_shipped_config_runs_to_ready_from_the_wheel_with_numba(
                 ready = await get_json(f"http://127.0.0.1:{port}/readyz")
                 assert ready == {"ready": True, "reason": "ok"}, status
                 assert kernels_backend(d) == "numba"
+                [tuned] = [x for x in d.lines if x.get("event") == "malloc_tuned"]
+                if platform.libc_ver()[0] == "glibc" and "MALLOC_ARENA_MAX" not in os.environ:
+                    assert tuned.get("MALLOC_ARENA_MAX") == 2
                 assert await d.stop() == 0
     finally:
         await receiver.stop()

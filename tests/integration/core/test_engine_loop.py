@@ -26,9 +26,13 @@ LEG = "VIX261216C00020000"
 PREFIX = "loop"
 
 
-def make_loop(r: aioredis.Redis, appended: asyncio.Queue[list[str]] | None = None) -> EngineLoop:
+def make_loop(
+    r: aioredis.Redis, appended: asyncio.Queue[list[str]] | None = None, *, books: int = 0
+) -> EngineLoop:
+    """One book ``b`` holding a VIX call layer; with ``books``, that many (``b0``, ``b1``, ...)."""
     layer = Layer(name="L1", legs=[Leg(symbol=LEG, quantity=4, entry_price=1.0)])
-    portfolio = Portfolio(books=[Book(name="b", cash_usd=1e6, layers=[layer])])
+    names = [f"b{i}" for i in range(books)] or ["b"]
+    portfolio = Portfolio(books=[Book(name=n, cash_usd=1e6, layers=[layer]) for n in names])
     consumer = bus.QuoteConsumer(
         r, prefix=PREFIX, group="engine", consumer="c", block_ms=50, count=100,
         claim_idle_ms=60_000, dead_maxlen=1000,
@@ -131,3 +135,20 @@ async def test_an_announced_alert_is_not_resent_by_later_cycles(
     # far past every resend phase: the rules still send nothing for those keys
     later = loop.engine.evaluate(now + 60 * 1_000_000_000)
     assert not fired & {s.key for s in later.signals}
+
+
+async def test_a_burst_of_events_is_written_in_pieces_each_with_its_keys_states(
+    redis: aioredis.Redis, writer: bus.QuoteWriter
+) -> None:
+    loop = make_loop(redis, books=7)
+    loop.write_piece_events = 3  # seven books' alerts: three outbox writes
+    await loop.consumer.ensure_group()
+    await writer.publish("t", market(2.9, 3.1, time.time_ns()))  # every book's layer fires
+    await read_and_apply(loop)
+    await loop.evaluate_once()
+    entries = await redis.xrange(f"{{{PREFIX}:alerts}}")
+    events = [decode_event(e[1][FIELD_EVENT]) for e in entries]
+    assert sorted(e.book for e in events) == [f"b{i}" for i in range(7)]
+    stored = await AlertStore(redis, prefix=PREFIX).load()
+    assert stored == loop.machine.states  # every changed state, whichever piece it went with
+    assert all(stored[e.key].firing and stored[e.key].notified for e in events)

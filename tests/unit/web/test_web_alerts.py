@@ -1,8 +1,13 @@
-"""The page's alert list: a muted lower level is folded under the alert that mutes it."""
+"""The page's alert list: a muted lower level is folded under the alert that mutes it; a firing
+key shows its last event's summary, and the hub keeps no more of its events than the recent list.
+"""
 
 from __future__ import annotations
 
+import gc
+
 from monitor.alerts import KeyState
+from monitor.model import AlertEvent
 from monitor.web.hub import Hub
 
 
@@ -42,3 +47,30 @@ def test_backwardation_mutes_contango_low_and_vix_vix3m_but_nothing_else() -> No
         "term_structure|market|backwardation": None,
         "breakeven|main|IC:lower:inside": None,
     }
+
+
+def event(key: str, summary: str) -> AlertEvent:
+    return AlertEvent(id=f"{key}:{summary}", key=key, rule="layer_gain", book="main",
+                      subject=key, status="firing", severity="warning", summary=summary,
+                      ts_ns=1, advisory={"plan": "harvest and roll " * 400})
+
+
+def events_held(root: object) -> int:
+    """The alert events reachable from ``root``."""
+    seen, todo, found = {id(root)}, [root], 0
+    while todo:
+        for ref in gc.get_referents(todo.pop()):
+            if id(ref) not in seen and not isinstance(ref, type):
+                seen.add(id(ref))
+                todo.append(ref)
+                found += isinstance(ref, AlertEvent)
+    return found
+
+
+def test_a_firing_key_shows_its_last_summary_and_only_recent_events_are_kept() -> None:
+    hub = Hub(recent_max=3)
+    hub.publish(event(f"layer_gain|main|L{i}@1.5", f"L{i} gained") for i in range(50))
+    hub.publish([event("layer_gain|main|L7@1.5", "L7 gained more")])
+    rows = hub.alerts_doc(firing("layer_gain|main|L7@1.5", "layer_gain|main|L9@1.5"))["firing"]
+    assert [r["summary"] for r in rows] == ["L7 gained more", "L9 gained"]
+    assert events_held(hub) == 3  # the recent list's; every other key keeps its summary alone
