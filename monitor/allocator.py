@@ -29,8 +29,6 @@ _loaded = False
 
 M_ARENA_MAX = -8  # a mallopt parameter, from glibc's malloc.h
 ARENA_MAX = 2
-# mallopt parameter -> (the environment variable that sets it, the value tune() sets)
-TUNING: dict[int, tuple[str, int]] = {M_ARENA_MAX: ("MALLOC_ARENA_MAX", ARENA_MAX)}
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -49,11 +47,9 @@ def tune(environ: Mapping[str, str]) -> dict[str, int]:
     if fn is None:
         return {}
     fn.argtypes, fn.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    done: dict[str, int] = {}
-    for param, (env, value) in TUNING.items():
-        if env not in environ and fn(param, value) == 1:  # mallopt returns 1 on success
-            done[env] = value
-    return done
+    if "MALLOC_ARENA_MAX" in environ or fn(M_ARENA_MAX, ARENA_MAX) != 1:  # 1: success
+        return {}
+    return {"MALLOC_ARENA_MAX": ARENA_MAX}
 
 
 def _malloc_trim() -> Callable[[int], int] | None:

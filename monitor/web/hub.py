@@ -32,8 +32,8 @@ class Hub:
         self.streams = 0
         self.streams_opened = 0
         self.recent: deque[AlertEvent] = deque(maxlen=recent_max)
-        # the page shows a firing key's last summary; the whole event (its advice runs to
-        # ~6 KB) is the outbox's to keep: thousands held here were ~20 MB at 1,000 books
+        # the page shows a firing key's last summary; the whole event (a layer's advice runs
+        # to ~6 KB) is the outbox's to keep: a start's ~6,000 at 1,000 books are ~25 MB
         self.last_summary: dict[str, str] = {}
         self._changed = asyncio.Event()
 
