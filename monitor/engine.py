@@ -15,10 +15,9 @@ full cycle in stages, so the loop can evaluate a tick's book at its pauses.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from typing import TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,22 +39,11 @@ from monitor.rules.context import Analysis, RuleInputs
 from monitor.rules.margin import BrokerAccount
 from monitor.rules.memory import RuleMemory
 from monitor.settings import Settings
+from monitor.stages import Stages, finish
 
 NS = 1_000_000_000
-T = TypeVar("T")
-Stages = Generator[None, None, T]
-"""Work in stages: each ``next`` runs one; the generator returns the result."""
 _SUBSETS_KEPT = 64
 """Sub-indexes of book sets kept for partial evaluations (one per distinct set of books)."""
-
-
-def finish(stages: Stages[T]) -> T:
-    """Run ``stages`` to the end without pausing; return its result."""
-    while True:
-        try:
-            next(stages)
-        except StopIteration as done:
-            return cast(T, done.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +57,8 @@ class Cycle:
     rules: registry.Outcome | None = None
     """The rules' shared numbers (break-evens, curve, stress, ...) and key conditions."""
     market: MarketState | None = None
-    """The engine's live market (it keeps changing after the cycle: read-only, for display)."""
+    """The quotes the cycle read: a full cycle's copy of them, a partial evaluation's the live
+    market (which keeps changing after it). Read-only, for display."""
     backfilled_bars: dict[str, int] | None = None
     """Per timeframe, completed VIX bars taken from published history (``monitor.history``)."""
     books: frozenset[str] | None = None
@@ -274,8 +263,7 @@ class Engine:
     def _backfilled(self) -> dict[str, int]:
         mem = self.memory
         return {
-            tf: len(mem.backfilled[tf].intersection(b.bucket[:-1])) if mem.backfilled.get(tf)
-            else 0
+            tf: len(mem.backfilled[tf].intersection(b.bucket[:-1])) if mem.backfilled.get(tf) else 0
             for tf, b in mem.bars.items()
         }
 
@@ -288,8 +276,15 @@ class Engine:
         # ignores one made for another universe. The marks stand in for "last": without a
         # two-sided quote an index or future is priced (and forwards taken) at its mark.
         val = value(
-            self._universe_now(), bid, ask, marks.price, at_ns, self.rates, eng.dividend_yield,
-            previous=self._valuation, sides=self._leg_rows(),
+            self._universe_now(),
+            bid,
+            ask,
+            marks.price,
+            at_ns,
+            self.rates,
+            eng.dividend_yield,
+            previous=self._valuation,
+            sides=self._leg_rows(),
         )
         self._valuation = val
         return val, marks
@@ -302,18 +297,28 @@ class Engine:
             return self._price(now_ns, now_ns if prev is None else prev.now_ns)
         eng = self.settings.engine
         bid, ask, _last = self.market.view()
-        marks = self.market.marks(now_ns, round(eng.last_trade_max_age_s * NS))
+        # the legs' marks and the futures' and indices' (forwards): a partial reads no other
+        marked = np.union1d(rows, prev.universe.linear_pos)
+        marks = self.market.marks(now_ns, round(eng.last_trade_max_age_s * NS), rows=marked)
         val = value_rows(prev, rows, bid, ask, marks.price)
         self._valuation = val
         return val, marks
 
     def _inputs(
-        self, index: book.PortfolioIndex, val: Valuation, marks: Marks, now_ns: int,
-        wall_ns: int | None, market_wide: Analysis | None = None,
+        self,
+        index: book.PortfolioIndex,
+        val: Valuation,
+        marks: Marks,
+        now_ns: int,
+        wall_ns: int | None,
+        market_wide: Analysis | None = None,
+        market: MarketState | None = None,
     ) -> RuleInputs:
+        """The rules' inputs; ``market``: the quotes they read (default: the live market)."""
         eng = self.settings.engine
-        bid, ask, _last = self.market.view()
-        n = len(self.market)
+        market = self.market if market is None else market
+        bid, ask, _last = market.view()
+        n = len(market)
         market_stale = self.stale(now_ns, wall_ns)
         silence_s = self.silence_ns(now_ns, wall_ns) / NS if self.market.latest_ts_ns else math.nan
         state = book.compute(
@@ -321,17 +326,28 @@ class Engine:
             val,
             bid,
             ask,
-            self.market.ts_ns[:n],
+            market.ts_ns[:n],
             now_ns,
             mark_max_age_ns=round(eng.mark_max_age_s * NS),
             market_stale=market_stale,
             marks=marks,
         )
-        return RuleInputs(now_ns=now_ns, state=state, valuation=val, market=self.market,
-                          market_stale=market_stale, silence_s=silence_s, engine=eng,
-                          events=self.events, marks=marks, ledger=self.ledger,
-                          accounts=self.accounts, account_status=self.account_status,
-                          market_wide=market_wide, aside=self.aside)
+        return RuleInputs(
+            now_ns=now_ns,
+            state=state,
+            valuation=val,
+            market=market,
+            market_stale=market_stale,
+            silence_s=silence_s,
+            engine=eng,
+            events=self.events,
+            marks=marks,
+            ledger=self.ledger,
+            accounts=self.accounts,
+            account_status=self.account_status,
+            market_wide=market_wide,
+            aside=self.aside,
+        )
 
     def pricing_job(self, now_ns: int, wall_ns: int | None = None) -> PricingJob:
         """Return the pricing of a full cycle at ``now_ns``, for ``evaluate(priced=...)``."""
@@ -379,14 +395,15 @@ class Engine:
     def evaluate_stages(
         self, now_ns: int, wall_ns: int | None = None, *, priced: Valuation | None = None
     ) -> Stages[Cycle]:
-        """``evaluate`` in stages (a generator returning the cycle): it pauses after the
-        pricing and after the books' state, before the analysis and the rules.
+        """``evaluate`` in stages (``monitor.stages``): it pauses after the pricing, after
+        the books' state, and within the analyses and the rules (``registry.run_stages``).
 
         At a pause the caller may apply quotes and evaluate books a tick changed
         (``evaluate_books``): those evaluations are newer than this cycle's, so it drops its
-        own signals for their books and keeps in the rule memory what they sent. If an
-        instrument appeared at a pause, the cycle prices again and goes on without pausing
-        (its arrays must all have the market's size)."""
+        own signals for their books and keeps in the rule memory what they sent. The rules
+        read a copy of the market taken with the books' state: quotes applied at their pauses
+        wait for the next cycle. If an instrument appeared at the first pause, the cycle
+        prices again and goes on (its arrays must all have the market's size)."""
         version = self.market.version
         if priced is None:
             val, marks = self._price(now_ns, now_ns)
@@ -395,18 +412,18 @@ class Engine:
         overtaken: list[tuple[RuleMemory, frozenset[str]]] = []
         self._overtaking = overtaken
         try:
-            yield  # priced
-            if self.market.version == version:
-                inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
-                yield  # the books' state
-            if self.market.version != version:  # an instrument appeared at a pause
+            yield None  # priced
+            if self.market.version != version:  # an instrument appeared at the pause
                 val, marks = self._price(now_ns, now_ns)
                 overtaken.clear()  # priced from every quote now: newer than what overtook it
-                inputs = self._inputs(self._index_now(), val, marks, now_ns, wall_ns)
+            inputs = self._inputs(
+                self._index_now(), val, marks, now_ns, wall_ns, market=self.market.snapshot()
+            )
+            yield None  # the books' state
+            outcome = yield from registry.run_stages(inputs, self.settings.rules, self.memory)
         finally:
             if self._overtaking is overtaken:  # not a later cycle's (this one may end late)
                 self._overtaking = None
-        outcome = registry.run(inputs, self.settings.rules, self.memory)
         if overtaken:
             books = frozenset().union(*(names for _, names in overtaken))
             for scratch, names in overtaken:  # what was sent for them, as the partials sent it
@@ -416,8 +433,15 @@ class Engine:
                 signals=[sig for sig in outcome.signals if sig.book not in books],
                 states=registry.states_of(self.memory),
             )
-        cycle = Cycle(now_ns=now_ns, valuation=val, state=inputs.state, signals=outcome.signals,
-                      rules=outcome, market=self.market, backfilled_bars=self._backfilled())
+        cycle = Cycle(
+            now_ns=now_ns,
+            valuation=val,
+            state=inputs.state,
+            signals=outcome.signals,
+            rules=outcome,
+            market=inputs.market,
+            backfilled_bars=self._backfilled(),
+        )
         self.last_cycle = cycle
         return cycle
 

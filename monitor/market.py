@@ -20,9 +20,11 @@ which persist until a newer one arrives.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +36,11 @@ _NAN = float("nan")
 MARK_SOURCES: tuple[str, ...] = ("mid", "last", "settle", "none")
 MID, LAST, SETTLE, NONE = range(4)
 _EPOCH = dt.date(1970, 1, 1)
+_ARRAYS = (
+    "bid", "ask", "last", "ts_ns", "delayed", "last_ts_ns", "settle", "settle_day",
+    "settle_ts_ns", "open_interest",
+)  # fmt: skip
+"""MarketState's per-row arrays."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,35 @@ def _same(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
     return same
 
 
+def _floats(values: Sequence[float | None]) -> NDArray[np.float64]:
+    """Return ``values`` as float64 with None as NaN (numpy converts None so, in C)."""
+    n = len(values)
+    # a field no quote carries (no trades, no settlements) is common: skip converting its Nones
+    if n and values[0] is None and values.count(None) == n:
+        return np.full(n, _NAN)
+    return np.fromiter(values, np.float64, n)
+
+
+def _distinct(rows: NDArray[np.int64]) -> bool:
+    """Whether no row repeats (sorting is cheaper than a set of Python ints)."""
+    s = np.sort(rows)
+    return bool((s[1:] != s[:-1]).all())
+
+
+def _any_extras(batch: Sequence[QuoteLike]) -> bool:
+    """Whether any quote is delayed or carries a settlement or open interest.
+
+    Live quotes rarely do: one pass proving it is cheaper than building those three fields.
+    """
+    return bool(
+        [q for q in batch if q.delayed or q.settle is not None or q.open_interest is not None]
+    )
+
+
+class Lineage:
+    """The identity of a market's instrument registry (``MarketState.lineage``)."""
+
+
 class MarketState:
     def __init__(self, capacity: int = 1024) -> None:
         self.index: dict[str, int] = {}
@@ -71,6 +107,11 @@ class MarketState:
         self.settle_ts_ns: NDArray[np.int64] = np.zeros(capacity, np.int64)
         self.open_interest: NDArray[np.float64] = np.full(capacity, np.nan)
         self.latest_ts_ns = 0
+        self.lineage = Lineage()
+        """Shared by this market and its snapshots, whose instruments are this one's first
+        ones: a cache of the instrument set is valid for every market of a lineage at one
+        ``version``."""
+        self._frozen: tuple[int, dict[str, int], list[symbols.Instrument]] | None = None
 
     def __len__(self) -> int:
         return len(self.instruments)
@@ -120,42 +161,82 @@ class MarketState:
         return rows[moved]
 
     def _apply(self, quotes: Sequence[QuoteLike]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-        latest: dict[str, QuoteLike] = {}
-        for q in quotes:
-            prev = latest.get(q.sym)
-            if prev is None or q.ts >= prev.ts:
-                latest[q.sym] = q
-        if not latest:
+        if not quotes:
             return np.zeros(0, np.int64), np.zeros(0, np.bool_)
-        rows = np.fromiter((self.register(s) for s in latest), np.int64, len(latest))
-        batch = list(latest.values())
-        ts = np.fromiter((q.ts for q in batch), np.int64, len(batch))
+        batch, rows = self._newest_per_row(quotes)
+        ts = np.fromiter([q.ts for q in batch], np.int64, len(batch))
         fresh = ts >= self.ts_ns[rows]
         if not fresh.all():
             rows, ts = rows[fresh], ts[fresh]
-            batch = [q for q, keep in zip(batch, fresh, strict=True) if keep]
-        bid = np.array([_NAN if q.bid is None else q.bid for q in batch], np.float64)
-        ask = np.array([_NAN if q.ask is None else q.ask for q in batch], np.float64)
-        lasts = np.array([_NAN if q.last is None else q.last for q in batch], np.float64)
-        delayed = np.array([q.delayed for q in batch], np.bool_)
-        has_last = ~np.isnan(lasts)
-        last = np.where(has_last, lasts, self.last[rows])
-        moved = ~(_same(self.bid[rows], bid) & _same(self.ask[rows], ask))
-        moved |= ~_same(self.last[rows], last) | (self.delayed[rows] != delayed)
-        self.bid[rows], self.ask[rows], self.last[rows] = bid, ask, last
-        self.last_ts_ns[rows] = np.where(has_last, ts, self.last_ts_ns[rows])
-        self._apply_settle(rows, ts, batch)
+            batch = list(compress(batch, fresh.tolist()))
+        extras = _any_extras(batch)
+        moved = self._apply_prices(rows, ts, batch, extras)
+        if extras:
+            self._apply_settle(rows, ts, batch)
         self.ts_ns[rows] = ts
-        self.delayed[rows] = delayed
         if len(ts):
             self.latest_ts_ns = max(self.latest_ts_ns, int(ts.max()))
         return rows, moved
+
+    def _newest_per_row(
+        self, quotes: Sequence[QuoteLike]
+    ) -> tuple[Sequence[QuoteLike], NDArray[np.int64]]:
+        """Return the newest quote per row (ties: the later one) with its row, rows in the order
+        their symbols first appear."""
+        rows = self._rows(quotes)
+        rows_a = np.fromiter(rows, np.int64, len(rows))
+        if _distinct(rows_a):  # the common case: every quote is its row's newest
+            return quotes, rows_a
+        winner: dict[int, int] = {}  # row -> index of its newest quote, in first-seen order
+        for i, q in enumerate(quotes):
+            j = winner.get(rows[i])
+            if j is None or q.ts >= quotes[j].ts:
+                winner[rows[i]] = i
+        return [quotes[i] for i in winner.values()], np.fromiter(winner, np.int64, len(winner))
+
+    def _rows(self, quotes: Sequence[QuoteLike]) -> list[int]:
+        """Return each quote's row, registering unknown symbols in the order they appear."""
+        index = self.index
+        try:
+            # a plain subscript is the cheapest lookup; new instruments are rare after startup
+            return [index[q.sym] for q in quotes]
+        except KeyError:
+            pass  # registered outside the handler: a bad symbol's error stands alone
+        return [self.register(q.sym) for q in quotes]
+
+    def _apply_prices(
+        self,
+        rows: NDArray[np.int64],
+        ts: NDArray[np.int64],
+        batch: Sequence[QuoteLike],
+        extras: bool,
+    ) -> NDArray[np.bool_]:
+        """Store sides, last and delay flag; return which rows moved (NaN equals NaN).
+        ``extras``: some quote may be delayed (else none is)."""
+        n = len(batch)
+        bid = _floats([q.bid for q in batch])
+        ask = _floats([q.ask for q in batch])
+        lasts = _floats([q.last for q in batch])
+        if extras:
+            delayed = np.fromiter([q.delayed for q in batch], np.bool_, n)
+        else:
+            delayed = np.zeros(n, np.bool_)
+        held_last = self.last[rows]
+        has_last = ~np.isnan(lasts)
+        last = np.where(has_last, lasts, held_last)  # no last keeps the held trade
+        same = _same(self.bid[rows], bid) & _same(self.ask[rows], ask) & _same(held_last, last)
+        moved: NDArray[np.bool_] = ~same | (self.delayed[rows] != delayed)
+        self.bid[rows], self.ask[rows], self.last[rows] = bid, ask, last
+        self.delayed[rows] = delayed
+        if has_last.any():
+            self.last_ts_ns[rows[has_last]] = ts[has_last]
+        return moved
 
     def _apply_settle(
         self, rows: NDArray[np.int64], ts: NDArray[np.int64], batch: Sequence[QuoteLike]
     ) -> None:
         """Keep the newest settlement and open interest per row (``None`` keeps the held one)."""
-        settle = np.array([_NAN if q.settle is None else q.settle for q in batch], np.float64)
+        settle = _floats([q.settle for q in batch])
         has = ~np.isnan(settle)
         if has.any():
             r = rows[has]
@@ -163,12 +244,9 @@ class MarketState:
             self.settle_ts_ns[r] = ts[has]
             self.settle_day[r] = [
                 0 if q.settle_date is None else (q.settle_date - _EPOCH).days
-                for q, keep in zip(batch, has.tolist(), strict=True)
-                if keep
+                for q in compress(batch, has.tolist())
             ]
-        oi = np.array(
-            [_NAN if q.open_interest is None else q.open_interest for q in batch], np.float64
-        )
+        oi = _floats([q.open_interest for q in batch])
         has_oi = ~np.isnan(oi)
         if has_oi.any():
             self.open_interest[rows[has_oi]] = oi[has_oi]
@@ -178,23 +256,48 @@ class MarketState:
         day = int(self.settle_day[row])
         return None if day == 0 else _EPOCH + dt.timedelta(days=day)
 
-    def marks(self, now_ns: int, last_max_age_ns: int) -> Marks:
-        """Return every instrument's mark at ``now_ns`` (see the module docstring)."""
+    def marks(
+        self, now_ns: int, last_max_age_ns: int, rows: NDArray[np.int64] | None = None
+    ) -> Marks:
+        """Return every instrument's mark at ``now_ns`` (see the module docstring).
+
+        ``rows``: only those rows' marks are taken, the others are ``none`` (NaN), for a
+        reader of those rows alone (a partial evaluation: its legs and the market-wide
+        instruments); the arrays still span every instrument.
+        """
         n = len(self.instruments)
-        bid, ask, last = self.bid[:n], self.ask[:n], self.last[:n]
+        take: slice | NDArray[np.int64] = slice(0, n) if rows is None else rows
+        bid, ask, last = self.bid[take], self.ask[take], self.last[take]
         with np.errstate(invalid="ignore"):
             two_sided = (bid >= 0.0) & (ask > 0.0) & (ask >= bid)
-            traded = (last > 0.0) & (now_ns - self.last_ts_ns[:n] <= last_max_age_ns)
-            settled = self.settle[:n] >= 0.0
+            traded = (last > 0.0) & (now_ns - self.last_ts_ns[take] <= last_max_age_ns)
+            settled = self.settle[take] >= 0.0
         conds = [two_sided, traded & ~two_sided, settled & ~traded & ~two_sided]
-        price = np.select(conds, [0.5 * (bid + ask), last, self.settle[:n]], np.nan)
+        price = np.select(conds, [0.5 * (bid + ask), last, self.settle[take]], np.nan)
         source = np.select(conds, [MID, LAST, SETTLE], NONE).astype(np.int8)
         ts_ns = np.select(
-            conds, [self.ts_ns[:n], self.last_ts_ns[:n], self.settle_ts_ns[:n]], 0
+            conds, [self.ts_ns[take], self.last_ts_ns[take], self.settle_ts_ns[take]], 0
         ).astype(np.int64)
-        return Marks(price=price, source=source, ts_ns=ts_ns)
+        if rows is None:
+            return Marks(price=price, source=source, ts_ns=ts_ns)
+        out = Marks(np.full(n, np.nan), np.full(n, NONE, np.int8), np.zeros(n, np.int64))
+        out.price[rows], out.source[rows], out.ts_ns[rows] = price, source, ts_ns
+        return out
 
     def view(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """Return (bid, ask, last) trimmed to the registered instruments (no copy)."""
         n = len(self.instruments)
         return self.bid[:n], self.ask[:n], self.last[:n]
+
+    def snapshot(self) -> MarketState:
+        """Return a read-only copy of what is held now, for a reader that must not see later
+        quotes nor new instruments (a full cycle's rules, which run in stages while quotes keep
+        being applied at their pauses: ``Engine.evaluate_stages``)."""
+        out = copy.copy(self)
+        if self._frozen is None or self._frozen[0] != self.version:
+            # the instrument set changes rarely: snapshots of one version share one copy
+            self._frozen = (self.version, dict(self.index), list(self.instruments))
+        _, out.index, out.instruments = self._frozen
+        for name in _ARRAYS:
+            setattr(out, name, getattr(self, name).copy())
+        return out

@@ -35,7 +35,7 @@ from monitor.alerts import AlertMachine
 from monitor.book import PortfolioIndex
 from monitor.bus import Batch, QuoteConsumer
 from monitor.clock import Clock
-from monitor.engine import Cycle, Engine, PricingJob, Stages
+from monitor.engine import Cycle, Engine, PricingJob
 from monitor.market import MarketState
 from monitor.metrics import PipelineMetrics
 from monitor.model import AlertEvent
@@ -45,6 +45,7 @@ from monitor.rules.base import Signal
 from monitor.rules.codes import NEVER_NS
 from monitor.scale.scope import PartitionScope
 from monitor.sinks.outbox import WRITE_PIECE_EVENTS, Outbox, pieces
+from monitor.stages import Stages
 from monitor.symbols import Kind
 
 log = structlog.get_logger(__name__)
@@ -58,10 +59,13 @@ _FULL_SPACING = 3.0
 last one's durations after it ended: under a market-wide feed full cycles hold at most a
 quarter of the loop, and the books a tick changes alone are evaluated in between."""
 _PRICING_POLL_MS = 2
+"""While a full cycle's pricing (or a stage's work on another thread) runs, the loop reads
+with this block: a leg change waits at most about this long for its partial evaluation."""
+_PAUSE_READ_S = 0.002
+"""A full cycle's stages read quotes at their pauses at most this often (a read is a round
+trip to Redis; the stages are a millisecond or so apart)."""
 _TRIM_EVENTS = 1_000
 """A full cycle with this many alert events (a spike) is a burst: the heap is trimmed after."""
-"""While a full cycle's pricing runs in its thread, the loop reads with this block: a leg
-change waits at most about this long for its partial evaluation."""
 
 
 def mark_delayed(cycle: Cycle, market: MarketState) -> list[Signal]:
@@ -295,22 +299,29 @@ class EngineLoop:
     def _partial(self, books: set[str], full: bool) -> bool:
         """Whether ``books`` are evaluated alone (a partial evaluation), not by a full cycle."""
         return (
-            not full
-            and 0 < len(books) <= self.partial_limit()
-            and self.engine.can_evaluate_books()
+            not full and 0 < len(books) <= self.partial_limit() and self.engine.can_evaluate_books()
         )
 
     async def _staged(self, stages: Stages[Cycle]) -> Cycle:
-        """Run a full cycle's stages; at each pause, read, and evaluate at once the books a
+        """Run a full cycle's stages; at a pause, read, and evaluate at once the books a
         tick changed meanwhile (``Engine.evaluate_stages``): a tick waits for one stage, not
-        for the whole cycle."""
+        for the whole cycle. Pauses come every millisecond or so: a read is made at one when
+        ``_PAUSE_READ_S`` has passed since the last, and while work runs on another thread
+        the read waits for quotes (``_PRICING_POLL_MS``) rather than spin."""
+        last_read = -math.inf
         try:
             while True:
                 try:
-                    next(stages)
+                    waiting = next(stages)
                 except StopIteration as done:
                     return cast(Cycle, done.value)
-                await self._read(0)
+                if waiting is not None and not waiting.done():
+                    await self._read(_PRICING_POLL_MS)
+                elif time.perf_counter() - last_read >= _PAUSE_READ_S:
+                    await self._read(0)
+                else:
+                    continue
+                last_read = time.perf_counter()
                 if self.legs_changed and self.partial_possible():
                     paused = time.perf_counter()
                     await self._evaluate_partial_first()
@@ -346,7 +357,7 @@ class EngineLoop:
             cycle = await self._staged(self.engine.evaluate_stages(
                 now_ns, wall_ns, priced=None if priced is None else priced.result()))  # fmt: skip
             started += self._paused_s  # the partial evaluations' time, not the cycle's
-        signals = mark_delayed(cycle, self.engine.market)
+        signals = mark_delayed(cycle, cycle.market or self.engine.market)
         foreign: dict[str, int] = {}
         if self.scope is not None:  # market-wide keys belong to one partition's owner too
             owns = self.scope.owns
@@ -424,8 +435,9 @@ class EngineLoop:
         except (RedisError, OSError):
             raise
         except Exception as exc:
-            log.error("evaluation_failed", error=repr(exc), entries=len(self._since_eval),
-                      exc_info=exc)
+            log.error(
+                "evaluation_failed", error=repr(exc), entries=len(self._since_eval), exc_info=exc
+            )
             detail = "".join(traceback.format_exception_only(exc)).strip()
             suspects, self._since_eval = self._since_eval, []
             rejects = [(f, i, Reject("internal_error", detail, raw)) for f, i, raw in suspects]

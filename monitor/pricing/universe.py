@@ -58,6 +58,8 @@ class Universe:
     chain_id: IntArray
     spot_based: NDArray[np.bool_]
     option_pos: IntArray
+    linear_pos: IntArray
+    """The futures' and indices' rows (every row that is not an option)."""
     chains: tuple[Chain, ...]
     strikes: StrikeTable
     chain_settle_ns: IntArray
@@ -112,6 +114,7 @@ class Universe:
             chain_id=chain_id,
             spot_based=np.array([i.root in SPX_ROOTS for i in instruments], dtype=bool),
             option_pos=np.flatnonzero(kind == int(Kind.OPTION)).astype(np.int64),
+            linear_pos=np.flatnonzero(kind != int(Kind.OPTION)).astype(np.int64),
             chains=chains,
             strikes=_strike_table(instruments, chain_id, len(keys)),
             chain_settle_ns=np.array([c.settle_ns for c in chains], dtype=np.int64),

@@ -108,6 +108,16 @@ def two_sided_mid(bid: FloatArray, ask: FloatArray) -> FloatArray:
     return out
 
 
+def _mids(
+    linear: NDArray[np.bool_], bid: FloatArray, ask: FloatArray, last: FloatArray
+) -> FloatArray:
+    """Return each instrument's mid: two-sided, else (futures and indices) ``last``."""
+    mid = two_sided_mid(bid, ask)
+    with np.errstate(invalid="ignore"):
+        out: FloatArray = np.where(linear & np.isnan(mid) & (last > 0.0), last, mid)
+    return out
+
+
 def value(
     universe: Universe,
     bid: npt.ArrayLike,
@@ -137,10 +147,8 @@ def value(
     u = universe
     # Copies: the engine passes views of buffers that the next quotes overwrite.
     bid_, ask_, last_ = (np.array(a, dtype=np.float64) for a in (bid, ask, last))
-    mid = two_sided_mid(bid_, ask_)
     linear = u.kind != int(Kind.OPTION)
-    with np.errstate(invalid="ignore"):
-        mid = np.where(linear & np.isnan(mid) & (last_ > 0.0), last_, mid)
+    mid = _mids(linear, bid_, ask_, last_)
     t = year_fraction(u.settle_ns, now_ns)
     rate = rates.rate(t)
     df = np.exp(-rate * t)
@@ -218,11 +226,15 @@ def value_rows(
     rows_ = np.unique(np.asarray(rows, dtype=np.int64))
     bid_now, ask_now, last_now = (np.asarray(a, dtype=np.float64) for a in (bid, ask, last))
     linear = u.kind != int(Kind.OPTION)
-    mid_now = two_sided_mid(bid_now, ask_now)
-    with np.errstate(invalid="ignore"):
-        mid_now = np.where(linear & np.isnan(mid_now) & (last_now > 0.0), last_now, mid_now)
     opt_rows = rows_[~linear[rows_]]
     chains = np.unique(u.chain_id[opt_rows])
+    # the current mids of what is read: the rows, their chains' options (the parity
+    # forwards), and the futures and indices (the other forwards); the rest stay previous's
+    st, pairs = u.strikes, _pairs_of(u.strikes.starts, chains)
+    read = np.concatenate([rows_, st.call_pos[pairs], st.put_pos[pairs], u.linear_pos])
+    read = read[read >= 0]
+    mid_now = p.mid.copy()
+    mid_now[read] = _mids(linear[read], bid_now[read], ask_now[read], last_now[read])
     ch_fwd, ch_method = p.chain_forward.copy(), p.chain_method.copy()
     if chains.size:
         fwd_now, method_now = _forwards(
@@ -238,7 +250,7 @@ def value_rows(
               & (forward[opt_rows] == p.forward[opt_rows]))  # fmt: skip
     solved = _Solved.copy_of(p)
     lin_rows = rows_[linear[rows_]]
-    solved.greeks[0, lin_rows] = mid[lin_rows]
+    solved.greeks[0][lin_rows] = mid[lin_rows]
     o = opt_rows[moved]
     quotes = _Quotes(bid_, ask_, mid, forward, p.t_years, p.rate, p.df, p.dividend_yield, p.tick)
     solved.vol_from_smile[o] = False
@@ -267,7 +279,9 @@ class _Solved:
     iv_ask_reason: NDArray[np.int8]
     vol: FloatArray
     vol_from_smile: NDArray[np.bool_]
-    greeks: FloatArray  # rows: price, delta, gamma, vega, theta, rho
+    greeks: list[FloatArray]
+    """price, delta, gamma, vega, theta, rho (separate arrays: a partial copies each, and
+    stacking them was a fresh 6-row block per tick)."""
 
     @classmethod
     def empty(cls, n: int) -> _Solved:
@@ -281,7 +295,7 @@ class _Solved:
             iv_ask_reason=codes[2],
             vol=np.full(n, np.nan),
             vol_from_smile=np.zeros(n, dtype=bool),
-            greeks=np.zeros((6, n)),
+            greeks=[np.zeros(n) for _ in GREEK_NAMES],
         )
 
     @classmethod
@@ -295,7 +309,7 @@ class _Solved:
             iv_ask_reason=v.iv_ask_reason.copy(),
             vol=v.vol.copy(),
             vol_from_smile=v.vol_from_smile.copy(),
-            greeks=np.stack([getattr(v, name) for name in GREEK_NAMES]),
+            greeks=[getattr(v, name).copy() for name in GREEK_NAMES],
         )
 
 
@@ -457,7 +471,7 @@ def _solve_options(
     out.iv_mid[o] = iv_m
     out.vol[o] = iv_m
     for row, name in enumerate(GREEK_NAMES):
-        out.greeks[row, o] = getattr(g, name)
+        out.greeks[row][o] = getattr(g, name)
 
 
 def _solve_sides(
@@ -538,4 +552,4 @@ def _fill_from_smile(
     solved.vol[need] = fill
     solved.vol_from_smile[need] = np.isfinite(fill)
     for row, name in enumerate(GREEK_NAMES):
-        solved.greeks[row, need] = getattr(g, name)
+        solved.greeks[row][need] = getattr(g, name)

@@ -43,6 +43,7 @@ from monitor.rules.margin import BrokerAccount
 from monitor.rules.memory import RuleMemory
 from monitor.rules.vega import NetVega, net_vega
 from monitor.settings import EngineConfig, RulesConfig
+from monitor.stages import Stages, finish, wait_for
 
 NEW_YORK = ZoneInfo("America/New_York")
 NS = 1_000_000_000
@@ -155,6 +156,12 @@ def _events(
 
 def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
     """Compute the cycle's shared numbers and fill the rule memory's missing baselines."""
+    return finish(analyze_stages(inp, cfg, mem))
+
+
+def analyze_stages(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Stages[Analysis]:
+    """``analyze`` in stages (``monitor.stages``): it pauses after the break-evens, after the
+    baselines and roll candidates, and while the stress grid is still running aside."""
     st, market, now_ns = inp.state, inp.market, inp.now_ns
     idx = st.index
     today = ny_date(now_ns)
@@ -192,6 +199,7 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
     aside = inp.aside if len(idx.book_names) >= ASIDE_MIN_BOOKS else None
     stress_later = aside.submit(stressed) if aside is not None else None
     be = breakeven.analyze(st, cd, prep, chains, realized)
+    yield None
     stale_books = book_stale(st)
     nv = net_vega(st, inp.valuation)
     mem.fill_baselines(
@@ -216,6 +224,12 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
     else:
         cands = shared.roll_candidates
         nxt, high, by_kind = shared.next_event, shared.next_high_impact, shared.next_by_kind
+    yield None
+    if stress_later is not None:
+        stressed_now = yield from wait_for(stress_later)
+    else:
+        stressed_now = stressed()
+        yield None
     plans = PlanBook(
         PlanInputs(
             now_ns=now_ns,
@@ -239,7 +253,7 @@ def analyze(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Analysis:
         curve=curve,
         momentum=mom,
         breakevens=be,
-        stress=stress_later.result() if stress_later is not None else stressed(),
+        stress=stressed_now,
         quality=data_quality.analyze(
             market,
             st,

@@ -273,7 +273,7 @@ def funds(state: PortfolioState, val: Valuation, cash_usd: F64, near_term_days: 
     r, qty, book = idx.leg_row.take(short), idx.leg_qty.take(short), idx.leg_book.take(short)
     liability = -np.nan_to_num(state.leg_value_usd.take(short))
     mark, u = state.leg_mid.take(short), val.universe
-    intrinsic = np.maximum(u.cp * (val.forward - u.strike), 0.0).take(r)
+    intrinsic = np.maximum(u.cp.take(r) * (val.forward.take(r) - u.strike.take(r)), 0.0)
     days = val.t_years.take(r) * 365.0
     with np.errstate(invalid="ignore"):
         take = (state.leg_theta_usd.take(short) > 0) & (days <= near_term_days) & np.isfinite(mark)

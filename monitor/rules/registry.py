@@ -33,9 +33,16 @@ from monitor.rules import (
 )
 from monitor.rules.base import Signal
 from monitor.rules.codes import CLEAR, CONDITIONS, Codes, Layout
-from monitor.rules.context import ASIDE_MIN_BOOKS, Analysis, RuleContext, RuleInputs, analyze
+from monitor.rules.context import (
+    ASIDE_MIN_BOOKS,
+    Analysis,
+    RuleContext,
+    RuleInputs,
+    analyze_stages,
+)
 from monitor.rules.memory import RuleMemory
 from monitor.settings import RulesConfig
+from monitor.stages import Stages, finish, wait_for
 
 NS = 1_000_000_000
 Rule = Callable[[RuleContext, RulesConfig, int], list[Signal]]
@@ -169,6 +176,12 @@ def removed(mem: RuleMemory, context: dict[str, Scalar]) -> list[Signal]:
 
 def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
     """Evaluate every rule at ``inp.now_ns``; the memory advances, nothing else changes."""
+    return finish(run_stages(inp, cfg, mem))
+
+
+def run_stages(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Stages[Outcome]:
+    """``run`` in stages (``monitor.stages``): it pauses within the analyses and after each
+    rule, so no step of a large portfolio's cycle holds the caller's loop for long."""
     now_ns = inp.now_ns
     mem.observe_market(inp.market, now_ns)
     mem.observe_index(
@@ -179,7 +192,7 @@ def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
     )
     mem.observe_session(now_ns)
     mem.observe_gains(inp.state, cfg.layer_gain.thresholds[0], now_ns)
-    analysis = analyze(inp, cfg, mem)
+    analysis = yield from analyze_stages(inp, cfg, mem)
     context = market_context(analysis, now_ns, cfg)
     ctx = RuleContext(
         context=context,
@@ -197,7 +210,7 @@ def run(inp: RuleInputs, cfg: RulesConfig, mem: RuleMemory) -> Outcome:
         layouts=mem.layouts,
         account_status=inp.account_status,
     )
-    signals = _evaluate_rules(ctx, cfg, inp)
+    signals = yield from _evaluate_rules(ctx, cfg, inp)
     signals = _with_marks(signals, non_mid_legs(inp.state))
     signals += removed(mem, ctx.context)
     full = mem.full
@@ -212,21 +225,21 @@ def states_of(mem: RuleMemory) -> dict[str, tuple[Layout, Codes]]:
     return {rule: (e.layout, e.codes.copy()) for rule, e in mem.emitted.items()}
 
 
-def _evaluate_rules(ctx: RuleContext, cfg: RulesConfig, inp: RuleInputs) -> list[Signal]:
-    """Every rule's signals, in ``RULES`` order. On a large index the break-even rule (the
-    costliest, numpy over every condor) runs on ``inp.aside`` while this thread does the
-    others: the rules only read the cycle's context."""
+def _evaluate_rules(ctx: RuleContext, cfg: RulesConfig, inp: RuleInputs) -> Stages[list[Signal]]:
+    """Every rule's signals, in ``RULES`` order, pausing after each. On a large index the
+    break-even rule (the costliest, numpy over every condor) runs on ``inp.aside`` while this
+    thread does the others: the rules only read the cycle's context."""
     now_ns = inp.now_ns
     aside = inp.aside if len(inp.state.index.book_names) >= ASIDE_MIN_BOOKS else None
     heavy = dict(RULES)[breakeven.RULE]
     later = aside.submit(heavy, ctx, cfg, now_ns) if aside is not None else None
-    by_rule = {
-        name: rule(ctx, cfg, now_ns)
-        for name, rule in RULES
-        if later is None or name != breakeven.RULE
-    }
+    by_rule: dict[str, list[Signal]] = {}
+    for name, rule in RULES:
+        if later is None or name != breakeven.RULE:
+            by_rule[name] = rule(ctx, cfg, now_ns)
+            yield None
     if later is not None:
-        by_rule[breakeven.RULE] = later.result()
+        by_rule[breakeven.RULE] = yield from wait_for(later)
     return [sig for name, _rule in RULES for sig in by_rule[name]]
 
 

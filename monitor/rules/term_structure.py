@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitor import symbols
-from monitor.market import MARK_SOURCES, MarketState, Marks
+from monitor.market import MARK_SOURCES, Lineage, MarketState, Marks
 from monitor.pricing.expiry import settlement_ns
 from monitor.rules import codes as C
 from monitor.rules.base import Signal
@@ -116,14 +116,15 @@ def index_level(market: MarketState, name: str, now_ns: int, max_age_ns: int, st
     return float(market.last[row])
 
 
-_FUTURES: weakref.WeakKeyDictionary[MarketState, tuple[int, list[tuple[int, symbols.Instrument]]]]
+_FUTURES: weakref.WeakKeyDictionary[Lineage, tuple[int, list[tuple[int, symbols.Instrument]]]]
 _FUTURES = weakref.WeakKeyDictionary()
 
 
 def _futures(market: MarketState) -> list[tuple[int, symbols.Instrument]]:
     """Return (row, instrument) of every future with an expiry, rebuilt when one registers:
-    the curve is a few dozen rows of a market of tens of thousands."""
-    hit = _FUTURES.get(market)
+    the curve is a few dozen rows of a market of tens of thousands (a full cycle's market is
+    a snapshot: the cache is the live market's lineage's)."""
+    hit = _FUTURES.get(market.lineage)
     if hit is not None and hit[0] == market.version:
         return hit[1]
     out = [
@@ -131,7 +132,7 @@ def _futures(market: MarketState) -> list[tuple[int, symbols.Instrument]]:
         for i in market.instruments
         if i.kind is symbols.Kind.FUTURE and i.expiry is not None
     ]
-    _FUTURES[market] = (market.version, out)
+    _FUTURES[market.lineage] = (market.version, out)
     return out
 
 

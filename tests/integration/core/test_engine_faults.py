@@ -19,12 +19,13 @@ from monitor import bus, settings
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.clock import FakeClock
-from monitor.engine import Cycle, Engine, Stages
+from monitor.engine import Cycle, Engine
 from monitor.metrics import PipelineMetrics
 from monitor.model import Book, Layer, Leg, Portfolio, QuoteLike
 from monitor.pipeline import EngineLoop
 from monitor.pricing.valuation import Valuation
 from monitor.sinks.outbox import Outbox
+from monitor.stages import Stages
 
 LEG = "VIX261216C00020000"
 PREFIX = "faults"
@@ -52,7 +53,10 @@ class Brittle(Engine):
 
 
 def make_loop(
-    r: aioredis.Redis, *, time_source: str = "wall", dead_raw_max_bytes: int = 65_536,
+    r: aioredis.Redis,
+    *,
+    time_source: str = "wall",
+    dead_raw_max_bytes: int = 65_536,
     max_entry_bytes: int | None = None,
 ) -> EngineLoop:
     base = settings.load().settings

@@ -17,7 +17,7 @@ from monitor import bus, lifecycle, pipeline, settings
 from monitor.alert_store import AlertStore
 from monitor.alerts import AlertMachine
 from monitor.clock import LiveClock
-from monitor.engine import Cycle, Engine, PricingJob, Stages
+from monitor.engine import Cycle, Engine, PricingJob
 from monitor.metrics import PipelineMetrics
 from monitor.model import Book, Layer, Leg, Portfolio, Quote
 from monitor.pipeline import EngineLoop
@@ -25,6 +25,7 @@ from monitor.pricing import black
 from monitor.pricing.valuation import Valuation
 from monitor.quotes import FIELD_BINARY, FIELD_FEED, encode_batch
 from monitor.sinks.outbox import FIELD_EVENT, Outbox, decode_event
+from monitor.stages import Stages
 
 LEG = {"a": "VIX261216C00020000", "b": "VIX261216C00022000", "c": "VIX261216C00024000"}
 PREFIX = "inc"

@@ -4,9 +4,11 @@ evaluation wins over the cycle's own for that book (no alert resolved by older n
 from __future__ import annotations
 
 from monitor.alerts import AlertMachine
-from monitor.engine import Cycle, finish
+from monitor.engine import Cycle
 from monitor.model import Quote
+from monitor.rules import registry
 from monitor.rules.codes import BREACH, CLEAR
+from monitor.stages import finish
 from tests.unit.core.test_engine_incremental import LEG, NOW, S, started
 
 KEY = "layer_gain|a|L1@2"  # the top level of its group (1.5 is muted under it)
@@ -73,14 +75,45 @@ def test_a_partial_evaluation_after_the_cycle_ended_does_not_hide_the_book_from_
     assert code_of(nxt, KEY) == CLEAR
 
 
-def test_an_instrument_that_appears_at_a_pause_is_priced_by_the_same_cycle() -> None:
-    for pauses in (1, 2):
-        e = started()
-        stages = e.evaluate_stages(T1)
-        for _ in range(pauses):
+def test_an_instrument_that_appears_at_the_first_pause_is_priced_by_the_same_cycle() -> None:
+    e = started()
+    stages = e.evaluate_stages(T1)
+    next(stages)
+    new = "VIX261216C00030000"
+    e.ingest([Quote(sym=new, bid=0.4, ask=0.5, ts=T1 + 1)])
+    cycle = finish(stages)  # every array of the cycle has the market's size
+    assert new in cycle.valuation.universe.symbols
+    assert cycle.market is not None
+    assert len(cycle.valuation.forward) == len(cycle.market) == len(e.market)
+
+
+def test_the_rules_read_the_market_as_of_the_books_state_not_quotes_applied_later() -> None:
+    e = started()
+    stages = e.evaluate_stages(T1)
+    next(stages)
+    next(stages)  # the books' state is taken: the rules' stages follow
+    row = e.market.index[LEG["a"]]
+    held = float(e.market.bid[row])
+    new = "VIX261216C00030000"
+    e.ingest([Quote(sym=LEG["a"], bid=2.9, ask=3.1, ts=T1 + 1),
+              Quote(sym=new, bid=0.4, ask=0.5, ts=T1 + 1)])  # fmt: skip
+    cycle = finish(stages)
+    assert cycle.market is not None and cycle.market is not e.market
+    assert float(cycle.market.bid[row]) == held and float(e.market.bid[row]) == 2.9
+    # the new instrument waits for the next cycle: the cycle's arrays agree with its market
+    assert new not in cycle.market.index and new not in cycle.valuation.universe.symbols
+    assert len(cycle.valuation.forward) == len(cycle.market)
+    assert new in e.evaluate(T1 + S // 4).valuation.universe.symbols
+
+
+def test_a_full_cycle_pauses_within_its_rules() -> None:
+    e = started()
+    stages = e.evaluate_stages(T1)
+    pauses = 0
+    while True:
+        try:
             next(stages)
-        new = "VIX261216C00030000"
-        e.ingest([Quote(sym=new, bid=0.4, ask=0.5, ts=T1 + 1)])
-        cycle = finish(stages)  # every array of the cycle has the market's size
-        assert new in cycle.valuation.universe.symbols
-        assert len(cycle.valuation.forward) == len(e.market)
+        except StopIteration:
+            break
+        pauses += 1
+    assert pauses > len(registry.RULES)  # after each rule, and within the analyses

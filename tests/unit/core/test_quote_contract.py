@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.model import Quote, QuoteLike
-from monitor.quotes import REJECT_REASONS, decode_entry, encode_batch, encode_json
+from monitor.quotes import (
+    REJECT_REASONS,
+    TS_MAX_NS,
+    QuoteRow,
+    decode_entry,
+    encode_batch,
+    encode_json,
+)
 
 TS = 1_795_000_000_000_000_000
 
@@ -105,4 +116,55 @@ def test_json_encoding_is_the_public_form() -> None:
     q = Quote(sym="VIX", bid=17.1, ask=17.2, ts=TS)
     assert msgspec.json.decode(encode_json([q])) == [
         {"sym": "VIX", "ts": TS, "bid": 17.1, "ask": 17.2}
+    ]
+
+
+# A binary batch judged row by row, as the contract states it: a ``ts`` after the bound is
+# ``future_ts``, else a bid above the ask ``crossed``, else a symbol that does not parse
+# ``unknown_symbol``; each reject carries the row as JSON, the rest are accepted in order.
+
+_BOUND = TS + 10
+
+
+def _verdict(r: QuoteRow) -> str | None:
+    if r.ts > _BOUND:
+        return "future_ts"
+    if r.bid is not None and r.ask is not None and r.bid > r.ask:
+        return "crossed"
+    return "unknown_symbol" if r.sym.startswith("NOPE") else None
+
+
+_side = st.one_of(st.none(), st.sampled_from([0.0, 1.0, 1.05, 2.0]))
+_row = st.builds(
+    QuoteRow,
+    sym=st.sampled_from(["VIX", "VX261216", "VIX261216C00020000", "NOPE", "NOPE2"]),
+    ts=st.sampled_from([1, TS, _BOUND, _BOUND + 1, TS_MAX_NS]),
+    bid=_side,
+    ask=_side,
+    last=_side,
+    delayed=st.booleans(),
+    settle=st.one_of(st.none(), st.just(18.5)),
+    settle_date=st.one_of(st.none(), st.just(dt.date(2026, 11, 20))),
+    open_interest=st.one_of(st.none(), st.integers(0, 10**6)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_row, max_size=12))
+def test_a_binary_batch_with_or_without_rejects_is_judged_row_by_row(rows: list[QuoteRow]) -> None:
+    payload = msgspec.msgpack.encode(rows)
+    _feed, quotes, rejects = decode_entry({b"b": payload}, max_ts_ns=_BOUND)
+    want = [r for r in rows if _verdict(r) is None]
+    assert [msgspec.json.encode(q) for q in quotes] == [msgspec.json.encode(r) for r in want]
+    assert [(j.reason, j.detail, j.raw) for j in rejects] == [
+        (v, r.sym, msgspec.json.encode(r)) for r in rows if (v := _verdict(r)) is not None
+    ]
+
+
+def test_a_clean_binary_batch_is_accepted_whole_and_in_order() -> None:
+    rows = [QuoteRow("VIX261216C00020000", TS, 1.0, 1.05), QuoteRow("VIX", TS, last=17.0)]
+    _feed, quotes, rejects = decode_entry({b"b": msgspec.msgpack.encode(rows)}, max_ts_ns=TS)
+    assert rejects == [] and [(q.sym, q.bid, q.last) for q in quotes] == [
+        ("VIX261216C00020000", 1.0, None),
+        ("VIX", None, 17.0),
     ]
