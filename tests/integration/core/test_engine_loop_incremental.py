@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import threading
 import time
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from monitor.pricing import black
 from monitor.pricing.valuation import Valuation
 from monitor.quotes import FIELD_BINARY, FIELD_FEED, encode_batch
 from monitor.sinks.outbox import FIELD_EVENT, Outbox, decode_event
-from monitor.stages import Stages
+from monitor.stages import Stages, wait_for
 
 LEG = {"a": "VIX261216C00020000", "b": "VIX261216C00022000", "c": "VIX261216C00024000"}
 PREFIX = "inc"
@@ -332,6 +333,56 @@ async def test_a_tick_read_at_a_full_cycles_pause_fires_before_that_cycle_ends(
     assert books == {"a"} and ("layer_gain|a|L1@2", "firing") in fired
     assert not [key for key, _ in events if key.split("|")[1] == "a"]  # nothing older for a
     assert loop.machine.states["layer_gain|a|L1@2"].firing
+
+
+class WaitAtPause(TickAtPause):
+    """As ``TickAtPause``, then the cycle's stage waits on work of another thread (the
+    future ``aside``), which ends only once book ``a``'s partial evaluation has run."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aside_work: Future[None] = Future()
+
+    def _tick_at_first_pause(self, stages: Stages[Cycle]) -> Stages[Cycle]:
+        started = super()._tick_at_first_pause(stages)
+        next(started)  # the tick is in the stream
+        yield from wait_for(self.aside_work)
+        return (yield from started)
+
+
+async def test_a_tick_is_evaluated_while_a_stage_waits_on_another_thread_without_spinning(
+    redis: aioredis.Redis, redis_url: str
+) -> None:
+    loop, _writer = await loop_with_market(redis)
+    engine = WaitAtPause(redis_url, loop.engine.settings, loop.engine.portfolio)
+    loop.engine = engine
+    blocks: list[int | None] = []  # each read's block while the stage's work runs
+    read = loop.consumer.read
+
+    async def recorded(block_ms: int | None = None, **kw: Any) -> bus.Batch:
+        if engine.full_cycles == 2 and not engine.aside_work.done():
+            blocks.append(block_ms)
+        return await read(block_ms, **kw)
+
+    loop.consumer.read = recorded  # type: ignore[method-assign]
+    done = asyncio.Event()
+    books: list[frozenset[str] | None] = []
+
+    def on_cycle(cycle: Cycle, events: list[Any]) -> None:
+        books.append(cycle.books)
+        if cycle.books == {"a"}:
+            engine.aside_work.set_result(None)  # only now can the full cycle end
+        if len(books) == 3:
+            done.set()
+
+    loop.on_cycle = on_cycle
+    task = asyncio.create_task(loop.run_forever(cadence_s=0.0))
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        task.cancel()
+    assert books[:3] == [None, {"a"}, None]  # the partial ran while the full cycle waited
+    assert blocks and set(blocks) == {pipeline._PRICING_POLL_MS}  # it waited for quotes
 
 
 async def test_the_heap_is_trimmed_once_after_a_starts_first_cycle_is_released(
