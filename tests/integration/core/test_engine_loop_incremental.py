@@ -279,6 +279,15 @@ async def test_full_cycles_for_market_wide_moves_leave_the_loop_three_quarters_o
     assert loop.full_due(cadence_at, cadence_at)
 
 
+async def run_until(loop: EngineLoop, done: asyncio.Event) -> None:
+    """Run the loop with full cycles back to back until ``done`` (at most 10 s)."""
+    task = asyncio.create_task(loop.run_forever(cadence_s=0.0))
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        task.cancel()
+
+
 class TickAtPause(Engine):
     """An engine whose second full cycle gets a tick of book ``a`` in the stream at its first
     pause (written synchronously, so the loop reads it at one of the cycle's pauses)."""
@@ -323,11 +332,7 @@ async def test_a_tick_read_at_a_full_cycles_pause_fires_before_that_cycle_ends(
             done.set()
 
     loop.on_cycle = on_cycle
-    task = asyncio.create_task(loop.run_forever(cadence_s=0.0))
-    try:
-        await asyncio.wait_for(done.wait(), 10)
-    finally:
-        task.cancel()
+    await run_until(loop, done)
     (first, _), (books, fired), (second, events) = seen[:3]
     assert first is None and second is None  # the partial ran inside the second full cycle
     assert books == {"a"} and ("layer_gain|a|L1@2", "firing") in fired
@@ -376,11 +381,7 @@ async def test_a_tick_is_evaluated_while_a_stage_waits_on_another_thread_without
             done.set()
 
     loop.on_cycle = on_cycle
-    task = asyncio.create_task(loop.run_forever(cadence_s=0.0))
-    try:
-        await asyncio.wait_for(done.wait(), 10)
-    finally:
-        task.cancel()
+    await run_until(loop, done)
     assert books[:3] == [None, {"a"}, None]  # the partial ran while the full cycle waited
     assert blocks and set(blocks) == {pipeline._PRICING_POLL_MS}  # it waited for quotes
 
