@@ -136,19 +136,11 @@ class MarketState:
 
     def _grow(self) -> None:
         n = len(self.bid) * 2
-        for name in ("bid", "ask", "last", "settle", "open_interest"):
+        for name in _ARRAYS:
             old = getattr(self, name)
-            new = np.full(n, np.nan)
+            new = np.full(n, np.nan if old.dtype.kind == "f" else 0, old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
-        for name in ("ts_ns", "last_ts_ns", "settle_day", "settle_ts_ns"):
-            old_i = getattr(self, name)
-            new_i = np.zeros(n, np.int64)
-            new_i[: len(old_i)] = old_i
-            setattr(self, name, new_i)
-        dl = np.zeros(n, np.bool_)
-        dl[: len(self.delayed)] = self.delayed
-        self.delayed = dl
 
     def apply(self, quotes: Sequence[QuoteLike]) -> int:
         """Apply validated quotes (newest per symbol wins); return how many rows changed."""
