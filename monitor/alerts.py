@@ -74,11 +74,33 @@ class KeyState(msgspec.Struct, kw_only=True):
     severity: str = "info"
 
 
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """An event a step decided on, not yet made: ``AlertMachine.make`` builds it (the signal's
+    summary, values and advice: ``Signal.materialize``). A volatility spike at thousands of
+    books decides thousands of events whose advice plans take a millisecond or more each;
+    made piece by piece as they are written, they never hold the event loop for seconds."""
+
+    sig: Signal
+    status: AlertStatus
+    ts_ns: int
+    also: tuple[Signal, ...] = ()
+    """The breaching lower levels of the key's group this step (their summaries join it)."""
+
+    @property
+    def key(self) -> str:
+        return self.sig.key
+
+
 @dataclass(slots=True)
 class Transition:
-    """What one evaluation changed: events to send and keys whose stored state changed."""
+    """What one evaluation changed: events to send and keys whose stored state changed.
+
+    ``step`` and ``retire`` fill ``events``; ``decide`` and ``decide_retirement`` fill
+    ``decided`` instead, for the caller to make as it writes them."""
 
     events: list[AlertEvent] = field(default_factory=list)
+    decided: list[Decided] = field(default_factory=list)
     changed: dict[str, KeyState] = field(default_factory=dict)
     suppressed: int = 0
     wake: dict[str, int] = field(default_factory=dict)
@@ -87,6 +109,7 @@ class Transition:
 
     def merge(self, other: Transition) -> None:
         self.events += other.events
+        self.decided += other.decided
         self.changed.update(other.changed)
         self.suppressed += other.suppressed
         self.wake.update(other.wake)
@@ -181,6 +204,17 @@ class AlertMachine:
 
     def step(self, signals: Iterable[Signal], now_ns: int) -> Transition:
         """Advance every key named by ``signals``; return the events to deliver."""
+        return self.made(self.decide(signals, now_ns))
+
+    def made(self, out: Transition) -> Transition:
+        """Return ``out`` with its decided events made, after its events."""
+        out.events += [self.make(d) for d in out.decided]
+        out.decided = []
+        return out
+
+    def decide(self, signals: Iterable[Signal], now_ns: int) -> Transition:
+        """``step``, with the events left to make (``Transition.decided``, ``make``). The
+        states advance now, as ``step`` advances them."""
         out = Transition()
         signals = list(signals)
         members = [inhibition(sig.key) for sig in signals]
@@ -200,7 +234,7 @@ class AlertMachine:
             if status is not None:
                 st.notified = status != "resolved"
                 st.last_notified_ns = now_ns
-                out.events.append(self._event(sig, status, now_ns, _also(member, breaching)))
+                out.decided.append(Decided(sig, status, now_ns, _also(member, breaching)))
             if st != before:
                 out.changed[sig.key] = st
             out.wake[sig.key] = self.wake_ns(st, muted)
@@ -236,6 +270,10 @@ class AlertMachine:
     def retire(self, live: Collection[str], now_ns: int) -> Transition:
         """Resolve every firing key that is no longer live (its structure or book left the
         portfolio while the process was stopped): a notified one with a resolved event."""
+        return self.made(self.decide_retirement(live, now_ns))
+
+    def decide_retirement(self, live: Collection[str], now_ns: int) -> Transition:
+        """``retire``, with the events left to make (as ``decide``)."""
         out = Transition()
         for key, st in self.states.items():
             if not st.firing or key in live:
@@ -253,7 +291,7 @@ class AlertMachine:
             st.firing = False
             if st.notified:
                 st.notified, st.last_notified_ns = False, now_ns
-                out.events.append(self._event(gone, "resolved", now_ns))
+                out.decided.append(Decided(gone, "resolved", now_ns))
             else:
                 out.suppressed += 1
             out.changed[key] = st
@@ -310,10 +348,23 @@ class AlertMachine:
             return "repeat"
         return None
 
-    def _event(
-        self, sig: Signal, status: AlertStatus, now_ns: int, also: list[str] | None = None
+    def make(
+        self, decided: Decided, on_error: Callable[[Decided, Exception], None] | None = None
     ) -> AlertEvent:
-        sig = sig.materialize()
+        """Build a decided event: its signal's full summary, values and advice, a fresh id.
+
+        If building the details raises (a bug in a rule's advice), the alert still goes out,
+        with the signal's own condition and severity, the error named in its summary and
+        values: an alert is never lost to its advice. The error is logged with its trace."""
+        sig, status, now_ns = decided.sig, decided.status, decided.ts_ns
+        try:
+            sig = sig.materialize()
+            also = [other.materialize().summary for other in decided.also]
+        except Exception as exc:
+            if on_error is not None:
+                on_error(decided, exc)
+            sig = _bare(sig, exc)
+            also = [other.key for other in decided.also]
         summary = sig.summary if status != "resolved" else f"resolved: {sig.summary}"
         values = sig.values
         if also and status != "resolved":
@@ -337,6 +388,17 @@ class AlertMachine:
         )
 
 
+def _bare(sig: Signal, exc: Exception) -> Signal:
+    """The signal a failed render leaves: its key, condition and severity, the error named."""
+    what = sig.summary or f"{sig.rule} {sig.subject} of book {sig.book}"
+    return msgspec.structs.replace(
+        sig,
+        summary=f"{what} (its details could not be computed: {type(exc).__name__})",
+        values={**sig.values, "details_error": repr(exc)[:200]},
+        render=None,
+    )
+
+
 def _breaching_members(
     signals: list[Signal], members: list[tuple[str, float] | None]
 ) -> dict[str, list[tuple[float, Signal]]]:
@@ -350,16 +412,17 @@ def _breaching_members(
 
 def _also(
     member: tuple[str, float] | None, breaching: dict[str, list[tuple[float, Signal]]]
-) -> list[str]:
-    """Return the summaries of this cycle's breaching lower members of ``member``'s group.
+) -> tuple[Signal, ...]:
+    """Return this cycle's breaching lower members of ``member``'s group (their summaries
+    join the event's when it is made).
 
     Looked up in the cycle's groups (``_breaching_members``): scanning every signal for each
     event made a spike's first cycle quadratic in the number of keys.
     """
     if member is None:
-        return []
+        return ()
     group, level = member
-    return [other.materialize().summary for lvl, other in breaching.get(group, ()) if lvl < level]
+    return tuple(other for lvl, other in breaching.get(group, ()) if lvl < level)
 
 
 STATE_ENCODER = msgspec.msgpack.Encoder()

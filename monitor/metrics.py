@@ -75,6 +75,13 @@ class PipelineMetrics:
             ["rule", "status"],
             registry=registry,
         )
+        self.alert_details_failed = Counter(
+            "vixmon_alert_details_failed",
+            "Alert events sent without their details (summary, values, advice): building them "
+            "raised, the log has the trace",
+            ["rule"],
+            registry=registry,
+        )
         self.cycle_seconds = Histogram(
             "vixmon_engine_cycle_seconds",
             "Time to price everything and evaluate rules",

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 
 from monitor import allocator
 from monitor.alert_store import AlertStore
-from monitor.alerts import AlertMachine
+from monitor.alerts import AlertMachine, Decided
 from monitor.book import PortfolioIndex
 from monitor.bus import Batch, QuoteConsumer
 from monitor.clock import Clock
@@ -363,17 +363,20 @@ class EngineLoop:
             owns = self.scope.owns
             foreign = {sig.key: NEVER_NS for sig in signals if not owns(sig.book)}
             signals = [sig for sig in signals if owns(sig.book)]
-        transition = self.machine.step(signals, now_ns)
+        transition = self.machine.decide(signals, now_ns)
         # resends wait for what the machine needs (another replica's keys: nothing here)
         self.engine.memory.note_wake(foreign | transition.wake)
         if cycle.rules is not None and cycle.rules.full:  # alerts restored for what is gone
-            transition.merge(self.machine.retire(cycle.rules.live_keys(), now_ns))
+            transition.merge(self.machine.decide_retirement(cycle.rules.live_keys(), now_ns))
         appended: list[str] = []
         written: list[AlertEvent] = []
-        # in pieces, so a burst is never held encoded at once (outbox.pieces)
-        for events, changed in pieces(
-            transition.events, transition.changed, self.write_piece_events
+        # in pieces, so a burst is never held encoded at once (outbox.pieces), each piece's
+        # events made (their advice built) just before its write: a spike's thousands of
+        # plans are spread over the writes, and the loop runs its other tasks in between
+        for decided, changed in pieces(
+            transition.decided, transition.changed, self.write_piece_events
         ):
+            events = [self.machine.make(d, self._details_failed) for d in decided]
             if self.scope is not None:
                 # fenced by the partition leases, events and states in one script
                 events, ids = await self.scope.write(events, changed)
@@ -389,7 +392,7 @@ class EngineLoop:
             self._count(events)  # as soon as they are written, before the next piece
             written += events
             appended += ids
-        transition.events = written
+        transition.events, transition.decided = written, []
         if transition.events:
             if self.on_appended is not None:
                 head_start = time.perf_counter()
@@ -404,6 +407,12 @@ class EngineLoop:
         if self.on_cycle is not None:
             self.on_cycle(cycle, transition.events)
         return cycle
+
+    def _details_failed(self, decided: Decided, exc: Exception) -> None:
+        """An event went out without its details (``AlertMachine.make``): say why, count it."""
+        log.error("alert_details_failed", key=decided.key, status=decided.status,
+                  error=repr(exc), exc_info=exc)  # fmt: skip
+        self.metrics.alert_details_failed.labels(rule=decided.sig.rule).inc()
 
     def _count(self, events: list[AlertEvent]) -> None:
         """Count events just written (so no receiver sees an event /metrics has not)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -33,6 +33,14 @@ WRITE_PIECE_EVENTS = 500
 and each write holds its events encoded twice (the arguments and the packed command)."""
 
 S = TypeVar("S")
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+E = TypeVar("E", bound=_Keyed)
 
 RawEntry = tuple[str, bytes | None]
 """An entry id and its encoded event (None: trimmed away while still pending)."""
@@ -108,8 +116,8 @@ def redis_restarted_event(returncode: int | None, down_s: float, now_ns: int) ->
 
 
 def pieces(
-    events: Sequence[AlertEvent], changed: Mapping[str, S], size: int = WRITE_PIECE_EVENTS
-) -> list[tuple[list[AlertEvent], dict[str, S]]]:
+    events: Sequence[E], changed: Mapping[str, S], size: int = WRITE_PIECE_EVENTS
+) -> list[tuple[list[E], dict[str, S]]]:
     """Split one evaluation's write into pieces of about ``size`` events.
 
     A key's events and its state go in one piece (the piece of its first event), and the
@@ -120,7 +128,7 @@ def pieces(
     as they came."""
     if len(events) <= size:
         return [(list(events), dict(changed))]
-    out: list[tuple[list[AlertEvent], dict[str, S]]] = []
+    out: list[tuple[list[E], dict[str, S]]] = []
     piece_of: dict[str, int] = {}
     for ev in events:
         n = piece_of.get(ev.key)

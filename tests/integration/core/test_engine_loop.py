@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,12 +14,13 @@ from prometheus_client import CollectorRegistry
 
 from monitor import bus, lifecycle, settings
 from monitor.alert_store import AlertStore
-from monitor.alerts import AlertMachine
+from monitor.alerts import AlertMachine, Decided
 from monitor.clock import LiveClock
 from monitor.engine import Engine
 from monitor.metrics import PipelineMetrics
-from monitor.model import Book, Layer, Leg, Portfolio, Quote
+from monitor.model import AlertEvent, Book, Layer, Leg, Portfolio, Quote
 from monitor.pipeline import EngineLoop
+from monitor.plan.build import PlanBook
 from monitor.pricing import black
 from monitor.rules.codes import NEVER_NS
 from monitor.sinks.outbox import FIELD_EVENT, Outbox, decode_event
@@ -152,3 +155,73 @@ async def test_a_burst_of_events_is_written_in_pieces_each_with_its_keys_states(
     stored = await AlertStore(redis, prefix=PREFIX).load()
     assert stored == loop.machine.states  # every changed state, whichever piece it went with
     assert all(stored[e.key].firing and stored[e.key].notified for e in events)
+
+
+@dataclass(slots=True)
+class CountingMachine(AlertMachine):
+    """The machine, counting the events it has made."""
+
+    made: int = 0
+
+    def make(
+        self, decided: Decided, on_error: Callable[[Decided, Exception], None] | None = None
+    ) -> AlertEvent:
+        self.made += 1
+        return AlertMachine.make(self, decided, on_error)
+
+
+class NotingOutbox(Outbox):
+    """The outbox, noting at each write how many events the machine had made by then."""
+
+    def __init__(self, r: aioredis.Redis, machine: CountingMachine) -> None:
+        super().__init__(r, prefix=PREFIX)
+        self.machine = machine
+        self.writes: list[tuple[int, int]] = []
+
+    async def append(self, events: Sequence[AlertEvent], **kw: object) -> list[str]:
+        self.writes.append((self.machine.made, len(events)))
+        return await super().append(events, **kw)  # type: ignore[arg-type]
+
+
+async def test_a_bursts_events_are_made_piece_by_piece_between_the_writes(
+    redis: aioredis.Redis, writer: bus.QuoteWriter
+) -> None:
+    loop = make_loop(redis, books=7)
+    loop.machine = machine = CountingMachine(cooldown_s=0, repeat_interval_s=0)
+    loop.outbox = outbox = NotingOutbox(redis, machine)
+    loop.write_piece_events = 3
+    await loop.consumer.ensure_group()
+    await writer.publish("t", market(2.9, 3.1, time.time_ns()))  # every book's layer fires
+    await read_and_apply(loop)
+    await loop.evaluate_once()
+    # each write's events were made just before it, not all of them before the first
+    assert outbox.writes == [(3, 3), (6, 3), (7, 1)]
+    entries = await redis.xrange(f"{{{PREFIX}:alerts}}")
+    assert all(decode_event(e[1][FIELD_EVENT]).advisory for e in entries)  # the roll advice
+
+
+async def test_an_alert_whose_advice_fails_is_still_sent_and_the_failure_counted(
+    redis: aioredis.Redis, writer: bus.QuoteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: PlanBook, book: str) -> None:
+        raise ZeroDivisionError("no vega to roll into")
+
+    monkeypatch.setattr(PlanBook, "get", broken)
+    loop = make_loop(redis)
+    await loop.consumer.ensure_group()
+    await writer.publish("t", market(2.9, 3.1, time.time_ns()))
+    await read_and_apply(loop)
+    cycle = await loop.evaluate_guarded()
+    assert cycle is not None  # no evaluation failure, nothing dead-lettered
+    [entry] = await redis.xrange(f"{{{PREFIX}:alerts}}")
+    event = decode_event(entry[1][FIELD_EVENT])
+    assert (event.key, event.status) == ("layer_gain|b|L1@2", "firing")
+    assert "ZeroDivisionError" in event.summary and event.advisory is None
+    counted = [
+        (s.labels["rule"], s.value)
+        for m in loop.metrics.alert_details_failed.collect()
+        for s in m.samples
+        if s.name.endswith("_total")
+    ]
+    assert counted == [("layer_gain", 1.0)]
+    assert await redis.xlen(f"{{{PREFIX}:quotes}}:dead") == 0
