@@ -225,3 +225,20 @@ async def test_an_alert_whose_advice_fails_is_still_sent_and_the_failure_counted
     ]
     assert counted == [("layer_gain", 1.0)]
     assert await redis.xlen(f"{{{PREFIX}:quotes}}:dead") == 0
+
+
+async def test_a_one_book_portfolios_changed_leg_is_evaluated_alone_at_once(
+    redis: aioredis.Redis, writer: bus.QuoteWriter
+) -> None:
+    loop = make_loop(redis)  # one book: a full cycle is mostly the market's pricing
+    await loop.consumer.ensure_group()
+    now = time.time_ns()
+    await writer.publish("t", market(1.0, 1.1, now))
+    await read_and_apply(loop)
+    await loop.evaluate_once()
+    await writer.publish("t", [Quote(sym=LEG, bid=2.9, ask=3.1, ts=now + 1)])
+    await read_and_apply(loop)
+    assert loop.legs_changed and loop.changed_books == {"b"} and not loop.crowd_books
+    cycle = await loop.evaluate_once(full=False)
+    assert cycle.books == {"b"}  # the book alone, not a full cycle
+    assert ("layer_gain|b|L1@2", "breach") in {(s.key, s.condition) for s in cycle.signals}

@@ -222,7 +222,8 @@ async def test_one_read_sorts_its_entries_a_tick_of_one_book_now_a_market_wide_m
     redis: aioredis.Redis,
 ) -> None:
     await asyncio.to_thread(black.warm_up)
-    loop = make_loop(redis, asyncio.Queue())  # 3 books: a partial evaluation takes 1
+    loop = make_loop(redis, asyncio.Queue())
+    loop.max_partial_books = 1  # an entry that changes 2 of the 3 books is market-wide here
     writer = bus.QuoteWriter(redis, prefix=PREFIX, maxlen=10_000)
     now = time.time_ns()
     await past_first_cycle(loop, writer, now)
@@ -245,6 +246,7 @@ async def test_a_market_wide_move_runs_a_full_cycle_without_waiting_for_the_cade
     redis: aioredis.Redis,
 ) -> None:
     loop, writer = await loop_with_market(redis)
+    loop.max_partial_books = 1  # an entry that changes 2 of the 3 books is market-wide here
     kinds: list[frozenset[str] | None] = []
     second = asyncio.Event()
 
