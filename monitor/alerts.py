@@ -204,9 +204,9 @@ class AlertMachine:
 
     def step(self, signals: Iterable[Signal], now_ns: int) -> Transition:
         """Advance every key named by ``signals``; return the events to deliver."""
-        return self.made(self.decide(signals, now_ns))
+        return self._made(self.decide(signals, now_ns))
 
-    def made(self, out: Transition) -> Transition:
+    def _made(self, out: Transition) -> Transition:
         """Return ``out`` with its decided events made, after its events."""
         out.events += [self.make(d) for d in out.decided]
         out.decided = []
@@ -270,7 +270,7 @@ class AlertMachine:
     def retire(self, live: Collection[str], now_ns: int) -> Transition:
         """Resolve every firing key that is no longer live (its structure or book left the
         portfolio while the process was stopped): a notified one with a resolved event."""
-        return self.made(self.decide_retirement(live, now_ns))
+        return self._made(self.decide_retirement(live, now_ns))
 
     def decide_retirement(self, live: Collection[str], now_ns: int) -> Transition:
         """``retire``, with the events left to make (as ``decide``)."""
@@ -355,16 +355,10 @@ class AlertMachine:
 
         If building the details raises (a bug in a rule's advice), the alert still goes out,
         with the signal's own condition and severity, the error named in its summary and
-        values: an alert is never lost to its advice. The error is logged with its trace."""
-        sig, status, now_ns = decided.sig, decided.status, decided.ts_ns
-        try:
-            sig = sig.materialize()
-            also = [other.materialize().summary for other in decided.also]
-        except Exception as exc:
-            if on_error is not None:
-                on_error(decided, exc)
-            sig = _bare(sig, exc)
-            also = [other.key for other in decided.also]
+        values: an alert is never lost to its advice. ``on_error`` hears of each failure."""
+        status, now_ns = decided.status, decided.ts_ns
+        sig = _full(decided.sig, decided, on_error)
+        also = [_full(other, decided, on_error).summary for other in decided.also]
         summary = sig.summary if status != "resolved" else f"resolved: {sig.summary}"
         values = sig.values
         if also and status != "resolved":
@@ -386,6 +380,18 @@ class AlertMachine:
             context=sig.context,
             delayed=sig.delayed,
         )
+
+
+def _full(
+    sig: Signal, decided: Decided, on_error: Callable[[Decided, Exception], None] | None
+) -> Signal:
+    """``sig`` materialized, or, if its render raises, bare (``_bare``) with ``on_error`` told."""
+    try:
+        return sig.materialize()
+    except Exception as exc:
+        if on_error is not None:
+            on_error(decided, exc)
+        return _bare(sig, exc)
 
 
 def _bare(sig: Signal, exc: Exception) -> Signal:

@@ -111,3 +111,13 @@ def test_a_decided_event_is_named_by_its_key() -> None:
     sig = Signal(rule="stress", book="b", subject="down", condition="breach", severity="warning",
                  summary="s")  # fmt: skip
     assert Decided(sig, "firing", 0).key == "stress|b|down"
+
+
+def test_a_muted_level_whose_details_fail_leaves_the_events_own_details_whole() -> None:
+    m, renders, heard = machine(), [], []
+    signals = [lazy("L1@1.5", "breach", renders, fail=True), lazy("L1@2", "breach", renders)]
+    [decided] = m.decide(signals, 1 * S).decided
+    event = m.make(decided, on_error=lambda d, exc: heard.append(type(exc)))
+    assert event.summary.startswith("L1@2 gained; also: layer_gain L1@1.5 of book main")
+    assert event.action == "harvest" and event.values["gain"] == 1.6
+    assert heard == [ZeroDivisionError]
