@@ -355,10 +355,14 @@ class AlertMachine:
 
         If building the details raises (a bug in a rule's advice), the alert still goes out,
         with the signal's own condition and severity, the error named in its summary and
-        values: an alert is never lost to its advice. ``on_error`` hears of each failure."""
+        values: an alert is never lost to its advice. ``on_error`` hears once of an event
+        whose details, or a muted level's joined to them, failed (with the first error)."""
         status, now_ns = decided.status, decided.ts_ns
-        sig = _full(decided.sig, decided, on_error)
-        also = [_full(other, decided, on_error).summary for other in decided.also]
+        errors: list[Exception] = []
+        sig = _full(decided.sig, errors)
+        also = [_full(other, errors).summary for other in decided.also]
+        if errors and on_error is not None:
+            on_error(decided, errors[0])
         summary = sig.summary if status != "resolved" else f"resolved: {sig.summary}"
         values = sig.values
         if also and status != "resolved":
@@ -382,15 +386,12 @@ class AlertMachine:
         )
 
 
-def _full(
-    sig: Signal, decided: Decided, on_error: Callable[[Decided, Exception], None] | None
-) -> Signal:
-    """``sig`` materialized, or, if its render raises, bare (``_bare``) with ``on_error`` told."""
+def _full(sig: Signal, errors: list[Exception]) -> Signal:
+    """``sig`` materialized, or, if its render raises, bare (``_bare``), the error noted."""
     try:
         return sig.materialize()
     except Exception as exc:
-        if on_error is not None:
-            on_error(decided, exc)
+        errors.append(exc)
         return _bare(sig, exc)
 
 

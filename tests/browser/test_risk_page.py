@@ -161,8 +161,17 @@ def test_a_layer_gain_alert_from_an_injected_quote_appears_on_the_page(
     (artifacts / "alert-latency.txt").write_text(f"{latency_s:.3f} s from XADD to the DOM\n")
     firing = desktop.page.locator("#firing li[data-alert-key^='layer_gain|main|L1-DEC']")
     assert firing.count() == 1
+    # the alert comes from the tick's own evaluation; the page's numbers from the next full
+    # cycle, within a cadence
+    expected = (14.1 - 5.0) / 5.0
+    desktop.page.wait_for_function(
+        "x => Math.abs(parseFloat(document.querySelector(\"div.gainbar[data-layer='L1-DEC']\")"
+        "?.dataset.gain) - x) < 1e-6",
+        arg=expected,
+        timeout=10_000,
+    )
     gain = desktop.page.get_attribute("div.gainbar[data-layer='L1-DEC']", "data-gain")
-    assert float(gain or 0) == pytest.approx((14.1 - 5.0) / 5.0, abs=1e-6)
+    assert float(gain or 0) == pytest.approx(expected, abs=1e-6)
     shot(desktop, artifacts, "risk-page-alert.png")
     assert desktop.errors == []
 
