@@ -241,7 +241,7 @@ class EngineLoop:
             return
         watch = self._legs()
         wall_ns = self.clock.now_ns()
-        limit = self.partial_limit()
+        limit = self.max_partial_books
         for entry_id, feed, quotes in batch.entries():
             try:
                 moved = self.engine.ingest(quotes, wall_ns)
@@ -266,10 +266,6 @@ class EngineLoop:
     def changes_pending(self) -> bool:
         """Whether a leg's quote changed since the last evaluation (of its book or of all)."""
         return self.legs_changed or bool(self.crowd_books)
-
-    def partial_limit(self) -> int:
-        """The most books a partial evaluation takes (``max_partial_books``)."""
-        return self.max_partial_books
 
     def _shed(self) -> None:
         """Leave to the next full cycle the changed books a partial evaluation cannot take."""
@@ -304,7 +300,9 @@ class EngineLoop:
     def _partial(self, books: set[str], full: bool) -> bool:
         """Whether ``books`` are evaluated alone (a partial evaluation), not by a full cycle."""
         return (
-            not full and 0 < len(books) <= self.partial_limit() and self.engine.can_evaluate_books()
+            not full
+            and 0 < len(books) <= self.max_partial_books
+            and self.engine.can_evaluate_books()
         )
 
     async def _staged(self, stages: Stages[Cycle]) -> Cycle:
